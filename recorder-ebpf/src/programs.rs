@@ -1,0 +1,161 @@
+use aya_ebpf::{
+    Global,
+    bindings::BPF_NOEXIST,
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_task, bpf_probe_read_kernel},
+    macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
+    maps::{Array, HashMap},
+    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
+};
+use recorder_ebpf::{Class, OddKey, Seen, classify};
+
+/// Target cgroup id -> its seen set. Sized by user space at load time.
+#[map]
+static TARGETS: HashMap<u64, Seen> = HashMap::with_max_entries(1, 0);
+/// Cgroup created under a target while recording -> the target it belongs to.
+#[map]
+static PARENT: HashMap<u64, u64> = HashMap::with_max_entries(1, 0);
+#[map]
+static ODD: HashMap<OddKey, u8> = HashMap::with_max_entries(4096, 0);
+/// A zeroed set to copy from: a 4 KiB value cannot live on the 512-byte BPF stack.
+#[map]
+static ZERO: Array<Seen> = Array::with_max_entries(1, 0);
+
+// Set by user space from the running kernel's BTF (no CO-RE in Rust eBPF).
+#[unsafe(no_mangle)]
+static COMPAT_MODE: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static COMPAT_OFF: Global<u32> = Global::new(16);
+#[unsafe(no_mangle)]
+static COMPAT_MASK: Global<u32> = Global::new(2);
+#[unsafe(no_mangle)]
+static TP_ID_OFF: Global<u32> = Global::new(8);
+#[unsafe(no_mangle)]
+static CGRP_KN_OFF: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static CGRP_PARENT_OFF: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static CGRP_SELF_OFF: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static CGRP_ROOT_OFF: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static ROOT_HIER_OFF: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static KN_ID_OFF: Global<u32> = Global::new(0);
+
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
+    record(ctx.arg::<i64>(1));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
+    record(ctx.arg::<i64>(1));
+    0
+}
+
+#[tracepoint]
+pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
+    // SAFETY: the offset comes from this kernel's tracefs format file.
+    if let Ok(id) = unsafe { ctx.read_at::<i64>(TP_ID_OFF.load() as usize) } {
+        record(id);
+    }
+    0
+}
+
+#[inline(always)]
+fn record(id: i64) {
+    // SAFETY: plain helper call.
+    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    let Some(seen) = TARGETS.get_ptr_mut(&cgroup) else {
+        return;
+    };
+    // Only targets pay for the compat lookup.
+    let mode = COMPAT_MODE.load();
+    let compat = mode != 0 && task_is_compat();
+    match classify(mode, id as u64, compat) {
+        Class::Slot(idx) => {
+            // SAFETY: idx < SEEN_LEN by construction; `seen` points into a live map value.
+            // Read before write keeps the cache line shared once the set is warm.
+            unsafe {
+                let p = (seen as *mut u8).add(idx);
+                if core::ptr::read_volatile(p) == 0 {
+                    core::ptr::write_volatile(p, 1);
+                }
+            }
+        }
+        Class::Odd { abi, nr } => {
+            let key = OddKey { cgroup, abi, pad: 0, nr };
+            if ODD.get_ptr(&key).is_none() {
+                let _ = ODD.insert(&key, &1, 0);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn task_is_compat() -> bool {
+    // SAFETY: reads a u32 of the current task at an offset taken from BTF.
+    unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        match bpf_probe_read_kernel(task.add(COMPAT_OFF.load() as usize) as *const u32) {
+            Ok(v) => v & COMPAT_MASK.load() != 0,
+            Err(_) => false,
+        }
+    }
+}
+
+/// A cgroup made under a target (a container's own systemd, a nested runtime) is a
+/// target from birth: no task can enter it before this tracepoint has run.
+#[btf_tracepoint(function = "cgroup_mkdir")]
+pub fn cgroup_mkdir(ctx: BtfTracePointContext) -> i32 {
+    let _ = adopt(ctx.arg::<*const u8>(0));
+    0
+}
+
+#[inline(always)]
+fn adopt(cgrp: *const u8) -> Result<(), i32> {
+    // SAFETY: pointer walks with bpf_probe_read_kernel at offsets taken from BTF.
+    unsafe {
+        let root: *const u8 = bpf_probe_read_kernel(cgrp.add(CGRP_ROOT_OFF.load() as usize) as *const *const u8)?;
+        let hierarchy: i32 = bpf_probe_read_kernel(root.add(ROOT_HIER_OFF.load() as usize) as *const i32)?;
+        // Hierarchy 0 is cgroup v2; v1 hierarchies on hybrid hosts number their own nodes.
+        if hierarchy != 0 {
+            return Ok(());
+        }
+        let parent_css: *const u8 = bpf_probe_read_kernel(cgrp.add(CGRP_PARENT_OFF.load() as usize) as *const *const u8)?;
+        let parent = parent_css.wrapping_sub(CGRP_SELF_OFF.load() as usize);
+        let parent_id = cgroup_id(parent)?;
+        if TARGETS.get_ptr(&parent_id).is_none() {
+            return Ok(());
+        }
+        let owner = match PARENT.get_ptr(&parent_id) {
+            Some(p) => *p,
+            None => parent_id,
+        };
+        let id = cgroup_id(cgrp)?;
+        let zero = ZERO.get_ptr(0).ok_or(0i32)?;
+        TARGETS.insert(&id, &*zero, BPF_NOEXIST as u64)?;
+        PARENT.insert(&id, &owner, 0)?;
+    }
+    Ok(())
+}
+
+#[inline(always)]
+unsafe fn cgroup_id(cgrp: *const u8) -> Result<u64, i32> {
+    // SAFETY: see adopt().
+    unsafe {
+        let kn: *const u8 = bpf_probe_read_kernel(cgrp.add(CGRP_KN_OFF.load() as usize) as *const *const u8)?;
+        Ok(bpf_probe_read_kernel(kn.add(KN_ID_OFF.load() as usize) as *const u64)?)
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,84 @@
+//! Command-line parsing and dispatch. Each subcommand lives in its own file and calls the
+//! library; nothing here knows how recording or profiles work.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod audit;
+mod convert;
+mod default;
+mod diff;
+mod merge;
+mod oci;
+mod record;
+mod validate;
+
+#[derive(Parser)]
+#[command(
+    name = "seccomp-recorder",
+    version,
+    about = "Record the system calls a workload really makes (eBPF) and turn them into a minimal seccomp profile",
+    long_about = None,
+    after_help = "Start with:  seccomp-recorder record -o profile.json -- make test"
+)]
+struct Cli {
+    /// More detail on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Record(record::Args),
+    Diff(diff::Args),
+    Merge(merge::Args),
+    Convert(convert::Args),
+    Validate(validate::Args),
+    Default(default::Args),
+    ImportAudit(audit::Args),
+    Push(oci::PushArgs),
+    Pull(oci::PullArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Record(a) => record::run(a),
+        Command::Diff(a) => diff::run(a),
+        Command::Merge(a) => merge::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Validate(a) => validate::run(a),
+        Command::Default(a) => default::run(a),
+        Command::ImportAudit(a) => audit::run(a),
+        Command::Push(a) => oci::push(a),
+        Command::Pull(a) => oci::pull(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => log::LevelFilter::Error,
+        (false, 0) => log::LevelFilter::Info,
+        (false, 1) => log::LevelFilter::Debug,
+        (false, _) => log::LevelFilter::Trace,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .format_timestamp(None)
+        .format_target(false)
+        .parse_env("SECCOMP_RECORDER_LOG")
+        .init();
+}

@@ -1,0 +1,17 @@
+//! seccomp-recorder: record the system calls a workload makes with eBPF and turn them into
+//! a minimal seccomp profile.
+//!
+//! The CLI (`src/main.rs`, `src/cli/`) is a thin layer over this library.
+
+pub mod arch;
+pub mod audit;
+pub mod btf;
+pub mod cgroup;
+pub mod diff;
+pub mod oci;
+pub mod output;
+pub mod profile;
+pub mod record;
+pub mod runtime_default;
+pub mod target;
+pub mod trace;

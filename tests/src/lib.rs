@@ -1,0 +1,106 @@
+//! Shared harness for the end-to-end tests: the binary under test, root checks, scratch
+//! directories and C workloads compiled on the fly.
+//!
+//! Tests that need root or the kernel fail loudly without them; they never skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `seccomp-recorder` binary: `$SECCOMP_RECORDER_BIN` (set by `cargo xtask test`),
+/// else the workspace's debug build.
+pub fn bin() -> PathBuf {
+    let path = std::env::var_os("SECCOMP_RECORDER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug/seccomp-recorder"));
+    assert!(
+        path.exists(),
+        "{} is missing: run the suite with `cargo xtask test`, which builds it",
+        path.display()
+    );
+    path
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Panics unless we are root: these tests load eBPF and create cgroups.
+pub fn require_root() {
+    // SAFETY: trivial libc call.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "this test needs root (CAP_BPF, CAP_PERFMON, cgroup v2): run it as root");
+}
+
+/// A fresh scratch directory, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "scr-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Compiles `tests/workloads/<name>.c` into `dir` with extra gcc flags.
+pub fn compile(name: &str, dir: &Path, flags: &[&str]) -> PathBuf {
+    let src = workspace().join("tests/workloads").join(format!("{name}.c"));
+    let out = dir.join(name);
+    let o = Command::new("gcc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .args(flags)
+        .output()
+        .expect("gcc is installed (cargo xtask setup installs it)");
+    assert!(o.status.success(), "gcc {name}.c failed: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// Runs the recorder with `args`.
+pub fn recorder(args: &[&str]) -> Output {
+    Command::new(bin()).args(args).output().expect("cannot start seccomp-recorder")
+}
+
+/// The profile at `path`, parsed.
+pub fn profile(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no profile at {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// The names a profile allows (all ALLOW rules, all arches).
+pub fn allowed(profile: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = profile["syscalls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["action"] == "SCMP_ACT_ALLOW")
+        .flat_map(|r| r["names"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n.as_str().map(String::from))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

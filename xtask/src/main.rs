@@ -1,0 +1,227 @@
+//! `cargo xtask`: everything a fresh machine needs before `run` and `test` work, so that
+//! the README's two commands are all a user types.
+//!
+//! setup  install the eBPF toolchain (nightly rust-src, bpf-linker against nightly's own
+//!        libLLVM) and the Debian/PyPI packages the tests use; idempotent and quick when
+//!        everything is there.
+//! build  setup + build the recorder (kernel side included).
+//! run    build + run `seccomp-recorder` with the given arguments.
+//! test   build + run the whole test suite.
+//! bench  build (release) + run the benchmarks, write BENCHMARKS.md.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod bench;
+
+fn main() -> Result<ExitCode> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match task.as_str() {
+        "setup" => setup().map(|_| ExitCode::SUCCESS),
+        "build" => build(false).map(|_| ExitCode::SUCCESS),
+        "run" => run(&rest),
+        "test" => test(&rest),
+        "bench" => bench::run(&root(), &rest).map(|_| ExitCode::SUCCESS),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <setup|build|run|test|bench> [ARGS]\n\
+                 \n  run -- ARGS   run seccomp-recorder, e.g. cargo xtask run -- record -o p.json -- ls\
+                 \n  test [ARGS]   the whole test suite (ARGS go to cargo test)"
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn run(args: &[String]) -> Result<ExitCode> {
+    build(false)?;
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
+    let status = Command::new(root().join("target/debug/seccomp-recorder")).args(args).status()?;
+    Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
+}
+
+fn test(args: &[String]) -> Result<ExitCode> {
+    build(false)?;
+    let status = cargo()
+        .args(["test", "--workspace"])
+        .args(args)
+        .env("SECCOMP_RECORDER_BIN", root().join("target/debug/seccomp-recorder"))
+        .status()?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub fn build(release: bool) -> Result<()> {
+    setup()?;
+    let mut c = cargo();
+    c.args(["build", "--package", "seccomp-recorder"]);
+    if release {
+        c.arg("--release");
+    }
+    check(&mut c)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    // bpf-linker lives in cargo's bin dir, which a non-login shell may lack on PATH.
+    let home = cargo_home();
+    let path = std::env::var("PATH").unwrap_or_default();
+    c.env("PATH", format!("{}:{path}", home.join("bin").display()));
+    c
+}
+
+fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cargo"))
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into())
+}
+
+pub fn check(c: &mut Command) -> Result<()> {
+    let status = c.status().with_context(|| format!("cannot start {c:?}"))?;
+    if !status.success() {
+        bail!("{c:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn setup() -> Result<()> {
+    rust_src()?;
+    bpf_linker()?;
+    apt_packages()?;
+    pip_packages()
+}
+
+fn rust_src() -> Result<()> {
+    let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))
+        .context("the eBPF side needs a nightly toolchain: rustup toolchain install nightly")?;
+    if Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/core").exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: adding rust-src to the nightly toolchain");
+    check(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+}
+
+/// bpf-linker must read the bitcode nightly's rustc writes, so it is built against
+/// nightly's own libLLVM (Debian has no LLVM as new). The prefix lives under ~/.cache: the
+/// linker's RUNPATH points into it.
+fn bpf_linker() -> Result<()> {
+    let linker = cargo_home().join("bin/bpf-linker");
+    let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?;
+    let lib_dir = Path::new(sysroot.trim()).join("lib");
+    let libllvm = std::fs::read_dir(&lib_dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so.")))
+        .with_context(|| format!("no libLLVM.so.* in {}", lib_dir.display()))?;
+    let prefix = home().join(".cache/seccomp-recorder/llvm-prefix");
+    let stamp = prefix.join("built-for");
+    let wanted = libllvm.file_name().unwrap().to_string_lossy().into_owned();
+    if linker.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(());
+    }
+    if linker.exists() && !stamp.exists() && works(Command::new(&linker).arg("--version")) {
+        // Built by hand earlier: trust it once it runs, and remember for which libLLVM.
+        std::fs::create_dir_all(&prefix)?;
+        std::fs::write(&stamp, &wanted)?;
+        return Ok(());
+    }
+    let vv = output(Command::new("rustc").args(["+nightly", "-vV"]))?;
+    let major = vv
+        .lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .context("cannot tell nightly's LLVM version")?
+        .to_string();
+    eprintln!("xtask: building bpf-linker against nightly's LLVM {major} (about a minute)");
+    std::fs::create_dir_all(prefix.join("bin"))?;
+    std::fs::create_dir_all(prefix.join("lib"))?;
+    let config = prefix.join("bin/llvm-config");
+    std::fs::write(&config, format!("#!/bin/sh\necho {major}.1.0\n"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o755))?;
+    for name in [wanted.as_str(), "libLLVM.so"] {
+        let link = prefix.join("lib").join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&libllvm, &link)?;
+    }
+    check(
+        Command::new("cargo")
+            .args(["install", "--force", "bpf-linker", "--no-default-features", "--features"])
+            .arg(format!("llvm-{major}"))
+            .env("LLVM_PREFIX", &prefix),
+    )?;
+    std::fs::write(&stamp, &wanted)?;
+    Ok(())
+}
+
+fn listed(file: &str) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(root().join("xtask").join(file))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split('#').next())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+fn apt_packages() -> Result<()> {
+    let missing: Vec<String> = listed("apt-packages.txt")?
+        .into_iter()
+        .filter(|p| !installed(p))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
+    check(Command::new("apt-get").arg("update").arg("-qq"))?;
+    check(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn installed(pkg: &str) -> bool {
+    output(Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg]))
+        .is_ok_and(|s| s.contains("install ok installed"))
+}
+
+fn pip_packages() -> Result<()> {
+    for pkg in listed("pip-packages.txt")? {
+        let (name, _) = pkg.split_once("==").unwrap_or((&pkg, ""));
+        if works(Command::new("python3").args(["-m", "pip", "show", "-q", name])) {
+            continue;
+        }
+        eprintln!("xtask: installing {pkg} from PyPI");
+        check(Command::new("python3").args(["-m", "pip", "install", "-q", &pkg]))?;
+    }
+    Ok(())
+}
+
+fn works(c: &mut Command) -> bool {
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn output(c: &mut Command) -> Result<String> {
+    let out = c.output().with_context(|| format!("cannot start {c:?}"))?;
+    if !out.status.success() {
+        bail!("{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
