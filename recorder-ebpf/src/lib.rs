@@ -52,7 +52,10 @@ pub struct OddKey {
 pub enum Class {
     /// Index into [`Seen::nr`].
     Slot(usize),
-    Odd { abi: u32, nr: u64 },
+    Odd {
+        abi: u32,
+        nr: u64,
+    },
 }
 
 /// Classifies a raw `sys_enter` id. `compat` is the task's compat flag (TS_COMPAT on x86,
@@ -94,11 +97,17 @@ mod tests {
     fn x86_native_compat_and_x32() {
         assert_eq!(classify(COMPAT_X86, 39, false), Class::Slot(39));
         assert_eq!(classify(COMPAT_X86, 20, true), Class::Slot(1024 + 20));
-        assert_eq!(classify(COMPAT_X86, X32_SYSCALL_BIT | 512, false), Class::Slot(2048 + 512));
+        assert_eq!(
+            classify(COMPAT_X86, X32_SYSCALL_BIT | 512, false),
+            Class::Slot(2048 + 512)
+        );
         // i386 tasks never use the x32 bit: a compat id with it set is just out of range.
         assert_eq!(
             classify(COMPAT_X86, X32_SYSCALL_BIT | 1, true),
-            Class::Odd { abi: ABI_COMPAT, nr: X32_SYSCALL_BIT | 1 }
+            Class::Odd {
+                abi: ABI_COMPAT,
+                nr: X32_SYSCALL_BIT | 1
+            }
         );
     }
 
@@ -106,17 +115,35 @@ mod tests {
     fn arm64_native_compat_and_private() {
         assert_eq!(classify(COMPAT_ARM64, 221, false), Class::Slot(221));
         assert_eq!(classify(COMPAT_ARM64, 11, true), Class::Slot(1024 + 11));
-        assert_eq!(classify(COMPAT_ARM64, ARM_PRIVATE_BASE + 5, true), Class::Slot(3072 + 5));
+        assert_eq!(
+            classify(COMPAT_ARM64, ARM_PRIVATE_BASE + 5, true),
+            Class::Slot(3072 + 5)
+        );
         // On a native task the private range is just an unknown number.
         assert_eq!(
             classify(COMPAT_ARM64, ARM_PRIVATE_BASE + 5, false),
-            Class::Odd { abi: ABI_NATIVE, nr: ARM_PRIVATE_BASE + 5 }
+            Class::Odd {
+                abi: ABI_NATIVE,
+                nr: ARM_PRIVATE_BASE + 5
+            }
         );
     }
 
     #[test]
     fn negative_and_huge_ids_are_kept() {
-        assert_eq!(classify(COMPAT_X86, u64::MAX, false), Class::Odd { abi: ABI_NATIVE, nr: u64::MAX });
-        assert_eq!(classify(COMPAT_NONE, 5000, false), Class::Odd { abi: ABI_NATIVE, nr: 5000 });
+        assert_eq!(
+            classify(COMPAT_X86, u64::MAX, false),
+            Class::Odd {
+                abi: ABI_NATIVE,
+                nr: u64::MAX
+            }
+        );
+        assert_eq!(
+            classify(COMPAT_NONE, 5000, false),
+            Class::Odd {
+                abi: ABI_NATIVE,
+                nr: 5000
+            }
+        );
     }
 }

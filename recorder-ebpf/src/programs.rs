@@ -85,7 +85,12 @@ fn record(id: i64) {
             }
         }
         Class::Odd { abi, nr } => {
-            let key = OddKey { cgroup, abi, pad: 0, nr };
+            let key = OddKey {
+                cgroup,
+                abi,
+                pad: 0,
+                nr,
+            };
             if ODD.get_ptr(&key).is_none() {
                 let _ = ODD.insert(&key, &1, 0);
             }
@@ -117,13 +122,16 @@ pub fn cgroup_mkdir(ctx: BtfTracePointContext) -> i32 {
 fn adopt(cgrp: *const u8) -> Result<(), i32> {
     // SAFETY: pointer walks with bpf_probe_read_kernel at offsets taken from BTF.
     unsafe {
-        let root: *const u8 = bpf_probe_read_kernel(cgrp.add(CGRP_ROOT_OFF.load() as usize) as *const *const u8)?;
-        let hierarchy: i32 = bpf_probe_read_kernel(root.add(ROOT_HIER_OFF.load() as usize) as *const i32)?;
+        let root: *const u8 =
+            bpf_probe_read_kernel(cgrp.add(CGRP_ROOT_OFF.load() as usize) as *const *const u8)?;
+        let hierarchy: i32 =
+            bpf_probe_read_kernel(root.add(ROOT_HIER_OFF.load() as usize) as *const i32)?;
         // Hierarchy 0 is cgroup v2; v1 hierarchies on hybrid hosts number their own nodes.
         if hierarchy != 0 {
             return Ok(());
         }
-        let parent_css: *const u8 = bpf_probe_read_kernel(cgrp.add(CGRP_PARENT_OFF.load() as usize) as *const *const u8)?;
+        let parent_css: *const u8 =
+            bpf_probe_read_kernel(cgrp.add(CGRP_PARENT_OFF.load() as usize) as *const *const u8)?;
         let parent = parent_css.wrapping_sub(CGRP_SELF_OFF.load() as usize);
         let parent_id = cgroup_id(parent)?;
         if TARGETS.get_ptr(&parent_id).is_none() {
@@ -145,8 +153,11 @@ fn adopt(cgrp: *const u8) -> Result<(), i32> {
 unsafe fn cgroup_id(cgrp: *const u8) -> Result<u64, i32> {
     // SAFETY: see adopt().
     unsafe {
-        let kn: *const u8 = bpf_probe_read_kernel(cgrp.add(CGRP_KN_OFF.load() as usize) as *const *const u8)?;
-        Ok(bpf_probe_read_kernel(kn.add(KN_ID_OFF.load() as usize) as *const u64)?)
+        let kn: *const u8 =
+            bpf_probe_read_kernel(cgrp.add(CGRP_KN_OFF.load() as usize) as *const *const u8)?;
+        Ok(bpf_probe_read_kernel(
+            kn.add(KN_ID_OFF.load() as usize) as *const u64
+        )?)
     }
 }
 

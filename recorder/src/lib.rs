@@ -13,5 +13,6 @@ pub mod output;
 pub mod profile;
 pub mod record;
 pub mod runtime_default;
+pub mod spawn;
 pub mod target;
 pub mod trace;

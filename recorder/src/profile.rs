@@ -8,9 +8,15 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("cannot read profile {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid seccomp profile: {source}")]
-    Parse { path: String, source: serde_json::Error },
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -78,7 +84,10 @@ impl Profile {
 
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
         let p = path.display().to_string();
-        let text = std::fs::read(path).map_err(|source| ProfileError::Read { path: p.clone(), source })?;
+        let text = std::fs::read(path).map_err(|source| ProfileError::Read {
+            path: p.clone(),
+            source,
+        })?;
         serde_json::from_slice(&text).map_err(|source| ProfileError::Parse { path: p, source })
     }
 

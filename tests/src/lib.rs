@@ -21,14 +21,20 @@ pub fn bin() -> PathBuf {
 }
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Panics unless we are root: these tests load eBPF and create cgroups.
 pub fn require_root() {
     // SAFETY: trivial libc call.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "this test needs root (CAP_BPF, CAP_PERFMON, cgroup v2): run it as root");
+    assert_eq!(
+        euid, 0,
+        "this test needs root (CAP_BPF, CAP_PERFMON, cgroup v2): run it as root"
+    );
 }
 
 /// A fresh scratch directory, removed when dropped.
@@ -61,7 +67,9 @@ impl Drop for Scratch {
 
 /// Compiles `tests/workloads/<name>.c` into `dir` with extra gcc flags.
 pub fn compile(name: &str, dir: &Path, flags: &[&str]) -> PathBuf {
-    let src = workspace().join("tests/workloads").join(format!("{name}.c"));
+    let src = workspace()
+        .join("tests/workloads")
+        .join(format!("{name}.c"));
     let out = dir.join(name);
     let o = Command::new("gcc")
         .args(["-O1", "-Wall", "-o"])
@@ -70,13 +78,20 @@ pub fn compile(name: &str, dir: &Path, flags: &[&str]) -> PathBuf {
         .args(flags)
         .output()
         .expect("gcc is installed (cargo xtask setup installs it)");
-    assert!(o.status.success(), "gcc {name}.c failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "gcc {name}.c failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     out
 }
 
 /// Runs the recorder with `args`.
 pub fn recorder(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("cannot start seccomp-recorder")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("cannot start seccomp-recorder")
 }
 
 /// The profile at `path`, parsed.

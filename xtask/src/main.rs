@@ -37,13 +37,18 @@ fn main() -> Result<ExitCode> {
 }
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn run(args: &[String]) -> Result<ExitCode> {
     build(false)?;
     let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
-    let status = Command::new(root().join("target/debug/seccomp-recorder")).args(args).status()?;
+    let status = Command::new(root().join("target/debug/seccomp-recorder"))
+        .args(args)
+        .status()?;
     Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
 }
 
@@ -52,9 +57,16 @@ fn test(args: &[String]) -> Result<ExitCode> {
     let status = cargo()
         .args(["test", "--workspace"])
         .args(args)
-        .env("SECCOMP_RECORDER_BIN", root().join("target/debug/seccomp-recorder"))
+        .env(
+            "SECCOMP_RECORDER_BIN",
+            root().join("target/debug/seccomp-recorder"),
+        )
         .status()?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub fn build(release: bool) -> Result<()> {
@@ -84,7 +96,9 @@ fn cargo_home() -> PathBuf {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into())
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/root".into())
 }
 
 pub fn check(c: &mut Command) -> Result<()> {
@@ -105,7 +119,10 @@ fn setup() -> Result<()> {
 fn rust_src() -> Result<()> {
     let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))
         .context("the eBPF side needs a nightly toolchain: rustup toolchain install nightly")?;
-    if Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library/core").exists() {
+    if Path::new(sysroot.trim())
+        .join("lib/rustlib/src/rust/library/core")
+        .exists()
+    {
         return Ok(());
     }
     eprintln!("xtask: adding rust-src to the nightly toolchain");
@@ -122,7 +139,10 @@ fn bpf_linker() -> Result<()> {
     let libllvm = std::fs::read_dir(&lib_dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so.")))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so."))
+        })
         .with_context(|| format!("no libLLVM.so.* in {}", lib_dir.display()))?;
     let prefix = home().join(".cache/seccomp-recorder/llvm-prefix");
     let stamp = prefix.join("built-for");
@@ -157,7 +177,13 @@ fn bpf_linker() -> Result<()> {
     }
     check(
         Command::new("cargo")
-            .args(["install", "--force", "bpf-linker", "--no-default-features", "--features"])
+            .args([
+                "install",
+                "--force",
+                "bpf-linker",
+                "--no-default-features",
+                "--features",
+            ])
             .arg(format!("llvm-{major}"))
             .env("LLVM_PREFIX", &prefix),
     )?;

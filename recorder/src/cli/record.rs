@@ -1,9 +1,274 @@
+use anyhow::{Context, Result, bail};
+use seccomp_recorder::arch::Arch;
+use seccomp_recorder::output::write_atomic;
+use seccomp_recorder::profile::{DefaultAction, Profile};
+use seccomp_recorder::record::{self, Options, Stop, TargetReport};
+use seccomp_recorder::target::Target;
+use seccomp_recorder::trace::AttachKind;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// (not implemented yet)
+/// Record the syscalls of a command, cgroup, PID or container into a seccomp profile.
+///
+/// The profile allows exactly what was recorded, for the architectures (ABIs) that were
+/// seen, and refuses everything else with --default-action. Record unconfined (or under
+/// an SCMP_ACT_LOG profile): a call that an active seccomp filter refuses never reaches
+/// the recorder.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  seccomp-recorder record -o profile.json -- make e2e-test
+  seccomp-recorder record --append profile.json -- ./run-tests.sh   (grow one profile over runs)
+  seccomp-recorder record -o web.json --container 3f2a9c --duration 60s
+  seccomp-recorder record -o app.json --pid 4242            (the cgroup PID 4242 lives in)
+  seccomp-recorder record -o profiles/ --container web --container db -- ./e2e.sh
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'record' is not implemented yet")
+With a command, the recorder exits with the command's exit status, and still writes the
+profile when the command fails. Existing targets are recorded until Ctrl-C/SIGTERM,
+--duration, or until their cgroup has no processes left.")]
+pub struct Args {
+    /// Where to write the profile ('-' for stdout). With several targets: a directory,
+    /// with one <target>.json each.
+    #[arg(short, long, value_name = "PATH", default_value = "seccomp.json")]
+    output: PathBuf,
+
+    /// Record an existing cgroup v2 (absolute, or relative to the cgroup2 mount).
+    #[arg(long, value_name = "PATH")]
+    cgroup: Vec<PathBuf>,
+
+    /// Record the cgroup that this process lives in.
+    #[arg(long, value_name = "PID")]
+    pid: Vec<u32>,
+
+    /// Record a container: full ID or unique prefix (Docker, Podman, containerd, CRI-O,
+    /// runc, crun).
+    #[arg(long, value_name = "ID")]
+    container: Vec<String>,
+
+    /// Stop recording existing targets after this long (e.g. 30s, 5m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+
+    /// Union with this existing profile and write the result back to it, so that several
+    /// runs build one profile (overrides --output).
+    #[arg(long, alias = "merge-into", value_name = "FILE")]
+    append: Option<PathBuf>,
+
+    /// What a syscall outside the profile gets.
+    #[arg(long, value_name = "ACTION", default_value = "errno",
+          value_parser = ["errno", "kill-process", "kill-thread", "trap", "log"])]
+    default_action: String,
+
+    /// The errno for --default-action errno (number or name). ENOSYS lets libc fall back
+    /// from a newer call to an older one (clone3 -> clone); EPERM says "denied".
+    #[arg(long, value_name = "ERRNO", default_value = "ENOSYS")]
+    errno: String,
+
+    /// Attach point: btf, raw or tracepoint (default: the cheapest the kernel accepts).
+    #[arg(long, value_name = "TYPE")]
+    attach: Option<AttachKind>,
+
+    /// After the command exits, wait this long for processes it left in the background.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    linger: Duration,
+
+    /// The command to run and record, with all its threads and descendants.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let default = default_action(&args.default_action, &args.errno)?;
+    let mut targets: Vec<Target> = args.cgroup.iter().cloned().map(Target::Cgroup).collect();
+    targets.extend(args.pid.iter().copied().map(Target::Pid));
+    targets.extend(args.container.iter().cloned().map(Target::Container));
+    let count = targets.len() + usize::from(!args.command.is_empty());
+    if args.duration.is_some() && !args.command.is_empty() {
+        bail!("--duration applies to existing targets; a command is recorded until it exits");
+    }
+    if args.append.is_some() && count > 1 {
+        bail!("--append takes one target; with several, record into a directory and merge");
+    }
+    let base = args.append.as_deref().map(load_base).transpose()?;
+    let opts = Options {
+        targets,
+        command: args.command,
+        duration: args.duration,
+        attach: args.attach,
+        linger: args.linger,
+    };
+    let mut last = 0;
+    let report = record::record(&opts, &mut |t, now| progress(t, now, &mut last))?;
+
+    let multi = report.targets.len() > 1;
+    let out_dir = multi.then(|| args.output.clone());
+    if let Some(dir) = &out_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    for t in &report.targets {
+        let path = match (&args.append, &out_dir) {
+            (Some(file), _) => file.clone(),
+            (None, Some(dir)) => dir.join(format!("{}.json", t.label)),
+            (None, None) => args.output.clone(),
+        };
+        write_profile(t, &path, default, base.as_ref())?;
+    }
+    log::info!(
+        "recorded for {:.1}s via {}",
+        report.elapsed.as_secs_f64(),
+        report.attach
+    );
+    if report.leftovers > 0 {
+        log::warn!(
+            "{} process(es) the command left running were moved out of the recording cgroup (not recorded after the command exited)",
+            report.leftovers
+        );
+    }
+    Ok(match report.stop {
+        Stop::CommandExited(0) => ExitCode::SUCCESS,
+        Stop::CommandExited(code) => {
+            log::warn!(
+                "the command exited with status {code}; the profile covers what it did until then"
+            );
+            ExitCode::from(code.clamp(1, 255) as u8)
+        }
+        Stop::Signal(_) | Stop::Duration | Stop::TargetsEmpty => ExitCode::SUCCESS,
+    })
+}
+
+fn load_base(path: &Path) -> Result<Option<Profile>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(Profile::load(path)?))
+}
+
+fn write_profile(
+    t: &TargetReport,
+    path: &Path,
+    default: DefaultAction,
+    base: Option<&Option<Profile>>,
+) -> Result<()> {
+    let mut names: BTreeMap<Arch, BTreeSet<String>> = t.syscalls.names.clone();
+    let before: BTreeMap<Arch, BTreeSet<String>> = match base {
+        Some(Some(p)) => p.allowed(),
+        _ => BTreeMap::new(),
+    };
+    for (arch, set) in &before {
+        names.entry(*arch).or_default().extend(set.iter().cloned());
+    }
+    for (arch, nrs) in &t.syscalls.unknown {
+        let list: Vec<String> = nrs.iter().map(|n| n.to_string()).collect();
+        log::warn!(
+            "{}: {} made syscall number(s) {} that no {arch} table names; they are not in the profile",
+            t.label,
+            t.label,
+            list.join(", ")
+        );
+    }
+    let profile = Profile::allow(&names, default);
+    write_atomic(path, profile.to_json().as_bytes())
+        .with_context(|| format!("cannot write the profile to {}", path.display()))?;
+    summary(t, &names, &before, path);
+    Ok(())
+}
+
+fn summary(
+    t: &TargetReport,
+    names: &BTreeMap<Arch, BTreeSet<String>>,
+    before: &BTreeMap<Arch, BTreeSet<String>>,
+    path: &Path,
+) {
+    let per_arch: Vec<String> = t
+        .syscalls
+        .names
+        .iter()
+        .map(|(a, s)| format!("{}: {}", short(*a), s.len()))
+        .collect();
+    let total: BTreeSet<&String> = t.syscalls.names.values().flatten().collect();
+    log::info!(
+        "{}: {} syscalls ({}) -> {}",
+        t.label,
+        total.len(),
+        if per_arch.is_empty() {
+            "none".into()
+        } else {
+            per_arch.join(", ")
+        },
+        if path == Path::new("-") {
+            "stdout".into()
+        } else {
+            path.display().to_string()
+        }
+    );
+    if !before.is_empty() {
+        let new: Vec<String> = names
+            .iter()
+            .flat_map(|(a, s)| {
+                s.iter()
+                    .filter(|n| !before.get(a).is_some_and(|b| b.contains(*n)))
+                    .map(move |n| format!("{n} ({})", short(*a)))
+            })
+            .collect();
+        log::info!(
+            "{}: {} new since the existing profile{}{}",
+            t.label,
+            new.len(),
+            if new.is_empty() { "" } else { ": " },
+            new.join(", ")
+        );
+    }
+}
+
+fn short(a: Arch) -> &'static str {
+    a.scmp_name().trim_start_matches("SCMP_ARCH_")
+}
+
+fn progress(t: Duration, now: &[TargetReport], last: &mut usize) {
+    let count: usize = now
+        .iter()
+        .map(|r| r.syscalls.names.values().map(BTreeSet::len).sum::<usize>())
+        .sum();
+    if count != *last {
+        log::info!("[{:5.1}s] {count} syscalls seen so far", t.as_secs_f64());
+        *last = count;
+    }
+}
+
+fn default_action(action: &str, errno: &str) -> Result<DefaultAction> {
+    Ok(match action {
+        "errno" => DefaultAction::Errno(parse_errno(errno)?),
+        "kill-process" => DefaultAction::KillProcess,
+        "kill-thread" => DefaultAction::KillThread,
+        "trap" => DefaultAction::Trap,
+        "log" => DefaultAction::Log,
+        _ => bail!("unknown default action {action}"),
+    })
+}
+
+fn parse_errno(s: &str) -> Result<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        return Ok(n);
+    }
+    const NAMES: [(&str, u32); 8] = [
+        ("EPERM", 1),
+        ("ENOENT", 2),
+        ("EIO", 5),
+        ("EACCES", 13),
+        ("EFAULT", 14),
+        ("EINVAL", 22),
+        ("ENOSYS", 38),
+        ("EOPNOTSUPP", 95),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map(|(_, v)| *v)
+        .with_context(|| {
+            format!(
+                "unknown errno '{s}': give a number or one of EPERM, EACCES, ENOSYS, EINVAL, ..."
+            )
+        })
 }
