@@ -109,6 +109,12 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
         }
         watched.push((r.label.clone(), r.cgroup.clone(), root));
     }
+    // A target whose processes all exit in the first poll interval must still count as
+    // having been populated, or the watch would never end.
+    let populated_at_start: Vec<bool> = watched
+        .iter()
+        .map(|(_, p, _)| cgroup::populated(p))
+        .collect();
     let attach = tracer.attach(opts.attach)?;
     log::info!("recording via {attach}");
 
@@ -116,7 +122,15 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
     let start = Instant::now();
     let result = match &own {
         Some(own) => run_command(opts, own, &tracer, &watched, &signals, progress, start),
-        None => watch(opts, &tracer, &watched, &signals, progress, start),
+        None => watch(
+            opts,
+            &tracer,
+            &watched,
+            populated_at_start,
+            &signals,
+            progress,
+            start,
+        ),
     };
     tracer.detach();
     drop(signals);
@@ -185,12 +199,12 @@ fn watch(
     opts: &Options,
     tracer: &Tracer,
     watched: &[(String, PathBuf, u64)],
+    mut ever_populated: Vec<bool>,
     signals: &Signals,
     progress: Progress<'_>,
     start: Instant,
 ) -> Result<(Stop, usize), RecordError> {
     let deadline = opts.duration.map(|d| start + d);
-    let mut ever_populated = vec![false; watched.len()];
     let mut ticker = Ticker::new();
     loop {
         let (_, sig) = signals.poll(None, 100);
