@@ -3,7 +3,6 @@
 
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::record::{self, Options};
-use seccomp_recorder::target::Target;
 use seccomp_recorder_tests::*;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
