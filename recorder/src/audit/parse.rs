@@ -400,6 +400,10 @@ mod tests {
         );
         let other = serde_json::json!({"_AUDIT_TYPE": "1300", "MESSAGE": "SYSCALL arch=c000003e"});
         assert_eq!(parse_line(&other.to_string(), None), Line::OtherType);
+        // journald writes a MESSAGE that is not valid UTF-8 as an array of bytes.
+        let bytes: Vec<u8> = KMSG.split_once(';').unwrap().1.bytes().collect();
+        let binary = serde_json::json!({"MESSAGE": bytes, "_TRANSPORT": "kernel"});
+        assert_eq!(record(&binary.to_string()).syscall, 63);
         assert!(matches!(
             parse_line("{\"MESSAGE\": \"audit: ty", None),
             Line::Malformed(_)

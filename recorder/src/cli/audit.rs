@@ -37,6 +37,9 @@ The kernel prints at most 10 audit records per 5 s to its log when no auditd run
 (sysctl kernel.printk_ratelimit=0 lifts that), and its ring buffer keeps only the latest
 records: while the workload runs, keep a copy (`cat /dev/kmsg > kmsg.txt`) or run auditd.
 A syscall is logged only if 'log' is in /proc/sys/kernel/seccomp/actions_logged.
+One run shows what that run did: calls made only sometimes (runc init's Go runtime may
+or may not call futex) are missed. Import the logs of several runs together, or list such
+calls as allowed in the LOG profile and pass it with --base.
 
 Exit status: 0 when a profile was written, 2 on an error (nothing matched, unreadable
 input, a malformed line with --strict); the output file is then left as it was.")]
@@ -181,7 +184,7 @@ fn options(args: &Settings) -> Result<Options> {
     Ok(Options {
         format,
         pids: args.pid.clone(),
-        comms: args.comm.clone(),
+        comms: args.comm.iter().map(|c| kernel_comm(c)).collect(),
         exes: args.exe.clone(),
         uids: args.uid.clone(),
         since_ms: args.since,
@@ -190,6 +193,23 @@ fn options(args: &Settings) -> Result<Options> {
         runtime_init: !args.no_runtime_init,
         strict: args.strict,
     })
+}
+
+/// The kernel keeps only the first 15 bytes of a command name.
+fn kernel_comm(name: &str) -> String {
+    const TASK_COMM_LEN: usize = 15;
+    if name.len() <= TASK_COMM_LEN {
+        return name.to_string();
+    }
+    let end = (0..=TASK_COMM_LEN)
+        .rev()
+        .find(|&i| name.is_char_boundary(i))
+        .unwrap_or(0);
+    log::warn!(
+        "--comm {name}: the kernel logs only '{}', matching that",
+        &name[..end]
+    );
+    name[..end].to_string()
 }
 
 /// What was read and why lines were left out, on stderr.
