@@ -6,7 +6,7 @@
 //! the kernel wrote to /dev/kmsg.
 
 use seccomp_recorder_tests::{
-    Scratch, allowed, bin, compile, profile, require_root, stderr, workspace,
+    Scratch, allowed, bin, compile, profile, recorder, require_root, stderr, workspace,
 };
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
@@ -392,6 +392,30 @@ fn errors_name_what_and_where() {
         stderr(&o).contains("'yesterday' is not a time"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// A rename over a FIFO (or /dev/null) would replace it with a regular file.
+#[test]
+fn output_must_be_a_regular_file() {
+    let s = Scratch::new("audit-fifo");
+    let fifo = s.path("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let log = fixture("auditd.log");
+    let o = recorder(&[
+        "import-audit",
+        log.to_str().unwrap(),
+        "-o",
+        fifo.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&kind),
+        "the FIFO was replaced"
     );
 }
 

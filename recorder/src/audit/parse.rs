@@ -88,12 +88,14 @@ fn parse_text(line: &str, forced: Option<Format>) -> Line {
     if forced.is_some_and(|f| f != format) {
         return Line::OtherFormat;
     }
-    if kind != SECCOMP_TYPE && kind != SECCOMP_NAME {
-        return Line::OtherType;
-    }
+    let seccomp = kind == SECCOMP_TYPE || kind == SECCOMP_NAME;
     let rest = rest.strip_prefix("msg=").unwrap_or(rest);
-    let Some(rest) = rest.strip_prefix("audit(") else {
-        return Line::Malformed("no audit(TIME:SERIAL) after the record type".into());
+    let rest = match rest.strip_prefix("audit(") {
+        Some(rest) if seccomp => rest,
+        Some(_) => return Line::OtherType,
+        // Some other message with a `type=` in it (ACPI, a driver...).
+        None if !seccomp => return Line::NotAudit,
+        None => return Line::Malformed("no audit(TIME:SERIAL) after the record type".into()),
     };
     let Some((stamp, fields)) = rest.split_once("):") else {
         return Line::Malformed("audit(TIME:SERIAL) is not closed".into());
@@ -345,6 +347,14 @@ mod tests {
             Line::NotAudit
         );
         assert_eq!(parse_line("", None), Line::NotAudit);
+        assert_eq!(
+            parse_line("[ 0.5] ACPI: PM: type=3 wakeup", None),
+            Line::NotAudit
+        );
+        assert!(matches!(
+            parse_line("type=SECCOMP msg=aud", None),
+            Line::Malformed(_)
+        ));
         assert_eq!(parse_line(KMSG, Some(Format::Auditd)), Line::OtherFormat);
         assert_eq!(parse_line(KMSG, Some(Format::Journald)), Line::OtherFormat);
     }

@@ -154,10 +154,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         names.entry(*arch).or_default().extend(set.iter().cloned());
     }
     let profile = Profile::allow(&names, default);
+    check_output(&args.output)?;
     write_atomic(&args.output, profile.to_json().as_bytes())
         .with_context(|| format!("cannot write the profile to {}", args.output.display()))?;
     result(&logged, &before, &args.output);
     Ok(ExitCode::SUCCESS)
+}
+
+/// write_atomic renames a temporary file over the path: over /dev/null or /dev/stdout that
+/// would replace the device node or the link itself, so refuse anything but a regular file.
+fn check_output(path: &Path) -> Result<()> {
+    if path == Path::new("-") {
+        return Ok(());
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => bail!(
+            "{} is not a regular file (a device, pipe, link or directory): \
+             give a file path, or '-o -' for stdout",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn options(args: &Settings) -> Result<Options> {
