@@ -125,7 +125,8 @@ fn parse_stamp(stamp: &str) -> Option<u64> {
     if millis.len() != 3 {
         return None;
     }
-    Some(secs.parse::<u64>().ok()? * 1000 + millis.parse::<u64>().ok()?)
+    let secs = secs.parse::<u64>().ok()?;
+    secs.checked_mul(1000)?.checked_add(millis.parse().ok()?)
 }
 
 /// The `key=value` list after `audit(...):`.
@@ -391,6 +392,28 @@ mod tests {
                 matches!(parse_line(&line, None), Line::Malformed(_)),
                 "{line}"
             );
+        }
+    }
+
+    #[test]
+    fn never_panics_on_cut_or_mangled_lines() {
+        let json = serde_json::json!({"MESSAGE": KMSG, "_AUDIT_TYPE": "1326"}).to_string();
+        let huge = KMSG.replace("1795384464.398", "18446744073709552.000");
+        let mut seed = 0x2545_f491_u32;
+        for line in [KMSG, json.as_str(), huge.as_str()] {
+            for end in (0..=line.len()).filter(|&e| line.is_char_boundary(e)) {
+                parse_line(&line[..end], None);
+            }
+            for _ in 0..2000 {
+                let mut bytes = line.as_bytes().to_vec();
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                let at = seed as usize % bytes.len();
+                let junk = b" =\"()x:{}.\x1d";
+                bytes[at] = junk[(seed >> 8) as usize % junk.len()];
+                parse_line(&String::from_utf8_lossy(&bytes), None);
+            }
         }
     }
 
