@@ -6,9 +6,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-/// No audit record comes near this; a longer line is cut here (and then cannot parse), so a
-/// file without newlines cannot make us grow without bound.
-pub const MAX_LINE: usize = 64 * 1024;
+/// No audit record (about 300 bytes) or journald entry comes near this; a longer line is
+/// cut here, so a file without newlines cannot make us grow without bound.
+pub const MAX_LINE: usize = 1024 * 1024;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 

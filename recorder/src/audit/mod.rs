@@ -298,7 +298,7 @@ impl<'a> Importer<'a> {
             self.stats.bytes += buf.len() as u64 + 1;
             let line = String::from_utf8_lossy(&buf);
             let parsed = match parse_line(&line, self.options.format) {
-                Line::Seccomp(..) if cut => {
+                Line::Seccomp(..) | Line::Malformed(_) if cut => {
                     Line::Malformed(format!("longer than {MAX_LINE} bytes"))
                 }
                 parsed => parsed,
@@ -459,7 +459,7 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
             .parse::<u64>()
             .ok()
             .and_then(|s| s.checked_mul(1000))
-            .map(|ms| ms + millis)
+            .and_then(|ms| ms.checked_add(millis))
             .ok_or_else(bad);
     }
     let plain = text.strip_suffix('Z').unwrap_or(text);

@@ -305,7 +305,25 @@ fn times() {
     assert_eq!(parse_time("2026-11-22 10:00:00Z"), Ok(1_795_341_600_000));
     assert_eq!(parse_time("2026-11-22"), Ok(1_795_305_600_000));
     assert_eq!(parse_time("@1795384464.398"), Ok(1_795_384_464_398));
-    for bad in ["yesterday", "2026-13-01", "@-5", "22/11/2026"] {
+    for bad in [
+        "yesterday",
+        "2026-13-01",
+        "@-5",
+        "22/11/2026",
+        "@18446744073709551.999",
+        "@",
+    ] {
         assert!(parse_time(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn overlong_lines_are_cut_and_only_records_count_as_malformed() {
+    let record = format!("{} {}", log(1, "a", 39), "x".repeat(MAX_LINE));
+    let other = format!("kernel: {}", "y".repeat(MAX_LINE + 5));
+    let got = run(&[record, other, log(1, "a", 0)], &Options::default());
+    assert_eq!(names(&got, Arch::X86_64), ["read"]);
+    let want = BTreeMap::from([(Skip::Malformed, 1), (Skip::NotAudit, 1)]);
+    assert_eq!(got.stats.skipped, want);
+    assert_eq!(got.stats.malformed[0].line, 1);
 }
