@@ -97,6 +97,14 @@ fn parse_text(line: &str, forced: Option<Format>) -> Line {
         None if !seccomp => return Line::NotAudit,
         None => return Line::Malformed("no audit(TIME:SERIAL) after the record type".into()),
     };
+    // `ausearch -i` writes `audit(11/22/26 17:26:54.879:2109) : ... syscall=getppid`.
+    if rest
+        .split(')')
+        .next()
+        .is_some_and(|stamp| stamp.contains('/'))
+    {
+        return Line::Malformed("interpreted record (ausearch -i): use ausearch --raw".into());
+    }
     let Some((stamp, fields)) = rest.split_once("):") else {
         return Line::Malformed("audit(TIME:SERIAL) is not closed".into());
     };
@@ -356,6 +364,13 @@ mod tests {
             parse_line("type=SECCOMP msg=aud", None),
             Line::Malformed(_)
         ));
+        let interpreted = "type=SECCOMP msg=audit(11/22/26 17:26:54.879:2109) : auid=unset \
+            uid=root gid=root ses=unset pid=13183 comm=logtest2 exe=/tmp/sc/logtest2 sig=SIG0 \
+            arch=x86_64 syscall=getppid compat=0 ip=0x7fd8673ad829 code=log";
+        let Line::Malformed(reason) = parse_line(interpreted, None) else {
+            panic!("{interpreted}");
+        };
+        assert!(reason.contains("ausearch --raw"), "{reason}");
         assert_eq!(parse_line(KMSG, Some(Format::Auditd)), Line::OtherFormat);
         assert_eq!(parse_line(KMSG, Some(Format::Journald)), Line::OtherFormat);
     }
