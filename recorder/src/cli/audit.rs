@@ -131,6 +131,7 @@ struct Settings {
 pub fn run(args: Args) -> Result<ExitCode> {
     let settings = &args.settings;
     let default = default_action(&settings.default_action, &settings.errno)?;
+    check_output(&args.output)?;
     let options = options(settings)?;
     let base = settings.base.as_deref().map(Profile::load).transpose()?;
     let mut importer = Importer::new(&options);
@@ -154,7 +155,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         names.entry(*arch).or_default().extend(set.iter().cloned());
     }
     let profile = Profile::allow(&names, default);
-    check_output(&args.output)?;
     write_atomic(&args.output, profile.to_json().as_bytes())
         .with_context(|| format!("cannot write the profile to {}", args.output.display()))?;
     result(&logged, &before, &args.output);
