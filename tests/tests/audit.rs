@@ -419,6 +419,44 @@ fn output_must_be_a_regular_file() {
     );
 }
 
+/// A log much larger than the memory the import may use, fed through a pipe.
+#[test]
+// Reaped with wait4, which Child::wait cannot do, for the child's peak RSS.
+#[allow(clippy::zombie_processes)]
+fn memory_does_not_grow_with_the_log() {
+    const LOG_BYTES: usize = 64 << 20;
+    const MAX_RSS_KIB: i64 = 24 << 10;
+    let chunk = std::fs::read(fixture("auditd.log")).unwrap();
+    let mut child = Command::new(bin())
+        .args(["-q", "import-audit", "-", "-o", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..LOG_BYTES / chunk.len() {
+            pipe.write_all(&chunk).unwrap();
+        }
+    });
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for our own child; both out-pointers are valid.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    writer.join().unwrap();
+    assert_eq!(pid, child.id() as i32);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status}"
+    );
+    assert!(
+        usage.ru_maxrss < MAX_RSS_KIB,
+        "import of a {} MiB log peaked at {} KiB",
+        LOG_BYTES >> 20,
+        usage.ru_maxrss
+    );
+}
+
 // --- Real kernel records ---------------------------------------------------------------
 
 /// The kernel tests change a global sysctl and share /dev/kmsg: one at a time.
