@@ -344,6 +344,15 @@ mod tests {
     }
 
     #[test]
+    fn auditd_node_prefix() {
+        // auditd with `name_format = hostname` puts the node first.
+        let line = "node=web-1 type=SECCOMP msg=audit(1795368414.879:2109): auid=4294967295 uid=0 \
+            gid=0 ses=4294967295 pid=13183 comm=\"a\" exe=\"/a\" sig=0 arch=c000003e syscall=110 \
+            compat=0 ip=0x7fd8673ad829 code=0x7ffc0000";
+        assert_eq!((record(line).pid, record(line).syscall), (13183, 110));
+    }
+
+    #[test]
     fn other_types_and_other_lines() {
         let abend = "type=ANOM_ABEND msg=audit(1795368414.879:2113): auid=4294967295 pid=13185 sig=31 res=1";
         assert_eq!(parse_line(abend, None), Line::OtherType);
