@@ -5,11 +5,7 @@ fn main() -> anyhow::Result<()> {
     let root = root.to_str().context("non-UTF-8 path")?;
     println!("cargo:rerun-if-changed={root}/src");
     aya_build::build_ebpf(
-        [aya_build::Package {
-            name: "recorder-ebpf",
-            root_dir: root,
-            ..Default::default()
-        }],
+        [aya_build::Package { name: "recorder-ebpf", root_dir: root, ..Default::default() }],
         aya_build::Toolchain::default(),
     )
 }

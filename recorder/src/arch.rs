@@ -16,55 +16,18 @@ pub enum Arch {
 
 /// x32's own syscalls (512..=547); below 512 it shares x86_64's numbers and names.
 const X32_TABLE: [&str; 36] = [
-    "rt_sigaction",
-    "rt_sigreturn",
-    "ioctl",
-    "readv",
-    "writev",
-    "recvfrom",
-    "sendmsg",
-    "recvmsg",
-    "execve",
-    "ptrace",
-    "rt_sigpending",
-    "rt_sigtimedwait",
-    "rt_sigqueueinfo",
-    "sigaltstack",
-    "timer_create",
-    "mq_notify",
-    "kexec_load",
-    "waitid",
-    "set_robust_list",
-    "get_robust_list",
-    "vmsplice",
-    "move_pages",
-    "preadv",
-    "pwritev",
-    "rt_tgsigqueueinfo",
-    "recvmmsg",
-    "sendmmsg",
-    "process_vm_readv",
-    "process_vm_writev",
-    "setsockopt",
-    "getsockopt",
-    "io_setup",
-    "io_submit",
-    "execveat",
-    "preadv2",
-    "pwritev2",
+    "rt_sigaction", "rt_sigreturn", "ioctl", "readv", "writev", "recvfrom", "sendmsg",
+    "recvmsg", "execve", "ptrace", "rt_sigpending", "rt_sigtimedwait", "rt_sigqueueinfo",
+    "sigaltstack", "timer_create", "mq_notify", "kexec_load", "waitid", "set_robust_list",
+    "get_robust_list", "vmsplice", "move_pages", "preadv", "pwritev", "rt_tgsigqueueinfo",
+    "recvmmsg", "sendmmsg", "process_vm_readv", "process_vm_writev", "setsockopt",
+    "getsockopt", "io_setup", "io_submit", "execveat", "preadv2", "pwritev2",
 ];
 const X32_FIRST: u32 = 512;
 
 /// AArch32's private syscalls, numbered from 0x0f0000 (arch/arm/include/uapi/asm/unistd.h).
-const ARM_PRIVATE: [&str; 7] = [
-    "",
-    "breakpoint",
-    "cacheflush",
-    "usr26",
-    "usr32",
-    "set_tls",
-    "get_tls",
-];
+const ARM_PRIVATE: [&str; 7] =
+    ["", "breakpoint", "cacheflush", "usr26", "usr32", "set_tls", "get_tls"];
 pub const ARM_PRIVATE_BASE: u32 = 0x0f_0000;
 
 impl Arch {
@@ -166,21 +129,9 @@ fn x86_64_only(name: &str) -> bool {
     X32_TABLE.contains(&name)
         || matches!(
             name,
-            "uselib"
-                | "_sysctl"
-                | "create_module"
-                | "get_kernel_syms"
-                | "query_module"
-                | "nfsservctl"
-                | "getpmsg"
-                | "putpmsg"
-                | "afs_syscall"
-                | "tuxcall"
-                | "security"
-                | "set_thread_area"
-                | "get_thread_area"
-                | "epoll_ctl_old"
-                | "epoll_wait_old"
+            "uselib" | "_sysctl" | "create_module" | "get_kernel_syms" | "query_module"
+                | "nfsservctl" | "getpmsg" | "putpmsg" | "afs_syscall" | "tuxcall" | "security"
+                | "set_thread_area" | "get_thread_area" | "epoll_ctl_old" | "epoll_wait_old"
                 | "vserver"
         )
 }
