@@ -3,7 +3,7 @@
 //! a template for one host: architecture, container capabilities and kernel version.
 
 use crate::arch::Arch;
-use crate::profile::{Filter, Profile, Rule, parse_kernel};
+use crate::profile::{CAPABILITIES, Filter, Profile, Rule, parse_kernel};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
@@ -277,6 +277,23 @@ pub fn known_elsewhere(name: &str) -> bool {
     names.contains(name)
 }
 
+/// A capability as users type it (`net_admin`, `NET_ADMIN`, `CAP_NET_ADMIN`), checked.
+pub fn parse_cap(s: &str) -> Result<String, String> {
+    let upper = s.trim().to_ascii_uppercase();
+    let cap = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    if CAPABILITIES.contains(&cap.as_str()) {
+        Ok(cap)
+    } else {
+        Err(format!(
+            "unknown capability '{s}' (e.g. CAP_NET_ADMIN, CAP_SYS_PTRACE)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +320,13 @@ mod tests {
             let errors: Vec<_> = t.validate().into_iter().filter(|i| i.error).collect();
             assert!(errors.is_empty(), "{}: {errors:?}", r.name());
         }
+    }
+
+    #[test]
+    fn caps_as_users_type_them() {
+        assert_eq!(parse_cap("net_admin").unwrap(), "CAP_NET_ADMIN");
+        assert_eq!(parse_cap("CAP_BPF").unwrap(), "CAP_BPF");
+        assert!(parse_cap("CAP_FLY").is_err());
     }
 
     #[test]
