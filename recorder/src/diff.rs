@@ -412,8 +412,7 @@ pub fn render_text(profile: &str, reports: &[Report], colour: bool) -> String {
     let mut out = String::new();
     for r in reports {
         out += &format!(
-            "{} against {} (kernel {}, caps: {})\n",
-            profile,
+            "{profile} against {}\nkernel {}, caps: {}\n",
             paint("1", &r.against),
             r.kernel,
             caps_list(&r.caps)

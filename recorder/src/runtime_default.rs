@@ -88,7 +88,7 @@ impl Runtime {
             Runtime::Containerd => "containerd 301026e58 contrib/seccomp",
             Runtime::Podman => "containers/common f437c58a pkg/seccomp",
             Runtime::Crio => {
-                "cri-o f954a17e50 DefaultProfile (go.podman.io/common v0.66.2-0.20260126213724)"
+                "cri-o f954a17e50 DefaultProfile, go.podman.io/common v0.66.2-0.20260126213724"
             }
         }
     }
