@@ -417,6 +417,10 @@ pub fn render_text(profile: &str, reports: &[Report], colour: bool) -> String {
             r.kernel,
             caps_list(&r.caps)
         );
+        if r.arches.is_empty() {
+            out += "  none of the profile's architectures has a syscall table here \
+                    (known: x86_64, x86, x32, aarch64, arm)\n";
+        }
         for a in &r.arches {
             out += &format!("  {}\n", paint("1", &a.arch));
             if !a.covered {

@@ -32,6 +32,12 @@ pub enum ProfileError {
         field: String,
         message: String,
     },
+    #[error("{path}: invalid seccomp profile:{}", list(issues))]
+    Invalid { path: String, issues: Vec<Issue> },
+}
+
+fn list(issues: &[Issue]) -> String {
+    issues.iter().map(|i| format!("\n  {i}")).collect()
 }
 
 /// Every action libseccomp and the runtime-spec know.
@@ -272,6 +278,24 @@ impl Profile {
             field,
             message,
         })
+    }
+
+    /// Loads a profile and refuses it if `validate` finds errors (warnings are logged).
+    pub fn load_valid(path: &Path) -> Result<Profile, ProfileError> {
+        let profile = Profile::load(path)?;
+        let (errors, warnings): (Vec<Issue>, Vec<Issue>) =
+            profile.validate().into_iter().partition(|i| i.error);
+        for w in warnings {
+            log::warn!("{}: {w}", path.display());
+        }
+        if errors.is_empty() {
+            Ok(profile)
+        } else {
+            Err(ProfileError::Invalid {
+                path: path.display().to_string(),
+                issues: errors,
+            })
+        }
     }
 
     /// Parses profile JSON; on error, the field path (`syscalls[3].args[0].op`) and why.

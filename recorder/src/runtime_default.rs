@@ -378,6 +378,26 @@ mod tests {
     }
 
     #[test]
+    fn containerd_transcription() {
+        // seccomp_default.go: 363 names, lsm_* unconditional, riscv_hwprobe only on riscv64,
+        // pidfd_getfd with CAP_SYS_PTRACE, clone3 ENOSYS without CAP_SYS_ADMIN.
+        let t = Runtime::Containerd.template();
+        assert_eq!(t.syscalls[0].names.len(), 363);
+        assert!(t.syscalls[0].names.iter().any(|n| n == "lsm_get_self_attr"));
+        let plain = expand(&t, &host(&[], (6, 18)), Loader::Moby);
+        assert!(!names(&plain).contains("riscv_hwprobe"));
+        assert!(!names(&plain).contains("pidfd_getfd"));
+        assert!(plain.default_errno_ret.is_none());
+        let ptrace = expand(&t, &host(&["CAP_SYS_PTRACE"], (6, 18)), Loader::Moby);
+        assert!(names(&ptrace).contains("pidfd_getfd"));
+        let clone3 = plain.syscalls.last().unwrap();
+        assert_eq!(
+            (clone3.names.as_slice(), clone3.errno_ret),
+            (&["clone3".to_string()][..], Some(38))
+        );
+    }
+
+    #[test]
     fn crio_regates_namespaces() {
         let t = Runtime::Crio.template();
         let uncond = &t.syscalls[1].names;

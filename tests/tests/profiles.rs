@@ -351,6 +351,39 @@ fn diff_text_and_check_exit_code() {
 }
 
 #[test]
+fn diff_reports_each_architecture_of_the_profile() {
+    let two = fixture("app-b.json");
+    let v: Value = serde_json::from_str(&ok_stdout(&[
+        "diff",
+        arg(&two),
+        "--against",
+        "docker",
+        "--kernel",
+        "6.1",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let arches = v["against"][0]["arches"].as_array().unwrap();
+    let listed: Vec<&str> = arches.iter().map(|a| a["arch"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64"]);
+    // socketcall exists only on i386 and Docker allows it; x86_64 never sees it.
+    assert!(
+        arches
+            .iter()
+            .all(|a| a["covered"] == true && a["would_be_blocked"] == json!([]))
+    );
+    assert_eq!(
+        arches[0]["profile_allows"], 5,
+        "x86: exit_group openat read socketcall personality"
+    );
+    assert_eq!(
+        arches[1]["profile_allows"], 4,
+        "x86_64: exit_group openat read personality"
+    );
+}
+
+#[test]
 fn diff_is_deterministic() {
     let workload = fixture("workload.json");
     let args = [
@@ -419,6 +452,22 @@ fn commands_refuse_bad_profiles_without_writing() {
         stderr(&o)
     );
     assert!(!out.exists());
+    for cmd in [vec!["diff"], vec!["convert", "--to", "spo", "--name", "x"]] {
+        let mut args = cmd.clone();
+        let bad = fixture("bad-op.json");
+        args.push(arg(&bad));
+        let o = recorder(&args);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}");
+        assert!(
+            stderr(&o).contains("syscalls[0].args[0].op"),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+        assert!(
+            o.stdout.is_empty(),
+            "{cmd:?} printed a result for an invalid profile"
+        );
+    }
     let o = recorder(&["diff", arg(&fixture("missing.json"))]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("missing.json"));

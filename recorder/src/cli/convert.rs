@@ -42,7 +42,7 @@ enum Target {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let profile = Profile::load(&args.profile)?;
+    let profile = Profile::load_valid(&args.profile)?;
     let text = match args.to {
         Target::Oci => profile.to_json(),
         Target::Spo => {

@@ -59,7 +59,7 @@ enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let profile = Profile::load(&args.profile)?;
+    let profile = Profile::load_valid(&args.profile)?;
     if profile.is_template() {
         bail!(
             "{} is a template (archMap/includes/excludes): diff compares a plain profile; expand it \
@@ -123,7 +123,7 @@ fn baseline(against: &str, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Ba
             }
             (
                 against.to_string(),
-                Profile::load(&path)?,
+                Profile::load_valid(&path)?,
                 Loader::Moby,
                 BTreeSet::new(),
             )

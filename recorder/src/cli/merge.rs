@@ -35,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let profiles: Vec<Profile> = args
         .profiles
         .iter()
-        .map(|p| Profile::load(p))
+        .map(|p| Profile::load_valid(p))
         .collect::<Result<_, _>>()?;
     let opts = MergeOptions {
         default_action: args.default_action,
