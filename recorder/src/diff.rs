@@ -43,11 +43,13 @@ pub fn verdict(p: &Profile, name: &str) -> Verdict {
     if let Some(r) = rules.iter().find(|r| r.args().is_empty()) {
         return decide(&r.action, effective_errno(&r.action, r.errno()));
     }
-    let allowing: Vec<String> = rules
-        .iter()
-        .filter(|r| action_allows(&r.action))
-        .map(|r| describe_args(r))
-        .collect();
+    let mut allowing: Vec<String> = Vec::new();
+    for r in rules.iter().filter(|r| action_allows(&r.action)) {
+        let alternative = describe_args(r);
+        if !allowing.contains(&alternative) {
+            allowing.push(alternative);
+        }
+    }
     if !allowing.is_empty() {
         return Verdict::ByArgs(allowing);
     }
@@ -115,6 +117,9 @@ pub struct Baseline {
 #[derive(Serialize, Debug)]
 pub struct Report {
     pub against: String,
+    /// What RuntimeDefault does with calls it does not list.
+    pub default_action: String,
+    pub default_errno: Option<u32>,
     pub caps: Vec<String>,
     pub kernel: String,
     pub arches: Vec<ArchReport>,
@@ -163,6 +168,8 @@ pub struct Conditional {
 pub struct KernelCheck {
     pub name: String,
     pub cap: String,
+    /// Which arguments the check applies to, when not all.
+    pub detail: Option<String>,
 }
 
 #[derive(Serialize, Debug, PartialEq, Eq)]
@@ -243,6 +250,8 @@ pub fn diff(profile: &Profile, b: &Baseline) -> Report {
         .collect();
     Report {
         against: b.label.clone(),
+        default_action: b.template.default_action.clone(),
+        default_errno: effective_errno(&b.template.default_action, b.template.default_errno()),
         caps: b.caps.iter().cloned().collect(),
         kernel: format!("{}.{}", b.kernel.0, b.kernel.1),
         arches,
@@ -302,10 +311,11 @@ fn arch_report(profile: &Profile, arch: Arch, e: &Expanded, b: &Baseline) -> Arc
         .filter(|n| !would_be_blocked.iter().any(|x| &x.name == *n))
         .filter_map(|n| {
             kernel_cap(n)
-                .filter(|c| !b.caps.contains(*c))
-                .map(|c| KernelCheck {
+                .filter(|(c, _)| !b.caps.contains(*c))
+                .map(|(c, detail)| KernelCheck {
                     name: n.clone(),
                     cap: c.into(),
+                    detail: detail.map(String::from),
                 })
         })
         .collect();
@@ -351,13 +361,28 @@ fn percent(part: usize, whole: usize) -> f64 {
 }
 
 /// The capability the kernel itself checks for a call (man pages, capabilities(7)); seccomp
-/// letting it through does not make it work without it.
-fn kernel_cap(name: &str) -> Option<&'static str> {
+/// letting it through does not make it work without it. Some calls need it only for some
+/// arguments: the second value says which.
+fn kernel_cap(name: &str) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match name {
+        "unshare" => (
+            "CAP_SYS_ADMIN",
+            Some("not for CLONE_NEWUSER alone or flags that make no namespace"),
+        ),
+        "setns" => (
+            "CAP_SYS_ADMIN",
+            Some("held in the user namespace owning the target"),
+        ),
+        "quotactl" => ("CAP_SYS_ADMIN", Some("not to read quota information")),
+        _ => (kernel_cap_always(name)?, None),
+    })
+}
+
+fn kernel_cap_always(name: &str) -> Option<&'static str> {
     Some(match name {
         "mount" | "umount" | "umount2" | "pivot_root" | "fsopen" | "fsmount" | "fsconfig"
         | "fspick" | "move_mount" | "open_tree" | "mount_setattr" | "sethostname"
-        | "setdomainname" | "swapon" | "swapoff" | "quotactl" | "setns" | "unshare"
-        | "lookup_dcookie" => "CAP_SYS_ADMIN",
+        | "setdomainname" | "swapon" | "swapoff" | "lookup_dcookie" => "CAP_SYS_ADMIN",
         "reboot" | "kexec_load" | "kexec_file_load" => "CAP_SYS_BOOT",
         "chroot" => "CAP_SYS_CHROOT",
         "init_module" | "finit_module" | "delete_module" => "CAP_SYS_MODULE",
@@ -378,9 +403,7 @@ fn notable(name: &str) -> Option<&'static str> {
         }
         "bpf" => "loads programs into the kernel",
         "perf_event_open" => "kernel performance events, a frequent source of kernel bugs",
-        "unshare" | "setns" | "clone3" => {
-            "creates or enters namespaces, the first step of many escapes"
-        }
+        "unshare" | "setns" => "creates or enters namespaces, the first step of many escapes",
         "keyctl" | "add_key" | "request_key" => "the kernel keyring, which is not namespaced",
         "io_uring_setup" | "io_uring_enter" | "io_uring_register" => {
             "io_uring: large kernel attack surface whose operations seccomp cannot see"
@@ -471,8 +494,13 @@ pub fn render_text(profile: &str, reports: &[Report], colour: bool) -> String {
                 out += &format!("      {}: {}\n", paint("33", &c.name), why.join("; "));
             }
             for k in &a.kernel_needs_cap {
+                let detail = k
+                    .detail
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
                 out += &format!(
-                    "    note: seccomp allows {}, but the kernel refuses it without {}\n",
+                    "    note: seccomp allows {}, but the kernel refuses it without {}{detail}\n",
                     k.name, k.cap
                 );
             }

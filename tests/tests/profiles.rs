@@ -384,6 +384,42 @@ fn diff_reports_each_architecture_of_the_profile() {
 }
 
 #[test]
+fn diff_reports_each_runtimes_default_errno() {
+    // docker: defaultErrnoRet 1; containerd: none, so runc's EPERM; containers/common and
+    // CRI-O: defaultErrno "ENOSYS".
+    let workload = fixture("workload.json");
+    let v: Value = serde_json::from_str(&ok_stdout(&[
+        "diff",
+        arg(&workload),
+        "--kernel",
+        "6.1",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let got: Vec<(&str, u64)> = v["against"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["against"].as_str().unwrap().split(' ').next().unwrap(),
+                r["default_errno"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("docker", 1),
+            ("containerd", 1),
+            ("podman", 38),
+            ("crio", 38)
+        ]
+    );
+}
+
+#[test]
 fn diff_is_deterministic() {
     let workload = fixture("workload.json");
     let args = [
