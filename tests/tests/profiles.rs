@@ -325,9 +325,31 @@ fn min_kernel_decides_ptrace_under_docker() {
 
 #[test]
 fn diff_against_a_file_uses_its_rules() {
-    let r = diff_json(DEBIAN_DOCKER, &["--caps", "CAP_SYS_CHROOT"]);
+    let r = diff_json(DEBIAN_DOCKER, &[]);
     // Docker 20.10's file gates mount on CAP_SYS_ADMIN too; no defaultErrnoRet means EPERM.
     assert!(blocked(&r).contains(&("mount".to_string(), 1)));
+    // A bare file gets no capabilities: chroot (CAP_SYS_CHROOT) is blocked ...
+    assert!(find(&r, "would_be_blocked", "chroot").is_some());
+    // ... but read as Docker's, it gets Docker's 14 default caps.
+    let as_docker = diff_json(&format!("docker={DEBIAN_DOCKER}"), &[]);
+    assert_eq!(
+        find(&as_docker, "conditional", "chroot").unwrap()["needs_caps"],
+        json!(["CAP_SYS_CHROOT"])
+    );
+    // containers-common 0.50.1 (Debian 12) allows mount and unshare unconditionally too.
+    let podman = diff_json(&format!("podman={DEBIAN_CONTAINERS}"), &[]);
+    assert!(
+        find(&podman, "would_be_blocked", "mount").is_none()
+            && find(&podman, "would_be_blocked", "unshare").is_none()
+    );
+    let o = recorder(&[
+        "diff",
+        arg(&fixture("workload.json")),
+        "--against",
+        "rkt=/dev/null",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'rkt'"), "{}", stderr(&o));
 }
 
 #[test]

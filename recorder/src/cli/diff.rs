@@ -20,7 +20,8 @@ Examples:
   seccomp-recorder diff profile.json                       # against all four built-ins
   seccomp-recorder diff profile.json --against docker
   seccomp-recorder diff profile.json --against crio --caps CAP_NET_ADMIN --format json
-  seccomp-recorder diff profile.json --against /etc/containers/seccomp.json --caps SYS_ADMIN
+  seccomp-recorder diff profile.json --against podman=/usr/share/containers/seccomp.json
+  seccomp-recorder diff profile.json --against ./custom.json --caps SYS_ADMIN
   seccomp-recorder diff profile.json --against podman --check   # exit 1 if anything breaks
 
 Built-ins: docker (moby/profiles v0.2.3), containerd (contrib/seccomp), podman
@@ -30,9 +31,11 @@ default capabilities (Docker/containerd 14, Podman 11, CRI-O 9).")]
 pub struct Args {
     /// The profile to check (runtime-spec JSON, e.g. written by `seccomp-recorder record`).
     profile: PathBuf,
-    /// What to compare with: docker, containerd, podman, crio, or a profile FILE (plain or a
-    /// Docker/containers-common template). Repeat for several; default: the four built-ins.
-    #[arg(long, value_name = "RUNTIME|FILE")]
+    /// What to compare with: docker, containerd, podman, crio; a profile FILE (plain or a
+    /// Docker/containers-common template, no capabilities by default); or RUNTIME=FILE, another
+    /// version of that runtime's profile read with its loader and default capabilities.
+    /// Repeat for several; default: the four built-ins.
+    #[arg(long, value_name = "RUNTIME|FILE|RUNTIME=FILE")]
     against: Vec<String>,
     /// Capabilities the container gets on top of the runtime's defaults (a FILE baseline has
     /// none by default). Repeat or separate with commas: CAP_NET_ADMIN, net_admin.
@@ -107,39 +110,64 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn baseline(against: &str, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Baseline> {
-    let (label, template, loader, defaults) = match Runtime::from_name(against) {
-        Some(r) => (
-            format!("{} ({})", r.name(), r.source()),
+    if let Some(r) = Runtime::from_name(against) {
+        let label = format!("{} ({})", r.name(), r.source());
+        return Ok(with_caps(
+            label,
             r.template(),
             r.loader(),
             r.default_caps(),
-        ),
-        None => {
-            let path = PathBuf::from(against);
-            if !path.exists() {
-                bail!(
-                    "--against '{against}': not docker, containerd, podman or crio, and no such file"
-                );
+            args,
+            kernel,
+        ));
+    }
+    // RUNTIME=FILE: another version of a runtime's profile, with that runtime's loader and caps.
+    let (runtime, file) = match against.split_once('=') {
+        Some((name, file)) => match Runtime::from_name(name) {
+            Some(r) => (Some(r), file),
+            None => {
+                bail!("--against '{against}': '{name}' is not docker, containerd, podman or crio")
             }
-            (
-                against.to_string(),
-                Profile::load_valid(&path)?,
-                Loader::Moby,
-                BTreeSet::new(),
-            )
-        }
+        },
+        None => (None, against),
     };
+    let path = PathBuf::from(file);
+    if !path.exists() {
+        bail!("--against '{against}': not docker, containerd, podman or crio, and no such file");
+    }
+    let template = Profile::load_valid(&path)?;
+    let (loader, defaults) = runtime.map_or((Loader::Moby, BTreeSet::new()), |r| {
+        (r.loader(), r.default_caps())
+    });
+    Ok(with_caps(
+        against.to_string(),
+        template,
+        loader,
+        defaults,
+        args,
+        kernel,
+    ))
+}
+
+fn with_caps(
+    label: String,
+    template: Profile,
+    loader: Loader,
+    defaults: BTreeSet<String>,
+    args: &Args,
+    kernel: (u32, u32),
+) -> Baseline {
     let mut caps = if args.no_default_caps {
         BTreeSet::new()
     } else {
         defaults
     };
     caps.extend(args.caps.iter().cloned());
-    Ok(Baseline {
+    Baseline {
         label,
         template,
         loader,
         caps,
         kernel,
-    })
+    }
 }
