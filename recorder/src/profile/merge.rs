@@ -146,8 +146,10 @@ fn single(rule: &Rule, name: &str) -> Rule {
     }
 }
 
+/// LOG also lets a call through, but only ALLOW may go into the merged ALLOW rule without
+/// losing the log.
 fn is_unconditional_allow(r: &Rule) -> bool {
-    action_allows(&r.action) && r.args().is_empty()
+    r.action == "SCMP_ACT_ALLOW" && r.args().is_empty()
 }
 
 fn merge_rules(profiles: &[Profile], on_conflict: OnConflict) -> Result<Vec<Rule>, MergeError> {
@@ -343,6 +345,25 @@ mod tests {
         let values: Vec<u64> = m.syscalls[1..].iter().map(|r| r.args()[0].value).collect();
         assert_eq!(values, [8, 0]);
         assert!(m.syscalls[1..].iter().all(|r| r.names == ["personality"]));
+    }
+
+    #[test]
+    fn log_rules_stay_log_rules() {
+        let a = p(
+            r#"{"defaultAction":"SCMP_ACT_KILL","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"},{"names":["ptrace"],"action":"SCMP_ACT_LOG"}]}"#,
+        );
+        let b = p(
+            r#"{"defaultAction":"SCMP_ACT_KILL","syscalls":[{"names":["write"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        );
+        let m = merge(&[a, b], &MergeOptions::default()).unwrap();
+        assert_eq!(m.syscalls[0].names, ["read", "write"]);
+        assert_eq!(
+            (
+                m.syscalls[1].names.as_slice(),
+                m.syscalls[1].action.as_str()
+            ),
+            (&["ptrace".to_string()][..], "SCMP_ACT_LOG")
+        );
     }
 
     #[test]
