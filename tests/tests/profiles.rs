@@ -709,6 +709,39 @@ fn default_log_profile_is_docker_expanded_for_this_host() {
 }
 
 #[test]
+fn crio_default_becomes_a_valid_spo_resource() {
+    // CRI-O's EPERM clone rule has 7 conditions on argument 0 (one per CLONE_NEW* flag); the
+    // resource takes 6, so it becomes 7 one-condition rules, as runc would load it anyway.
+    let dir = Scratch::new("crio-spo");
+    let json = dir.path("crio.json");
+    ok_stdout(&[
+        "default",
+        "--runtime",
+        "crio",
+        "--kernel",
+        "6.1",
+        "--arch",
+        "x86_64",
+        "-o",
+        arg(&json),
+    ]);
+    let yaml = ok_stdout(&[
+        "convert",
+        arg(&json),
+        "--to",
+        "spo",
+        "--name",
+        "crio-default",
+    ]);
+    let eperm_clone = "  - action: SCMP_ACT_ERRNO\n    errnoRet: 1\n    names:\n    - clone\n    args:\n    - index: 0\n      op: SCMP_CMP_MASKED_EQ\n";
+    assert_eq!(yaml.matches(eperm_clone).count(), 7, "{yaml}");
+    assert!(
+        yaml.contains("      value: 268435456\n      valueTwo: 268435456\n"),
+        "CLONE_NEWUSER"
+    );
+}
+
+#[test]
 fn default_respects_caps_and_podman_errno() {
     let p: Value = serde_json::from_str(&ok_stdout(&[
         "default",

@@ -45,11 +45,45 @@ pub fn to_yaml(p: &Profile, name: &str, version: SpoVersion) -> Result<String, S
     }
     if !p.syscalls.is_empty() {
         y.push_str("  syscalls:\n");
-        for rule in &p.syscalls {
-            write_rule(&mut y, rule);
+        for (i, rule) in p.syscalls.iter().enumerate() {
+            for part in fit_args(rule).map_err(|e| format!("syscalls[{i}].args: {e}"))? {
+                write_rule(&mut y, &part);
+            }
         }
     }
     Ok(y)
+}
+
+/// The resource takes at most 6 conditions per rule, each value at most i64::MAX. Conditions
+/// on one argument index are alternatives (runc adds one rule per condition), so such a rule
+/// becomes one rule per condition without changing what it allows.
+fn fit_args(rule: &Rule) -> Result<Vec<Rule>, String> {
+    let args = rule.args();
+    if let Some(a) = args
+        .iter()
+        .find(|a| a.value.max(a.value_two.unwrap_or(0)) > i64::MAX as u64)
+    {
+        return Err(format!(
+            "value {:#x} is larger than the resource allows (int64)",
+            a.value.max(a.value_two.unwrap_or(0))
+        ));
+    }
+    if args.len() <= 6 {
+        return Ok(vec![rule.clone()]);
+    }
+    if args.windows(2).any(|w| w[0].index != w[1].index) {
+        return Err(format!(
+            "{} conditions on different arguments; the resource takes at most 6",
+            args.len()
+        ));
+    }
+    Ok(args
+        .iter()
+        .map(|a| Rule {
+            args: Some(vec![a.clone()]),
+            ..rule.clone()
+        })
+        .collect())
 }
 
 fn write_rule(y: &mut String, rule: &Rule) {
@@ -177,6 +211,39 @@ spec:
                 .unwrap_err()
                 .contains("template")
         );
+    }
+
+    #[test]
+    fn splits_more_than_six_alternatives() {
+        // CRI-O's clone rule: 7 MASKED_EQ conditions on argument 0.
+        let args: Vec<String> = (0..7)
+            .map(|i| {
+                format!(
+                    r#"{{"index":0,"value":{v},"valueTwo":{v},"op":"SCMP_CMP_MASKED_EQ"}}"#,
+                    v = 1u64 << (i + 20)
+                )
+            })
+            .collect();
+        let text = format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{{"names":["clone"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"args":[{}]}}]}}"#,
+            args.join(",")
+        );
+        let yaml = to_yaml(
+            &Profile::parse(text.as_bytes()).unwrap(),
+            "x",
+            SpoVersion::V1,
+        )
+        .unwrap();
+        assert_eq!(yaml.matches("  - action: SCMP_ACT_ERRNO\n").count(), 7);
+        assert_eq!(yaml.matches("    - index: 0\n").count(), 7);
+        let mixed = text.replacen(r#""index":0"#, r#""index":1"#, 1);
+        let err = to_yaml(
+            &Profile::parse(mixed.as_bytes()).unwrap(),
+            "x",
+            SpoVersion::V1,
+        )
+        .unwrap_err();
+        assert!(err.starts_with("syscalls[0].args:"), "{err}");
     }
 
     #[test]
