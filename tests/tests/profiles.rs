@@ -7,9 +7,11 @@
 //! `DefaultProfile()` and containerd's `seccomp_default.go` (recorder/src/runtime_default/).
 
 use seccomp_recorder::profile::Profile;
-use seccomp_recorder_tests::{Scratch, recorder, stderr, workspace};
+use seccomp_recorder_tests::{Scratch, recorder, require_root, stderr, workspace};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 const DEBIAN_DOCKER: &str =
     "/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json";
@@ -780,4 +782,122 @@ fn default_respects_caps_and_podman_errno() {
     let o = recorder(&["default", "--runtime", "docker", "--caps", "CAP_FLY"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("CAP_FLY"));
+}
+
+const PROBES: [&str; 7] = [
+    "io_uring_setup",
+    "add_key",
+    "unshare",
+    "clone3",
+    "setns",
+    "personality",
+    "personality-0x400000",
+];
+
+/// Runs the probe under runc with `runtime`'s RuntimeDefault (expanded by `default`) and
+/// returns the errno each probe got.
+fn run_under_runc(dir: &Scratch, probe: &Path, runtime: &str) -> BTreeMap<String, i32> {
+    let bundle = dir.path(runtime);
+    std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    std::fs::copy(probe, bundle.join("rootfs/probe")).unwrap();
+    let spec = Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(&bundle)
+        .output()
+        .expect("runc is installed");
+    assert!(spec.status.success(), "runc spec: {}", stderr(&spec));
+    let seccomp = dir.path(&format!("{runtime}.json"));
+    ok_stdout(&["default", "--runtime", runtime, "-o", arg(&seccomp)]);
+    let config_path = bundle.join("config.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["process"]["terminal"] = json!(false);
+    let mut args = vec!["/probe"];
+    args.extend(PROBES);
+    config["process"]["args"] = json!(args);
+    config["linux"]["seccomp"] = seccomp_recorder_tests::profile(&seccomp);
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    let id = format!("scr-profiles-{}-{runtime}", std::process::id());
+    let run = Command::new("timeout")
+        .args(["60", "runc", "run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
+    let _ = Command::new("runc")
+        .args(["delete", "--force", &id])
+        .output();
+    assert!(
+        run.status.success(),
+        "runc run under {runtime}: {}",
+        stderr(&run)
+    );
+    String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (name, errno) = l.split_once(' ').unwrap();
+            (name.to_string(), errno.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn runc_enforces_what_diff_predicts() {
+    require_root();
+    let dir = Scratch::new("runc");
+    let o = Command::new("gcc")
+        .args(["-static", "-O1", "-Wall", "-o"])
+        .arg(dir.path("probe"))
+        .arg(fixture("probe.c"))
+        .output()
+        .expect("gcc is installed");
+    assert!(o.status.success(), "gcc probe.c: {}", stderr(&o));
+    // Observed with runc 1.1.5 / libseccomp 2.5.4 and read off the profiles: Docker denies
+    // with EPERM and gives clone3 ENOSYS; containers/common denies with ENOSYS, allows
+    // unshare (the kernel's capability check answers EPERM), clone3 (EINVAL for NULL) and
+    // setns (EBADF: its later EPERM rule is dead); CRI-O re-gates unshare and clone3.
+    let expected: [(&str, [i32; 7]); 4] = [
+        ("docker", [1, 1, 1, 38, 1, 0, 1]),
+        ("containerd", [1, 1, 1, 38, 1, 0, 1]),
+        ("podman", [38, 38, 1, 22, 9, 0, 38]),
+        ("crio", [38, 38, 38, 38, 9, 0, 38]),
+    ];
+    let profile = dir.path("probed.json");
+    let names: Vec<&str> = PROBES
+        .iter()
+        .filter(|p| !p.contains('-'))
+        .copied()
+        .collect();
+    let recorded = json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]});
+    std::fs::write(&profile, recorded.to_string()).unwrap();
+    for (runtime, errnos) in expected {
+        let observed = run_under_runc(&dir, &dir.path("probe"), runtime);
+        let want: BTreeMap<String, i32> =
+            PROBES.iter().map(|p| p.to_string()).zip(errnos).collect();
+        assert_eq!(observed, want, "under {runtime}'s RuntimeDefault");
+        // What diff predicts must be what runc enforced.
+        let v: Value = serde_json::from_str(&ok_stdout(&[
+            "diff",
+            arg(&profile),
+            "--against",
+            runtime,
+            "--format",
+            "json",
+        ]))
+        .unwrap();
+        let report = &v["against"][0];
+        let arch = &report["arches"][0];
+        for name in &names {
+            match find(arch, "would_be_blocked", name) {
+                Some(b) => assert_eq!(b["errno"], observed[*name], "{runtime}: {name}"),
+                None => assert_ne!(
+                    json!(observed[*name]),
+                    report["default_errno"],
+                    "{runtime}: {name} predicted allowed"
+                ),
+            }
+        }
+    }
 }
