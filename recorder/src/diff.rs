@@ -123,6 +123,9 @@ pub struct Report {
     pub caps: Vec<String>,
     pub kernel: String,
     pub arches: Vec<ArchReport>,
+    /// ABIs RuntimeDefault lets run that the profile does not list: every call of them is
+    /// refused (e.g. 32-bit x86 next to a profile of x86_64 only).
+    pub arches_removed: Vec<String>,
 }
 
 #[derive(Serialize, Debug)]
@@ -248,6 +251,13 @@ pub fn diff(profile: &Profile, b: &Baseline) -> Report {
             arch_report(profile, arch, e, b)
         })
         .collect();
+    let listed = profile_arches(profile);
+    let arches_removed = cache
+        .values()
+        .flat_map(|e| &e.with_caps.architectures)
+        .filter(|a| !listed.iter().any(|l| l.scmp_name() == a.as_str()))
+        .cloned()
+        .collect();
     Report {
         against: b.label.clone(),
         default_action: b.template.default_action.clone(),
@@ -255,6 +265,7 @@ pub fn diff(profile: &Profile, b: &Baseline) -> Report {
         caps: b.caps.iter().cloned().collect(),
         kernel: format!("{}.{}", b.kernel.0, b.kernel.1),
         arches,
+        arches_removed,
     }
 }
 
@@ -440,6 +451,12 @@ pub fn render_text(profile: &str, reports: &[Report], colour: bool) -> String {
             r.kernel,
             caps_list(&r.caps)
         );
+        if !r.arches_removed.is_empty() {
+            out += &format!(
+                "  removed architectures: {} (RuntimeDefault runs them; the profile refuses every call)\n",
+                paint("32", &r.arches_removed.join(", "))
+            );
+        }
         if r.arches.is_empty() {
             out += "  none of the profile's architectures has a syscall table here \
                     (known: x86_64, x86, x32, aarch64, arm)\n";
