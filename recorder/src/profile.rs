@@ -1,9 +1,23 @@
-//! The seccomp profile model: OCI runtime-spec `LinuxSeccomp` JSON.
+//! The seccomp profile model: OCI runtime-spec `LinuxSeccomp` JSON and the Docker /
+//! containers-common template superset (`archMap`, `includes`/`excludes`, `errno` names),
+//! with validation, SPO output and merge.
+//!
+//! Fields the model does not know are kept in `extra` so that a profile written back out
+//! loses nothing; `validate` reports them.
 
 use crate::arch::Arch;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+mod merge;
+mod spo;
+mod validate;
+
+pub use merge::{MergeError, MergeOptions, OnConflict, merge};
+pub use spo::SpoVersion;
+pub use validate::{CAPABILITIES, Issue, parse_kernel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -12,30 +26,145 @@ pub enum ProfileError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} is not a valid seccomp profile: {source}")]
+    #[error("{path}: not a valid seccomp profile: {field}: {message}")]
     Parse {
         path: String,
-        source: serde_json::Error,
+        field: String,
+        message: String,
     },
+    #[error("{path}: invalid seccomp profile:{}", list(issues))]
+    Invalid { path: String, issues: Vec<Issue> },
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+fn list(issues: &[Issue]) -> String {
+    issues.iter().map(|i| format!("\n  {i}")).collect()
+}
+
+/// Every action libseccomp and the runtime-spec know.
+pub const ACTIONS: [&str; 9] = [
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
+];
+
+/// Actions after which the syscall runs.
+pub fn action_allows(action: &str) -> bool {
+    matches!(action, "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG")
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     pub default_action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_errno_ret: Option<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// containers/common: an errno name or number that wins over `defaultErrnoRet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_errno: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub architectures: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Docker / containers-common template: the loader picks the entry of the host arch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch_map: Option<Vec<ArchMapEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_metadata: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub syscalls: Vec<Rule>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchMapEntry {
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_architectures: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Rule {
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names: Vec<String>,
+    /// Docker's deprecated single-name form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<Arg>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub includes: Option<Filter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excludes: Option<Filter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno_ret: Option<u32>,
+    /// containers/common: an errno name or number that wins over `errnoRet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Arg {
+    pub index: u32,
+    pub value: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_two: Option<u64>,
+    pub op: String,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// A template condition: host arches (libseccomp native names such as `amd64`),
+/// capabilities of the container, and the host kernel (`major.minor`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Filter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caps: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arches: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_kernel: Option<String>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// What a syscall outside the profile gets.
@@ -58,6 +187,61 @@ impl DefaultAction {
             DefaultAction::Log => ("SCMP_ACT_LOG", None),
         }
     }
+
+    /// Sets this as the profile's default action, dropping errno fields it does not take.
+    pub fn apply(self, profile: &mut Profile) {
+        let (action, errno) = self.to_fields();
+        profile.default_action = action.to_string();
+        profile.default_errno_ret = errno;
+        profile.default_errno = None;
+    }
+}
+
+impl std::str::FromStr for DefaultAction {
+    type Err = String;
+
+    /// `errno` (EPERM), `errno:ENOSYS`, `errno:38`, `kill`, `kill-thread`, `trap`, `log`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.to_ascii_lowercase();
+        let lower = lower.strip_prefix("scmp_act_").unwrap_or(&lower);
+        match lower.split_once(':') {
+            Some(("errno", e)) => errno_number(e)
+                .map(DefaultAction::Errno)
+                .ok_or_else(|| format!("unknown errno '{e}' (use a name like EPERM or a number)")),
+            Some(_) => Err(format!("only errno takes a value, not '{s}'")),
+            None => match lower {
+                "errno" => Ok(DefaultAction::Errno(libc::EPERM as u32)),
+                "kill" | "kill_process" | "kill-process" => Ok(DefaultAction::KillProcess),
+                "kill_thread" | "kill-thread" => Ok(DefaultAction::KillThread),
+                "trap" => Ok(DefaultAction::Trap),
+                "log" => Ok(DefaultAction::Log),
+                _ => Err(format!(
+                    "unknown action '{s}' (expected errno, errno:NAME, kill, kill-thread, trap or log)"
+                )),
+            },
+        }
+    }
+}
+
+impl Rule {
+    /// `names`, or Docker's deprecated `name`.
+    pub fn all_names(&self) -> impl Iterator<Item = &String> {
+        self.names.iter().chain(self.name.iter())
+    }
+
+    pub fn args(&self) -> &[Arg] {
+        self.args.as_deref().unwrap_or_default()
+    }
+
+    /// The errno this rule returns, as its loader computes it (a name wins over the number).
+    pub fn errno(&self) -> Option<u32> {
+        resolve_errno(self.errno.as_deref(), self.errno_ret)
+    }
+
+    fn is_template(&self) -> bool {
+        let set = |f: &Option<Filter>| f.as_ref().is_some_and(|f| *f != Filter::default());
+        set(&self.includes) || set(&self.excludes)
+    }
 }
 
 impl Profile {
@@ -65,11 +249,8 @@ impl Profile {
     /// sorted ALLOW rule naming every call of every ABI (runtime-spec rules apply to all
     /// listed arches at once).
     pub fn allow(recorded: &BTreeMap<Arch, BTreeSet<String>>, default: DefaultAction) -> Profile {
-        let (action, errno) = default.to_fields();
         let names: BTreeSet<&String> = recorded.values().flatten().collect();
-        Profile {
-            default_action: action.to_string(),
-            default_errno_ret: errno,
+        let mut profile = Profile {
             architectures: recorded.keys().map(|a| a.scmp_name().to_string()).collect(),
             syscalls: if names.is_empty() {
                 Vec::new()
@@ -77,9 +258,13 @@ impl Profile {
                 vec![Rule {
                     names: names.into_iter().cloned().collect(),
                     action: "SCMP_ACT_ALLOW".to_string(),
+                    ..Rule::default()
                 }]
             },
-        }
+            ..Profile::default()
+        };
+        default.apply(&mut profile);
+        profile
     }
 
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
@@ -88,7 +273,43 @@ impl Profile {
             path: p.clone(),
             source,
         })?;
-        serde_json::from_slice(&text).map_err(|source| ProfileError::Parse { path: p, source })
+        Profile::parse(&text).map_err(|(field, message)| ProfileError::Parse {
+            path: p,
+            field,
+            message,
+        })
+    }
+
+    /// Loads a profile and refuses it if `validate` finds errors (warnings are logged).
+    pub fn load_valid(path: &Path) -> Result<Profile, ProfileError> {
+        let profile = Profile::load(path)?;
+        let (errors, warnings): (Vec<Issue>, Vec<Issue>) =
+            profile.validate().into_iter().partition(|i| i.error);
+        for w in warnings {
+            log::warn!("{}: {w}", path.display());
+        }
+        if errors.is_empty() {
+            Ok(profile)
+        } else {
+            Err(ProfileError::Invalid {
+                path: path.display().to_string(),
+                issues: errors,
+            })
+        }
+    }
+
+    /// Parses profile JSON; on error, the field path (`syscalls[3].args[0].op`) and why.
+    pub fn parse(text: &[u8]) -> Result<Profile, (String, String)> {
+        let de = &mut serde_json::Deserializer::from_slice(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "(top level)".to_string()
+            } else {
+                path
+            };
+            (field, e.into_inner().to_string())
+        })
     }
 
     /// Deterministic pretty JSON with a trailing newline.
@@ -98,18 +319,180 @@ impl Profile {
         s
     }
 
+    /// The Security Profiles Operator `SeccompProfile` resource, as YAML.
+    pub fn to_spo_yaml(&self, name: &str, version: SpoVersion) -> Result<String, String> {
+        spo::to_yaml(self, name, version)
+    }
+
     /// Names allowed unconditionally, per listed architecture.
     pub fn allowed(&self) -> BTreeMap<Arch, BTreeSet<String>> {
         let names: BTreeSet<String> = self
             .syscalls
             .iter()
-            .filter(|r| r.action == "SCMP_ACT_ALLOW")
-            .flat_map(|r| r.names.iter().cloned())
+            .filter(|r| r.action == "SCMP_ACT_ALLOW" && r.args().is_empty() && !r.is_template())
+            .flat_map(|r| r.all_names().cloned())
             .collect();
         self.architectures
             .iter()
             .filter_map(|a| Arch::from_scmp_name(a))
             .map(|a| (a, names.clone()))
             .collect()
+    }
+
+    /// True if the profile needs a loader to expand it (`archMap`, `includes`, `excludes`).
+    pub fn is_template(&self) -> bool {
+        self.arch_map.is_some() || self.syscalls.iter().any(Rule::is_template)
+    }
+
+    /// The errno of the default action, as the loader computes it.
+    pub fn default_errno(&self) -> Option<u32> {
+        resolve_errno(self.default_errno.as_deref(), self.default_errno_ret)
+    }
+
+    /// Problems that make a runtime reject the profile or misread it, each with its field.
+    pub fn validate(&self) -> Vec<Issue> {
+        validate::validate(self)
+    }
+}
+
+/// containers/common's rule: an errno string (a name or a decimal) wins over the number.
+fn resolve_errno(name: Option<&str>, number: Option<u32>) -> Option<u32> {
+    name.and_then(errno_number).or(number)
+}
+
+/// An errno given as a name (`EPERM`) or a decimal string.
+pub fn errno_number(s: &str) -> Option<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        return Some(n);
+    }
+    ERRNO_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map(|(_, v)| *v as u32)
+}
+
+/// The name of an errno value, for reports.
+pub fn errno_name(n: u32) -> Option<&'static str> {
+    ERRNO_NAMES
+        .iter()
+        .find(|(_, v)| *v as u32 == n)
+        .map(|(name, _)| *name)
+}
+
+const ERRNO_NAMES: [(&str, i32); 40] = [
+    ("EPERM", libc::EPERM),
+    ("ENOENT", libc::ENOENT),
+    ("ESRCH", libc::ESRCH),
+    ("EINTR", libc::EINTR),
+    ("EIO", libc::EIO),
+    ("ENXIO", libc::ENXIO),
+    ("E2BIG", libc::E2BIG),
+    ("ENOEXEC", libc::ENOEXEC),
+    ("EBADF", libc::EBADF),
+    ("ECHILD", libc::ECHILD),
+    ("EAGAIN", libc::EAGAIN),
+    ("ENOMEM", libc::ENOMEM),
+    ("EACCES", libc::EACCES),
+    ("EFAULT", libc::EFAULT),
+    ("EBUSY", libc::EBUSY),
+    ("EEXIST", libc::EEXIST),
+    ("EXDEV", libc::EXDEV),
+    ("ENODEV", libc::ENODEV),
+    ("ENOTDIR", libc::ENOTDIR),
+    ("EISDIR", libc::EISDIR),
+    ("EINVAL", libc::EINVAL),
+    ("ENFILE", libc::ENFILE),
+    ("EMFILE", libc::EMFILE),
+    ("ENOTTY", libc::ENOTTY),
+    ("EFBIG", libc::EFBIG),
+    ("ENOSPC", libc::ENOSPC),
+    ("ESPIPE", libc::ESPIPE),
+    ("EROFS", libc::EROFS),
+    ("EMLINK", libc::EMLINK),
+    ("EPIPE", libc::EPIPE),
+    ("EDOM", libc::EDOM),
+    ("ERANGE", libc::ERANGE),
+    ("ENOSYS", libc::ENOSYS),
+    ("ENOTSUP", libc::ENOTSUP),
+    ("EOPNOTSUPP", libc::EOPNOTSUPP),
+    ("EAFNOSUPPORT", libc::EAFNOSUPPORT),
+    ("EPROTONOSUPPORT", libc::EPROTONOSUPPORT),
+    ("EADDRINUSE", libc::EADDRINUSE),
+    ("ECONNREFUSED", libc::ECONNREFUSED),
+    ("ETIMEDOUT", libc::ETIMEDOUT),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_is_plain_runtime_spec() {
+        let rec = BTreeMap::from([
+            (
+                Arch::X86_64,
+                BTreeSet::from(["read".to_string(), "exit_group".to_string()]),
+            ),
+            (
+                Arch::X86,
+                BTreeSet::from(["read".to_string(), "socketcall".to_string()]),
+            ),
+        ]);
+        let p = Profile::allow(&rec, DefaultAction::Errno(1));
+        let expected = r#"{
+  "defaultAction": "SCMP_ACT_ERRNO",
+  "defaultErrnoRet": 1,
+  "architectures": [
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X86"
+  ],
+  "syscalls": [
+    {
+      "names": [
+        "exit_group",
+        "read",
+        "socketcall"
+      ],
+      "action": "SCMP_ACT_ALLOW"
+    }
+  ]
+}
+"#;
+        assert_eq!(p.to_json(), expected);
+    }
+
+    #[test]
+    fn keeps_unknown_fields() {
+        let text = br#"{"defaultAction":"SCMP_ACT_LOG","x-note":{"a":1},"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","vendor":true}]}"#;
+        let p = Profile::parse(text).unwrap();
+        let back: Value = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(back["x-note"]["a"], 1);
+        assert_eq!(back["syscalls"][0]["vendor"], true);
+    }
+
+    #[test]
+    fn parse_error_names_the_field() {
+        let text = br#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":"zero","value":1,"op":"SCMP_CMP_EQ"}]}]}"#;
+        let (field, _) = Profile::parse(text).unwrap_err();
+        assert_eq!(field, "syscalls[0].args[0].index");
+    }
+
+    #[test]
+    fn errno_name_wins_over_number() {
+        let r = Rule {
+            errno: Some("ENOSYS".into()),
+            errno_ret: Some(1),
+            ..Rule::default()
+        };
+        assert_eq!(r.errno(), Some(38));
+        assert_eq!(errno_number("38"), Some(38));
+        assert_eq!(errno_name(1), Some("EPERM"));
+    }
+
+    #[test]
+    fn default_action_parses() {
+        assert_eq!("errno:ENOSYS".parse(), Ok(DefaultAction::Errno(38)));
+        assert_eq!("SCMP_ACT_LOG".parse(), Ok(DefaultAction::Log));
+        assert!("errno:EWHAT".parse::<DefaultAction>().is_err());
     }
 }

@@ -1,9 +1,78 @@
+use anyhow::Context;
+use seccomp_recorder::arch::Arch;
+use seccomp_recorder::output::write_atomic;
+use seccomp_recorder::profile::{DefaultAction, parse_kernel};
+use seccomp_recorder::runtime_default::{
+    Host, Runtime, expand, host_kernel, host_native, native_for, parse_cap,
+};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// (not implemented yet)
+/// Write a runtime's RuntimeDefault profile expanded for one host: its architectures,
+/// capabilities and kernel, as plain runtime-spec JSON.
+///
+/// With `--action log`, the profile logs what RuntimeDefault would refuse instead of
+/// refusing it: run the workload under it, then `seccomp-recorder import-audit` turns the
+/// kernel's audit records into the calls RuntimeDefault would have blocked.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Examples:
+  seccomp-recorder default --runtime docker --action log -o log-profile.json
+  docker run --security-opt seccomp=log-profile.json IMAGE
+  seccomp-recorder default --runtime crio --caps CAP_NET_ADMIN --arch aarch64 -o crio.json")]
+pub struct Args {
+    /// Whose RuntimeDefault.
+    #[arg(long, value_enum)]
+    runtime: Runtime,
+    /// Replace the default action: errno, errno:ENOSYS, kill, kill-thread, trap, log.
+    #[arg(long)]
+    action: Option<DefaultAction>,
+    /// Capabilities on top of the runtime's defaults (repeat or separate with commas).
+    #[arg(long, value_delimiter = ',', value_parser = parse_cap)]
+    caps: Vec<String>,
+    /// Start from no capabilities instead of the runtime's default set.
+    #[arg(long)]
+    no_default_caps: bool,
+    /// The kernel version the loader sees (major.minor); default: this machine's.
+    #[arg(long, value_name = "X.Y")]
+    kernel: Option<String>,
+    /// The host architecture (x86_64, aarch64, ...); default: this machine's.
+    #[arg(long)]
+    arch: Option<Arch>,
+    /// Where to write the profile; `-` is stdout.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'default' is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let kernel = match &args.kernel {
+        Some(k) => {
+            parse_kernel(k).with_context(|| format!("--kernel '{k}' is not a version like 6.1"))?
+        }
+        None => {
+            host_kernel().context("cannot read the kernel version from /proc; pass --kernel")?
+        }
+    };
+    let mut caps = if args.no_default_caps {
+        Default::default()
+    } else {
+        args.runtime.default_caps()
+    };
+    caps.extend(args.caps.iter().cloned());
+    let native = args.arch.map(native_for).unwrap_or_else(host_native);
+    let mut profile = expand(
+        &args.runtime.template(),
+        &Host {
+            native,
+            caps,
+            kernel,
+        },
+        args.runtime.loader(),
+    );
+    if let Some(action) = args.action {
+        action.apply(&mut profile);
+    }
+    write_atomic(&args.output, profile.to_json().as_bytes())
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,61 @@
+use anyhow::Context;
+use seccomp_recorder::output::write_atomic;
+use seccomp_recorder::profile::{DefaultAction, MergeOptions, OnConflict, Profile, merge};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// (not implemented yet)
+/// Merge plain profiles into one that allows everything any of them allows.
+///
+/// Architectures and unconditionally allowed syscalls are united. Argument rules that allow
+/// are all kept (any of them allows). Profiles must agree on the default action and on
+/// every non-allow rule (an errno, a kill) they give a syscall, unless told how.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Examples:
+  seccomp-recorder merge a.json b.json c.json -o merged.json
+  seccomp-recorder merge old.json new.json --default-action errno:ENOSYS -o merged.json
+  seccomp-recorder merge a.json b.json --on-conflict allow -o merged.json")]
+pub struct Args {
+    /// Plain runtime-spec profiles (templates must be expanded first).
+    #[arg(required = true)]
+    profiles: Vec<PathBuf>,
+    /// Where to write the result; `-` is stdout.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+    /// Use this default action instead of requiring the same one everywhere: errno,
+    /// errno:ENOSYS, errno:38, kill, kill-thread, trap, log.
+    #[arg(long)]
+    default_action: Option<DefaultAction>,
+    /// When profiles treat a syscall differently: refuse, or allow it for any arguments.
+    #[arg(long, value_enum, default_value_t = OnConflict::Refuse)]
+    on_conflict: OnConflict,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'merge' is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let profiles: Vec<Profile> = args
+        .profiles
+        .iter()
+        .map(|p| Profile::load_valid(p))
+        .collect::<Result<_, _>>()?;
+    let opts = MergeOptions {
+        default_action: args.default_action,
+        on_conflict: args.on_conflict,
+    };
+    let merged = merge(&profiles, &opts).map_err(|e| {
+        let names: Vec<String> = args
+            .profiles
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{i}={}", p.display()))
+            .collect();
+        anyhow::anyhow!("{e} [profiles: {}]", names.join(", "))
+    })?;
+    write_atomic(&args.output, merged.to_json().as_bytes())
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    log::info!(
+        "merged {} profiles into {}",
+        profiles.len(),
+        args.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,395 @@
+//! Validation: what runc, crun, containerd, Docker and Podman would reject or misread, each
+//! problem named by its field path.
+
+use super::{ACTIONS, Filter, Profile, Rule, errno_number};
+use crate::arch::Arch;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One problem. Errors make runtimes reject the profile; warnings are accepted by runtimes
+/// but probably not what the author meant.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Issue {
+    pub field: String,
+    pub message: String,
+    pub error: bool,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.error { "error" } else { "warning" };
+        write!(f, "{kind}: {}: {}", self.field, self.message)
+    }
+}
+
+/// Every architecture libseccomp (and so the runtime-spec) knows.
+pub const SCMP_ARCHES: [&str; 24] = [
+    "SCMP_ARCH_NATIVE",
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_LOONGARCH64",
+    "SCMP_ARCH_M68K",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_SH",
+    "SCMP_ARCH_SHEB",
+    "SCMP_ARCH_PARISC",
+    "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",
+];
+
+/// libseccomp's native arch names, which `includes.arches` / `excludes.arches` use.
+/// `mips3l64n32` is the (sic) spelling Docker's profile carries.
+pub const NATIVE_ARCHES: [&str; 22] = [
+    "x86",
+    "amd64",
+    "x32",
+    "arm",
+    "arm64",
+    "loong64",
+    "m68k",
+    "mips",
+    "mips64",
+    "mips64n32",
+    "mipsel",
+    "mipsel64",
+    "mipsel64n32",
+    "mips3l64n32",
+    "ppc",
+    "ppc64",
+    "ppc64le",
+    "s390",
+    "s390x",
+    "parisc",
+    "parisc64",
+    "riscv64",
+];
+
+pub const OPERATORS: [&str; 7] = [
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_MASKED_EQ",
+];
+
+pub const FLAGS: [&str; 4] = [
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+];
+
+/// The 41 Linux capabilities (`include/uapi/linux/capability.h`).
+pub const CAPABILITIES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+#[derive(Default)]
+struct Issues(Vec<Issue>);
+
+impl Issues {
+    fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Issue {
+            field: field.into(),
+            message: message.into(),
+            error: true,
+        });
+    }
+
+    fn warning(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Issue {
+            field: field.into(),
+            message: message.into(),
+            error: false,
+        });
+    }
+
+    fn unknown_fields(&mut self, at: &str, extra: &BTreeMap<String, serde_json::Value>) {
+        for key in extra.keys() {
+            let field = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            self.warning(field, "unknown field: runtimes ignore it");
+        }
+    }
+}
+
+pub fn validate(p: &Profile) -> Vec<Issue> {
+    let mut out = Issues::default();
+    check_action(
+        &mut out,
+        "defaultAction",
+        &p.default_action,
+        p.default_errno_ret.is_some(),
+    );
+    check_errno_name(&mut out, "defaultErrno", p.default_errno.as_deref());
+    check_arches(&mut out, p);
+    for (i, flag) in p.flags.iter().flatten().enumerate() {
+        if !FLAGS.contains(&flag.as_str()) {
+            out.error(
+                format!("flags[{i}]"),
+                format!("unknown flag '{flag}' (known: {})", FLAGS.join(", ")),
+            );
+        }
+    }
+    if p.listener_metadata.is_some() && p.listener_path.is_none() {
+        out.error(
+            "listenerMetadata",
+            "set without listenerPath (the runtime-spec forbids it)",
+        );
+    }
+    let tables = name_tables(p);
+    for (i, rule) in p.syscalls.iter().enumerate() {
+        check_rule(&mut out, &format!("syscalls[{i}]"), rule, tables.as_deref());
+    }
+    out.unknown_fields("", &p.extra);
+    out.0
+}
+
+fn check_action(out: &mut Issues, field: &str, action: &str, has_errno: bool) {
+    if !ACTIONS.contains(&action) {
+        out.error(
+            field,
+            format!("unknown action '{action}' (known: {})", ACTIONS.join(", ")),
+        );
+    } else if has_errno && !matches!(action, "SCMP_ACT_ERRNO" | "SCMP_ACT_TRACE") {
+        out.error(
+            field,
+            format!("{action} takes no errno, but an errno is set (runtimes must refuse it)"),
+        );
+    }
+}
+
+fn check_errno_name(out: &mut Issues, field: &str, name: Option<&str>) {
+    if let Some(name) = name.filter(|n| errno_number(n).is_none()) {
+        out.error(
+            field,
+            format!("unknown errno '{name}' (a name like EPERM, or a number)"),
+        );
+    }
+}
+
+fn check_arches(out: &mut Issues, p: &Profile) {
+    let check = |out: &mut Issues, field: String, arch: &str| {
+        if !SCMP_ARCHES.contains(&arch) {
+            out.error(field, format!("unknown architecture '{arch}' (expected SCMP_ARCH_X86_64, SCMP_ARCH_AARCH64, ...)"));
+        }
+    };
+    for (i, a) in p.architectures.iter().enumerate() {
+        check(out, format!("architectures[{i}]"), a);
+    }
+    let Some(map) = &p.arch_map else { return };
+    if !p.architectures.is_empty() {
+        out.error(
+            "archMap",
+            "both architectures and archMap are set (Docker refuses this)",
+        );
+    }
+    for (i, entry) in map.iter().enumerate() {
+        check(
+            out,
+            format!("archMap[{i}].architecture"),
+            &entry.architecture,
+        );
+        for (j, sub) in entry.sub_architectures.iter().flatten().enumerate() {
+            check(out, format!("archMap[{i}].subArchitectures[{j}]"), sub);
+        }
+        out.unknown_fields(&format!("archMap[{i}]"), &entry.extra);
+    }
+}
+
+fn check_rule(out: &mut Issues, at: &str, rule: &Rule, tables: Option<&[Arch]>) {
+    match (rule.names.is_empty(), &rule.name) {
+        (true, None) => out.error(
+            format!("{at}.names"),
+            "missing or empty: a rule must name at least one syscall",
+        ),
+        (false, Some(_)) => out.error(
+            format!("{at}.name"),
+            "both name and names are set (Docker refuses this)",
+        ),
+        _ => {}
+    }
+    let has_errno = rule.errno_ret.is_some() || rule.errno.is_some();
+    check_action(out, &format!("{at}.action"), &rule.action, has_errno);
+    check_errno_name(out, &format!("{at}.errno"), rule.errno.as_deref());
+    for (j, arg) in rule.args().iter().enumerate() {
+        let field = format!("{at}.args[{j}]");
+        if !OPERATORS.contains(&arg.op.as_str()) {
+            out.error(
+                format!("{field}.op"),
+                format!(
+                    "unknown operator '{}' (known: {})",
+                    arg.op,
+                    OPERATORS.join(", ")
+                ),
+            );
+        }
+        if arg.index > 5 {
+            out.error(
+                format!("{field}.index"),
+                format!("{} is not an argument index (0 to 5)", arg.index),
+            );
+        }
+        out.unknown_fields(&field, &arg.extra);
+    }
+    if rule.args().len() > 6 {
+        out.warning(
+            format!("{at}.args"),
+            "more than 6 conditions: the SPO resource refuses it",
+        );
+    }
+    for (what, filter) in [("includes", &rule.includes), ("excludes", &rule.excludes)] {
+        if let Some(f) = filter {
+            check_filter(out, &format!("{at}.{what}"), f);
+        }
+    }
+    if let Some(tables) = tables {
+        check_names(out, at, rule, tables);
+    }
+    out.unknown_fields(at, &rule.extra);
+}
+
+fn check_filter(out: &mut Issues, at: &str, f: &Filter) {
+    for (i, cap) in f.caps.iter().flatten().enumerate() {
+        if !CAPABILITIES.contains(&cap.as_str()) {
+            out.error(
+                format!("{at}.caps[{i}]"),
+                format!("unknown capability '{cap}' (expected CAP_SYS_ADMIN, ...)"),
+            );
+        }
+    }
+    for (i, arch) in f.arches.iter().flatten().enumerate() {
+        if !NATIVE_ARCHES.contains(&arch.as_str()) {
+            out.error(
+                format!("{at}.arches[{i}]"),
+                format!("unknown arch '{arch}' (filters use libseccomp native names: amd64, arm64, x86, ...)"),
+            );
+        }
+    }
+    if let Some(k) = &f.min_kernel
+        && parse_kernel(k).is_none()
+    {
+        out.error(
+            format!("{at}.minKernel"),
+            format!("'{k}' is not a kernel version like 4.8"),
+        );
+    }
+    out.unknown_fields(at, &f.extra);
+}
+
+/// `major.minor` (more parts and suffixes are ignored, as Docker's loader does).
+pub fn parse_kernel(s: &str) -> Option<(u32, u32)> {
+    let mut parts = s.split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// The arches whose names we can check: every listed arch must have a table, else a name
+/// we do not know may be right for an arch we do not know.
+fn name_tables(p: &Profile) -> Option<Vec<Arch>> {
+    let listed: Vec<&String> = p
+        .architectures
+        .iter()
+        .chain(p.arch_map.iter().flatten().flat_map(|e| {
+            std::iter::once(&e.architecture).chain(e.sub_architectures.iter().flatten())
+        }))
+        .collect();
+    if listed.is_empty() {
+        return Arch::host().map(|a| vec![a]);
+    }
+    listed
+        .into_iter()
+        .map(|a| Arch::from_scmp_name(a))
+        .collect()
+}
+
+fn check_names(out: &mut Issues, at: &str, rule: &Rule, tables: &[Arch]) {
+    let names = rule
+        .names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (format!("{at}.names[{k}]"), n));
+    let name = rule.name.iter().map(|n| (format!("{at}.name"), n));
+    for (field, n) in names.chain(name) {
+        if tables.iter().any(|a| a.syscall_number(n).is_some()) {
+            continue;
+        }
+        let listed: Vec<&str> = tables.iter().map(|a| a.scmp_name()).collect();
+        if crate::runtime_default::known_elsewhere(n) {
+            out.warning(
+                field,
+                format!(
+                    "'{n}' is no syscall on {}: runtimes ignore it",
+                    listed.join(", ")
+                ),
+            );
+        } else {
+            out.error(
+                field,
+                format!(
+                    "unknown syscall '{n}' (not a syscall on {})",
+                    listed.join(", ")
+                ),
+            );
+        }
+    }
+}
