@@ -1,7 +1,9 @@
 use anyhow::{Context, Result, bail};
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::output::write_atomic;
-use seccomp_recorder::profile::{DefaultAction, Profile};
+use seccomp_recorder::profile::{
+    DefaultAction, MergeOptions, OnConflict, Profile, errno_number, merge,
+};
 use seccomp_recorder::record::{self, Options, Stop, TargetReport};
 use seccomp_recorder::target::Target;
 use seccomp_recorder::trace::AttachKind;
@@ -151,27 +153,31 @@ fn write_profile(
     default: DefaultAction,
     base: Option<&Option<Profile>>,
 ) -> Result<()> {
-    let mut names: BTreeMap<Arch, BTreeSet<String>> = t.syscalls.names.clone();
-    let before: BTreeMap<Arch, BTreeSet<String>> = match base {
-        Some(Some(p)) => p.allowed(),
-        _ => BTreeMap::new(),
-    };
-    for (arch, set) in &before {
-        names.entry(*arch).or_default().extend(set.iter().cloned());
-    }
     for (arch, nrs) in &t.syscalls.unknown {
         let list: Vec<String> = nrs.iter().map(|n| n.to_string()).collect();
         log::warn!(
-            "{}: {} made syscall number(s) {} that no {arch} table names; they are not in the profile",
-            t.label,
+            "{}: made syscall number(s) {} that no {arch} table names; they are not in the profile",
             t.label,
             list.join(", ")
         );
     }
-    let profile = Profile::allow(&names, default);
+    let recorded = Profile::allow(&t.syscalls.names, default);
+    let (profile, before) = match base {
+        Some(Some(old)) => {
+            // The existing profile's conditional rules survive; the new default wins.
+            let opts = MergeOptions {
+                default_action: Some(default),
+                on_conflict: OnConflict::Refuse,
+            };
+            let merged = merge(&[old.clone(), recorded], &opts)
+                .with_context(|| format!("cannot merge the recording into {}", path.display()))?;
+            (merged, old.allowed())
+        }
+        _ => (recorded, BTreeMap::new()),
+    };
     write_atomic(path, profile.to_json().as_bytes())
         .with_context(|| format!("cannot write the profile to {}", path.display()))?;
-    summary(t, &names, &before, path);
+    summary(t, &profile.allowed(), &before, path);
     Ok(())
 }
 
@@ -249,26 +255,10 @@ fn default_action(action: &str, errno: &str) -> Result<DefaultAction> {
 }
 
 fn parse_errno(s: &str) -> Result<u32> {
-    if let Ok(n) = s.parse::<u32>() {
-        return Ok(n);
-    }
-    const NAMES: [(&str, u32); 8] = [
-        ("EPERM", 1),
-        ("ENOENT", 2),
-        ("EIO", 5),
-        ("EACCES", 13),
-        ("EFAULT", 14),
-        ("EINVAL", 22),
-        ("ENOSYS", 38),
-        ("EOPNOTSUPP", 95),
-    ];
-    NAMES
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(s))
-        .map(|(_, v)| *v)
+    s.parse::<u32>()
+        .ok()
+        .or_else(|| errno_number(s))
         .with_context(|| {
-            format!(
-                "unknown errno '{s}': give a number or one of EPERM, EACCES, ENOSYS, EINVAL, ..."
-            )
+            format!("unknown errno '{s}': give a number or a name such as EPERM, EACCES, ENOSYS")
         })
 }
