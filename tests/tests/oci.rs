@@ -1,0 +1,622 @@
+//! `push` and `pull` against a real registry (Debian's docker-registry), checked with clients
+//! we did not write: skopeo, oras-py, sha256sum and raw HTTP.
+
+use seccomp_recorder_tests::registry::Registry;
+use seccomp_recorder_tests::{Scratch, bin, stderr, workspace};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const SECCOMP_TYPE: &str = "application/vnd.cncf.seccomp-profile.config.v1+json";
+/// `printf '{}' | sha256sum`
+const EMPTY_CONFIG_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+fn fixture(name: &str) -> PathBuf {
+    workspace().join("tests/fixtures/oci").join(name)
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// The recorder with no credentials from the host: empty Docker and Podman auth locations.
+fn recorder_in(
+    scratch: &Scratch,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
+    let empty = scratch.path("no-auth");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("REGISTRY_USERNAME")
+        .env_remove("REGISTRY_PASSWORD")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env("DOCKER_CONFIG", &empty)
+        .env("XDG_RUNTIME_DIR", &empty)
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("cannot start seccomp-recorder");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn push(scratch: &Scratch, file: &Path, reference: &str) -> String {
+    let out = recorder_in(
+        scratch,
+        &["push", file.to_str().unwrap(), reference],
+        None,
+        &[],
+    );
+    assert!(out.status.success(), "push failed: {}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn pull(scratch: &Scratch, reference: &str, output: &Path) {
+    let out = recorder_in(
+        scratch,
+        &["pull", reference, "-o", output.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "pull {reference} failed: {}",
+        stderr(&out)
+    );
+}
+
+fn run_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", stderr(&out));
+    out.stdout
+}
+
+/// The raw manifest as skopeo (containers/image, what CRI-O uses) fetches it.
+fn skopeo_raw(reference: &str, creds: Option<&str>) -> Vec<u8> {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw", "--tls-verify=false"]);
+    if let Some(c) = creds {
+        cmd.args(["--creds", c]);
+    }
+    run_ok(cmd.arg(format!("docker://{reference}")))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum (coreutils)");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
+}
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+/// Runs a Python snippet with oras-py, the second independent client.
+fn python(script: &str) -> Vec<u8> {
+    run_ok(Command::new("python3").args(["-c", script]))
+}
+
+fn oras_push(reference: &str, file: &Path, config_type: Option<&str>) {
+    let config = match config_type {
+        Some(t) => {
+            let cfg = file.with_file_name("config.json");
+            std::fs::write(&cfg, "{}\n").unwrap();
+            format!("manifest_config='{}:{t}',", cfg.display())
+        }
+        None => String::new(),
+    };
+    python(&format!(
+        "import os, oras.client\nos.chdir('{dir}')\n\
+         oras.client.OrasClient(insecure=True).push(target='{reference}', files=['{name}'], {config} \
+         disable_path_validation=True)",
+        dir = file.parent().unwrap().display(),
+        name = file.file_name().unwrap().to_str().unwrap(),
+    ));
+}
+
+#[test]
+fn pushed_artifact_is_what_crio_reads() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-artifact");
+    let profile = fixture("profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let digest = push(&scratch, &profile, &reference);
+
+    let raw = skopeo_raw(&reference, None);
+    assert_eq!(digest, sha256(&raw), "the printed digest is the manifest's");
+    let m = json(&raw);
+    assert_eq!(m["schemaVersion"], 2);
+    assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(m["artifactType"], SECCOMP_TYPE);
+    assert_eq!(m["config"]["mediaType"], SECCOMP_TYPE);
+    assert_eq!(m["config"]["digest"], EMPTY_CONFIG_DIGEST);
+    assert_eq!(m["config"]["size"], 2);
+    let layers = m["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "exactly one layer: {m}");
+    assert_eq!(
+        layers[0]["annotations"]["org.opencontainers.image.title"],
+        "seccomp.json"
+    );
+    let bytes = read(&profile);
+    assert_eq!(layers[0]["digest"], sha256(&bytes).as_str());
+    assert_eq!(layers[0]["size"], bytes.len());
+    let created = m["annotations"]["org.opencontainers.image.created"]
+        .as_str()
+        .unwrap();
+    assert!(
+        created.len() == 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T',
+        "{created}"
+    );
+
+    // The layer as containers/image copies it (CRI-O's path) holds the profile's bytes.
+    let dir = scratch.path("copy");
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--src-tls-verify=false"])
+            .arg(format!("docker://{reference}"))
+            .arg(format!("dir:{}", dir.display())),
+    );
+    let hex = sha256(&bytes).trim_start_matches("sha256:").to_string();
+    assert_eq!(read(&dir.join(hex)), bytes);
+}
+
+#[test]
+fn pull_gives_back_the_same_bytes_by_tag_and_by_digest() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-pull");
+    let profile = fixture("profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let digest = push(&scratch, &profile, &reference);
+
+    let by_tag = scratch.path("by-tag.json");
+    pull(&scratch, &reference, &by_tag);
+    assert_eq!(read(&by_tag), read(&profile));
+
+    let by_digest = scratch.path("by-digest.json");
+    pull(
+        &scratch,
+        &reg.reference(&format!("team/app-seccomp@{digest}")),
+        &by_digest,
+    );
+    assert_eq!(read(&by_digest), read(&profile));
+
+    let out = recorder_in(&scratch, &["pull", &reference], None, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        out.stdout,
+        read(&profile),
+        "without -o the profile goes to stdout"
+    );
+}
+
+#[test]
+fn oras_pulls_what_we_pushed() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-oras");
+    let profile = fixture("profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    push(&scratch, &profile, &reference);
+    let outdir = scratch.path("oras-out");
+    python(&format!(
+        "import oras.client\noras.client.OrasClient(insecure=True).pull(target='{reference}', outdir='{}')",
+        outdir.display()
+    ));
+    assert_eq!(read(&outdir.join("seccomp.json")), read(&profile));
+}
+
+#[test]
+fn we_pull_what_oras_pushed_for_crio() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-from-oras");
+    let file = scratch.path("seccomp.json");
+    std::fs::copy(fixture("profile.json"), &file).unwrap();
+    let reference = reg.reference("crio/seccomp:v2");
+    oras_push(&reference, &file, Some(SECCOMP_TYPE));
+    let out = scratch.path("pulled.json");
+    pull(&scratch, &reference, &out);
+    assert_eq!(read(&out), read(&fixture("profile.json")));
+}
+
+#[test]
+fn htpasswd_registry_needs_credentials() {
+    let reg = Registry::with_auth("ci-user", "pw-Zq81x");
+    let scratch = Scratch::new("oci-auth");
+    let profile = fixture("profile.json");
+    let file = profile.to_str().unwrap();
+    let reference = reg.reference("team/app-seccomp:v1");
+
+    let none = recorder_in(&scratch, &["push", file, &reference], None, &[]);
+    assert!(!none.status.success());
+    let msg = stderr(&none);
+    assert!(
+        msg.contains("401") && msg.contains("--username") && msg.contains("retry with"),
+        "{msg}"
+    );
+
+    let wrong = recorder_in(
+        &scratch,
+        &[
+            "push",
+            "--username",
+            "ci-user",
+            "--password-stdin",
+            file,
+            &reference,
+        ],
+        Some("nope-7731\n"),
+        &[],
+    );
+    assert!(!wrong.status.success());
+    let msg = stderr(&wrong);
+    assert!(
+        msg.contains("rejected") && msg.contains("--username") && !msg.contains("nope-7731"),
+        "{msg}"
+    );
+
+    let ok = recorder_in(
+        &scratch,
+        &[
+            "push",
+            "--username",
+            "ci-user",
+            "--password-stdin",
+            file,
+            &reference,
+        ],
+        Some("pw-Zq81x\n"),
+        &[],
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(!stderr(&ok).contains("pw-Zq81x"));
+    let digest = String::from_utf8(ok.stdout).unwrap().trim().to_string();
+    assert_eq!(
+        digest,
+        sha256(&skopeo_raw(&reference, reg.creds.as_deref()))
+    );
+
+    let env = [
+        ("REGISTRY_USERNAME", "ci-user"),
+        ("REGISTRY_PASSWORD", "pw-Zq81x"),
+    ];
+    let out = scratch.path("env.json");
+    let pulled = recorder_in(
+        &scratch,
+        &["pull", &reference, "-o", out.to_str().unwrap()],
+        None,
+        &env,
+    );
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    assert_eq!(read(&out), read(&profile));
+
+    // The Docker config format that `docker login` and `podman login` write.
+    let authfile = scratch.path("auth.json");
+    let basic = String::from_utf8(run_ok(Command::new("base64").arg("-w0").arg(write_tmp(
+        &scratch,
+        "creds",
+        "ci-user:pw-Zq81x",
+    ))))
+    .unwrap();
+    std::fs::write(
+        &authfile,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{basic}"}}}}}}"#, reg.addr),
+    )
+    .unwrap();
+    let out2 = scratch.path("authfile.json");
+    let args = [
+        "pull",
+        "--authfile",
+        authfile.to_str().unwrap(),
+        &reference,
+        "-o",
+        out2.to_str().unwrap(),
+    ];
+    let pulled = recorder_in(&scratch, &args, None, &[]);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    assert_eq!(read(&out2), read(&profile));
+}
+
+fn write_tmp(scratch: &Scratch, name: &str, text: &str) -> PathBuf {
+    let path = scratch.path(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn unreachable_registry_is_a_clear_error_and_files_stay() {
+    let mut reg = Registry::start();
+    let reference = reg.reference("team/app-seccomp:v1");
+    reg.stop();
+    let scratch = Scratch::new("oci-down");
+    let file = scratch.path("profile.json");
+    std::fs::copy(fixture("profile.json"), &file).unwrap();
+
+    let out = recorder_in(
+        &scratch,
+        &["push", file.to_str().unwrap(), &reference],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let msg = stderr(&out);
+    assert!(
+        msg.contains(&format!("cannot reach registry {}", reg.addr)),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "retry with `seccomp-recorder push {} {reference}`",
+            file.display()
+        )),
+        "{msg}"
+    );
+    assert_eq!(read(&file), read(&fixture("profile.json")));
+
+    let existing = write_tmp(&scratch, "existing.json", "keep me\n");
+    let out = recorder_in(
+        &scratch,
+        &["pull", &reference, "-o", existing.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot reach registry"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(read(&existing), b"keep me\n");
+}
+
+#[test]
+fn bad_profiles_are_refused_before_the_network() {
+    let scratch = Scratch::new("oci-bad");
+    // Nothing listens on port 9 of loopback; a network attempt would say so instead.
+    let reference = "127.0.0.1:9/team/app:v1";
+    let big = scratch.path("big.json");
+    let names: Vec<String> = (0..120_000).map(|i| format!("\"call{i}\"")).collect();
+    std::fs::write(
+        &big,
+        format!(r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{{"names":[{}],"action":"SCMP_ACT_ALLOW"}}]}}"#, names.join(",")),
+    )
+    .unwrap();
+    let out = recorder_in(
+        &scratch,
+        &["push", big.to_str().unwrap(), reference],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("at most 1048576 bytes"),
+        "{}",
+        stderr(&out)
+    );
+
+    let not_profile = write_tmp(&scratch, "x.json", "{\"names\": []}\n");
+    let out = recorder_in(
+        &scratch,
+        &["push", not_profile.to_str().unwrap(), reference],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let msg = stderr(&out);
+    assert!(
+        msg.contains("x.json is not a valid seccomp profile") && msg.contains("defaultAction"),
+        "{msg}"
+    );
+
+    let out = recorder_in(
+        &scratch,
+        &[
+            "push",
+            scratch.path("missing.json").to_str().unwrap(),
+            reference,
+        ],
+        None,
+        &[],
+    );
+    assert!(
+        stderr(&out).contains("cannot read") && stderr(&out).contains("missing.json"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn corrupted_layer_fails_digest_verification() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-corrupt");
+    let profile = fixture("profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    push(&scratch, &profile, &reference);
+
+    // Same length, different bytes, straight into the registry's storage.
+    let bytes = read(&profile);
+    let hex = sha256(&bytes).trim_start_matches("sha256:").to_string();
+    let blob = reg
+        .storage()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex)
+        .join("data");
+    let tampered = String::from_utf8(bytes)
+        .unwrap()
+        .replacen("\"read\"", "\"reaD\"", 1);
+    std::fs::write(&blob, tampered).unwrap();
+    assert_eq!(
+        std::fs::metadata(&blob).unwrap().len(),
+        read(&profile).len() as u64
+    );
+
+    let existing = write_tmp(&scratch, "existing.json", "keep me\n");
+    let out = recorder_in(
+        &scratch,
+        &["pull", &reference, "-o", existing.to_str().unwrap()],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("does not match its digest"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(read(&existing), b"keep me\n");
+}
+
+#[test]
+fn subject_is_listed_under_the_referrers_tag() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-subject");
+    let image_file = write_tmp(&scratch, "app.bin", "not really an image\n");
+    let image = reg.reference("team/app:v1");
+    oras_push(&image, &image_file, None);
+    let image_raw = skopeo_raw(&image, None);
+    let image_digest = sha256(&image_raw);
+
+    let reference = reg.reference("team/app:v1-seccomp");
+    let profile = fixture("profile.json");
+    let out = recorder_in(
+        &scratch,
+        &[
+            "push",
+            "--subject",
+            &image,
+            profile.to_str().unwrap(),
+            &reference,
+        ],
+        None,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
+
+    let m = json(&skopeo_raw(&reference, None));
+    assert_eq!(m["subject"]["digest"], image_digest.as_str());
+    assert_eq!(m["subject"]["size"], image_raw.len());
+    assert_eq!(
+        m["subject"]["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+
+    let tag = image_digest.replace(':', "-");
+    let index = json(&skopeo_raw(
+        &reg.reference(&format!("team/app:{tag}")),
+        None,
+    ));
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{index}");
+    assert_eq!(entries[0]["digest"], digest.as_str());
+    assert_eq!(entries[0]["artifactType"], SECCOMP_TYPE);
+
+    // A second profile for the same image joins the list.
+    let other = fixture("profile-amd64.json");
+    let out = recorder_in(
+        &scratch,
+        &[
+            "push",
+            "--subject",
+            &image,
+            other.to_str().unwrap(),
+            &reg.reference("team/app:v2-seccomp"),
+        ],
+        None,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let index = json(&skopeo_raw(
+        &reg.reference(&format!("team/app:{tag}")),
+        None,
+    ));
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{index}");
+
+    let elsewhere = recorder_in(
+        &scratch,
+        &[
+            "push",
+            "--subject",
+            &reg.reference("other/app:v1"),
+            profile.to_str().unwrap(),
+            &reference,
+        ],
+        None,
+        &[],
+    );
+    assert!(!elsewhere.status.success());
+    assert!(
+        stderr(&elsewhere).contains("same repository")
+            || stderr(&elsewhere).contains("profile's repository"),
+        "{}",
+        stderr(&elsewhere)
+    );
+}
+
+#[test]
+fn index_resolves_to_the_host_platform() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-index");
+    let mut entries = Vec::new();
+    for arch in ["arm64", "amd64"] {
+        let dir = scratch.path(arch);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("seccomp.json");
+        std::fs::copy(fixture(&format!("profile-{arch}.json")), &file).unwrap();
+        let reference = reg.reference(&format!("team/multi:{arch}"));
+        oras_push(&reference, &file, Some(SECCOMP_TYPE));
+        let raw = skopeo_raw(&reference, None);
+        entries.push(format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#,
+            sha256(&raw),
+            raw.len()
+        ));
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    // Raw distribution API, so the index is not written by any client under test.
+    python(&format!(
+        "import urllib.request\nreq = urllib.request.Request('http://{}/v2/team/multi/manifests/v1', data={index:?}.encode(), method='PUT', \
+         headers={{'Content-Type': 'application/vnd.oci.image.index.v1+json'}})\nassert urllib.request.urlopen(req).status == 201",
+        reg.addr
+    ));
+    let host = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => panic!("this test knows amd64 and arm64 hosts, not {other}"),
+    };
+    let out = scratch.path("pulled.json");
+    pull(&scratch, &reg.reference("team/multi:v1"), &out);
+    assert_eq!(read(&out), read(&fixture(&format!("profile-{host}.json"))));
+}
