@@ -122,21 +122,28 @@ fn python(script: &str) -> Vec<u8> {
     run_ok(Command::new("python3").args(["-c", script]))
 }
 
-fn oras_push(reference: &str, file: &Path, config_type: Option<&str>) {
+/// Pushes `files` (all in one directory) with oras-py; no `config_type` gives oras' default
+/// config, `application/vnd.unknown.config.v1+json`, as `spoc push` writes it.
+fn oras_push(reference: &str, files: &[&Path], config_type: Option<&str>) {
+    let dir = files[0].parent().unwrap();
     let config = match config_type {
         Some(t) => {
-            let cfg = file.with_file_name("config.json");
+            let cfg = dir.join("config.json");
             std::fs::write(&cfg, "{}\n").unwrap();
             format!("manifest_config='{}:{t}',", cfg.display())
         }
         None => String::new(),
     };
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| format!("'{}'", f.file_name().unwrap().to_str().unwrap()))
+        .collect();
     python(&format!(
-        "import os, oras.client\nos.chdir('{dir}')\n\
-         oras.client.OrasClient(insecure=True).push(target='{reference}', files=['{name}'], {config} \
+        "import os, oras.client\nos.chdir('{}')\n\
+         oras.client.OrasClient(insecure=True).push(target='{reference}', files=[{}], {config} \
          disable_path_validation=True)",
-        dir = file.parent().unwrap().display(),
-        name = file.file_name().unwrap().to_str().unwrap(),
+        dir.display(),
+        names.join(", "),
     ));
 }
 
@@ -237,7 +244,7 @@ fn we_pull_what_oras_pushed_for_crio() {
     let file = scratch.path("seccomp.json");
     std::fs::copy(fixture("profile.json"), &file).unwrap();
     let reference = reg.reference("crio/seccomp:v2");
-    oras_push(&reference, &file, Some(SECCOMP_TYPE));
+    oras_push(&reference, &[&file], Some(SECCOMP_TYPE));
     let out = scratch.path("pulled.json");
     pull(&scratch, &reference, &out);
     assert_eq!(read(&out), read(&fixture("profile.json")));
@@ -497,7 +504,7 @@ fn subject_is_listed_under_the_referrers_tag() {
     let scratch = Scratch::new("oci-subject");
     let image_file = write_tmp(&scratch, "app.bin", "not really an image\n");
     let image = reg.reference("team/app:v1");
-    oras_push(&image, &image_file, None);
+    oras_push(&image, &[&image_file], None);
     let image_raw = skopeo_raw(&image, None);
     let image_digest = sha256(&image_raw);
 
@@ -593,7 +600,7 @@ fn index_resolves_to_the_host_platform() {
         let file = dir.join("seccomp.json");
         std::fs::copy(fixture(&format!("profile-{arch}.json")), &file).unwrap();
         let reference = reg.reference(&format!("team/multi:{arch}"));
-        oras_push(&reference, &file, Some(SECCOMP_TYPE));
+        oras_push(&reference, &[&file], Some(SECCOMP_TYPE));
         let raw = skopeo_raw(&reference, None);
         entries.push(format!(
             r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#,
@@ -611,12 +618,73 @@ fn index_resolves_to_the_host_platform() {
          headers={{'Content-Type': 'application/vnd.oci.image.index.v1+json'}})\nassert urllib.request.urlopen(req).status == 201",
         reg.addr
     ));
-    let host = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => panic!("this test knows amd64 and arm64 hosts, not {other}"),
-    };
+    let host = host_arch();
     let out = scratch.path("pulled.json");
     pull(&scratch, &reg.reference("team/multi:v1"), &out);
     assert_eq!(read(&out), read(&fixture(&format!("profile-{host}.json"))));
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => panic!("these tests know amd64 and arm64 hosts, not {other}"),
+    }
+}
+
+#[test]
+fn security_profiles_operator_artifact_becomes_a_runtime_profile() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-spo");
+    let mut files = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let file = scratch.path(&format!("profile-linux-{arch}.yaml"));
+        std::fs::copy(fixture(&format!("spo-profile-linux-{arch}.yaml")), &file).unwrap();
+        files.push(file);
+    }
+    let reference = reg.reference("spo/demo:v1");
+    oras_push(
+        &reference,
+        &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        None,
+    );
+    let m = json(&skopeo_raw(&reference, None));
+    assert_eq!(
+        m["config"]["mediaType"], "application/vnd.unknown.config.v1+json",
+        "{m}"
+    );
+
+    let out = scratch.path("pulled.json");
+    pull(&scratch, &reference, &out);
+    let expected = json(&read(&fixture(&format!(
+        "spo-expected-{}.json",
+        host_arch()
+    ))));
+    assert_eq!(json(&read(&out)), expected);
+    assert!(read(&out).ends_with(b"}\n"));
+}
+
+#[test]
+fn missing_tag_is_a_clear_404() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-404");
+    let reference = reg.reference("team/nothing:v9");
+    let out = recorder_in(
+        &scratch,
+        &[
+            "pull",
+            &reference,
+            "-o",
+            scratch.path("x.json").to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let msg = stderr(&out);
+    assert!(
+        msg.contains("does not exist") && msg.contains("404") && msg.contains("team/nothing:v9"),
+        "{msg}"
+    );
+    assert!(!scratch.path("x.json").exists());
 }

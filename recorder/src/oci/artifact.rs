@@ -187,41 +187,49 @@ pub struct Layer {
 }
 
 /// The profile layer of a manifest. A single layer is taken as is (CRI-O and KEP-6061
-/// artifacts). With several, the Security Profiles Operator's naming decides: the layer
-/// `profile-<os>-<arch>[-variant].yaml` for this platform, else `profile.yaml`; failing
-/// both, the first layer, as CRI-O does.
+/// artifacts). With several, the Security Profiles Operator's conventions decide: the
+/// layer whose descriptor `platform` is this one, or that is named
+/// `profile-<os>-<arch>[-variant].yaml`, else `profile.yaml` or `profile.json`; failing
+/// all, the first layer, as CRI-O does.
 pub fn pick_layer(manifest: &Value, os: &str, arch: &str) -> Result<Layer, String> {
-    let layers: Vec<Layer> = manifest["layers"]
+    let entries = manifest["layers"]
         .as_array()
         .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|l| Layer {
-            digest: l["digest"].as_str().unwrap_or_default().to_string(),
-            size: l["size"].as_u64().unwrap_or(0),
-            title: l["annotations"][TITLE_ANNOTATION]
-                .as_str()
-                .map(String::from),
-        })
-        .collect();
-    if layers.is_empty() {
+        .unwrap_or_default();
+    if entries.is_empty() {
         return Err("the manifest has no layers".to_string());
     }
+    let title = |l: &Value| {
+        l["annotations"][TITLE_ANNOTATION]
+            .as_str()
+            .map(String::from)
+    };
     let platform_name = format!("profile-{os}-{arch}");
-    let by_title =
-        |pred: &dyn Fn(&str) -> bool| layers.iter().find(|l| l.title.as_deref().is_some_and(pred));
-    let chosen = by_title(&|t| {
-        t == format!("{platform_name}.yaml") || t.starts_with(&format!("{platform_name}-"))
-    })
-    .or_else(|| by_title(&|t| t == "profile.yaml"))
-    .unwrap_or(&layers[0]);
-    if !chosen.digest.starts_with("sha256:") {
+    let for_platform = |l: &Value| {
+        let p = &l["platform"];
+        (p["os"] == json!(os) && p["architecture"] == json!(arch))
+            || title(l).is_some_and(|t| {
+                t == format!("{platform_name}.yaml") || t.starts_with(&format!("{platform_name}-"))
+            })
+    };
+    let generic = |l: &Value| title(l).is_some_and(|t| t == "profile.yaml" || t == "profile.json");
+    let chosen = entries
+        .iter()
+        .find(|l| for_platform(l))
+        .or_else(|| entries.iter().find(|l| generic(l)))
+        .unwrap_or(&entries[0]);
+    let layer = Layer {
+        digest: chosen["digest"].as_str().unwrap_or_default().to_string(),
+        size: chosen["size"].as_u64().unwrap_or(0),
+        title: title(chosen),
+    };
+    if !layer.digest.starts_with("sha256:") {
         return Err(format!(
             "the profile layer has an unsupported digest '{}'",
-            chosen.digest
+            layer.digest
         ));
     }
-    Ok(chosen.clone())
+    Ok(layer)
 }
 
 #[cfg(test)]
@@ -347,6 +355,14 @@ mod tests {
             "sha256:generic"
         );
         let v7 = json!({"layers": [layer("sha256:x", "a"), layer("sha256:v7", "profile-linux-arm-v7.yaml")]});
+        let by_descriptor = json!({"layers": [
+            layer("sha256:x", "profile.yaml"),
+            {"digest": "sha256:p", "size": 1, "platform": {"os": "linux", "architecture": "s390x"}},
+        ]});
+        assert_eq!(
+            pick_layer(&by_descriptor, "linux", "s390x").unwrap().digest,
+            "sha256:p"
+        );
         assert_eq!(pick_layer(&v7, "linux", "arm").unwrap().digest, "sha256:v7");
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod auth;
+mod spo;
 mod transport;
 
 pub use auth::{Access, Credentials};
@@ -401,7 +402,8 @@ async fn fetch_layer(
     Ok(blob)
 }
 
-/// The runtime-spec profile in a layer, checked.
+/// The runtime-spec profile in a layer, checked: plain profile JSON is kept byte for byte,
+/// a Security Profiles Operator resource is converted.
 fn profile_from_layer(
     blob: Vec<u8>,
     layer: &artifact::Layer,
@@ -411,6 +413,16 @@ fn profile_from_layer(
         Some(t) => format!("layer '{t}' of {name}"),
         None => format!("the profile layer of {name}"),
     };
-    check_profile(&blob, &what)?;
-    Ok(blob)
+    let plain =
+        serde_json::from_slice::<Value>(&blob).is_ok_and(|v| v.get("defaultAction").is_some());
+    let profile = if plain {
+        blob
+    } else {
+        spo::to_runtime_spec(&blob).map_err(|reason| OciError::NotAProfile {
+            what: what.clone(),
+            reason,
+        })?
+    };
+    check_profile(&profile, &what)?;
+    Ok(profile)
 }
