@@ -4,7 +4,7 @@
 use seccomp_recorder_tests::registry::Registry;
 use seccomp_recorder_tests::{Scratch, bin, stderr, workspace};
 use serde_json::Value;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -22,12 +22,7 @@ fn read(path: &Path) -> Vec<u8> {
 }
 
 /// The recorder with no credentials from the host: empty Docker and Podman auth locations.
-fn recorder_in(
-    scratch: &Scratch,
-    args: &[&str],
-    stdin: Option<&str>,
-    env: &[(&str, &str)],
-) -> Output {
+fn recorder_cmd(scratch: &Scratch, args: &[&str]) -> Command {
     let empty = scratch.path("no-auth");
     std::fs::create_dir_all(&empty).unwrap();
     let mut cmd = Command::new(bin());
@@ -36,8 +31,18 @@ fn recorder_in(
         .env_remove("REGISTRY_PASSWORD")
         .env_remove("REGISTRY_AUTH_FILE")
         .env("DOCKER_CONFIG", &empty)
-        .env("XDG_RUNTIME_DIR", &empty)
-        .envs(env.iter().copied())
+        .env("XDG_RUNTIME_DIR", &empty);
+    cmd
+}
+
+fn recorder_in(
+    scratch: &Scratch,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
+    let mut cmd = recorder_cmd(scratch, args);
+    cmd.envs(env.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -687,4 +692,110 @@ fn missing_tag_is_a_clear_404() {
         "{msg}"
     );
     assert!(!scratch.path("x.json").exists());
+}
+
+/// Breaks the registry's storage (a file where its root directory was): every write is
+/// answered with HTTP 500 until `repair_storage`.
+fn break_storage(reg: &Registry) {
+    std::fs::remove_dir_all(reg.storage()).unwrap();
+    std::fs::write(reg.storage(), "not a directory\n").unwrap();
+}
+
+fn repair_storage(reg: &Registry) {
+    std::fs::remove_file(reg.storage()).unwrap();
+    std::fs::create_dir(reg.storage()).unwrap();
+}
+
+#[test]
+fn server_errors_are_retried_then_reported() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-500");
+    let profile = fixture("profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    break_storage(&reg);
+    let out = recorder_in(
+        &scratch,
+        &["push", profile.to_str().unwrap(), &reference],
+        None,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let msg = stderr(&out);
+    assert_eq!(msg.matches("retrying in").count(), 3, "{msg}");
+    assert!(
+        msg.contains("HTTP 500 (4 attempts)") && msg.contains("retry with"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn transient_server_error_is_overcome_by_retrying() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-retry");
+    let profile = fixture("profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    break_storage(&reg);
+    let mut child = recorder_cmd(&scratch, &["push", profile.to_str().unwrap(), &reference])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().expect("a retry message").unwrap();
+    assert!(
+        first.contains("500") && first.contains("retrying in"),
+        "{first}"
+    );
+    // The registry recovers while the client waits before its next attempt.
+    repair_storage(&reg);
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let mut digest = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut digest)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    assert_eq!(digest.trim(), sha256(&skopeo_raw(&reference, None)));
+}
+
+#[test]
+fn plain_http_off_loopback_needs_insecure() {
+    let reg = Registry::start_on_host_ip();
+    let scratch = Scratch::new("oci-insecure");
+    let profile = fixture("profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let https = recorder_in(
+        &scratch,
+        &["push", profile.to_str().unwrap(), &reference],
+        None,
+        &[],
+    );
+    assert_eq!(https.status.code(), Some(2));
+    let msg = stderr(&https);
+    assert!(
+        msg.contains("https://") && msg.contains("add --insecure"),
+        "{msg}"
+    );
+
+    let args = ["push", "--insecure", profile.to_str().unwrap(), &reference];
+    let http = recorder_in(&scratch, &args, None, &[]);
+    assert!(http.status.success(), "{}", stderr(&http));
+    let out = scratch.path("pulled.json");
+    let pulled = recorder_in(
+        &scratch,
+        &[
+            "pull",
+            "--insecure",
+            &reference,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    assert_eq!(read(&out), read(&profile));
 }

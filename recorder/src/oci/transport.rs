@@ -225,7 +225,12 @@ pub fn detail(e: &dyn std::error::Error) -> String {
         }
         cause = c.source();
     }
-    parts.join(": ")
+    // Registries end error bodies with a newline; one error, one line.
+    parts
+        .join(": ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Loopback registries speak plain HTTP (as Docker and Podman assume); others need HTTPS.
