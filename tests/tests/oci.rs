@@ -351,6 +351,50 @@ fn htpasswd_registry_needs_credentials() {
     let pulled = recorder_in(&scratch, &args, None, &[]);
     assert!(pulled.status.success(), "{}", stderr(&pulled));
     assert_eq!(read(&out2), read(&profile));
+
+    // The same file where `docker login` and `podman login` leave it.
+    let docker_dir = scratch.path("docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    std::fs::copy(&authfile, docker_dir.join("config.json")).unwrap();
+    let podman_dir = scratch.path("run-user");
+    std::fs::create_dir_all(podman_dir.join("containers")).unwrap();
+    std::fs::copy(&authfile, podman_dir.join("containers/auth.json")).unwrap();
+    for (var, dir) in [
+        ("DOCKER_CONFIG", &docker_dir),
+        ("XDG_RUNTIME_DIR", &podman_dir),
+    ] {
+        let out = scratch.path(&format!("{var}.json"));
+        let args = ["pull", &reference, "-o", out.to_str().unwrap()];
+        let pulled = recorder_in(&scratch, &args, None, &[(var, dir.to_str().unwrap())]);
+        assert!(pulled.status.success(), "{var}: {}", stderr(&pulled));
+        assert_eq!(read(&out), read(&profile));
+    }
+}
+
+#[test]
+fn pull_refuses_what_is_not_a_profile() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-not-profile");
+    let text = write_tmp(&scratch, "notes.txt", "just some notes\n");
+    oras_push(&reg.reference("team/notes:v1"), &[&text], None);
+    let big = scratch.path("big.json");
+    std::fs::write(&big, vec![b' '; 2 << 20]).unwrap();
+    oras_push(&reg.reference("team/big:v1"), &[&big], Some(SECCOMP_TYPE));
+
+    let out = scratch.path("out.json");
+    for (name, expected) in [
+        ("team/notes:v1", "layer 'notes.txt' of"),
+        (
+            "team/big:v1",
+            "is 2097152 bytes; CRI-O and the Security Profiles Operator accept at most 1048576",
+        ),
+    ] {
+        let args = ["pull", &reg.reference(name), "-o", out.to_str().unwrap()];
+        let res = recorder_in(&scratch, &args, None, &[]);
+        assert_eq!(res.status.code(), Some(2));
+        assert!(stderr(&res).contains(expected), "{name}: {}", stderr(&res));
+        assert!(!out.exists(), "{name}: nothing is written");
+    }
 }
 
 fn write_tmp(scratch: &Scratch, name: &str, text: &str) -> PathBuf {
@@ -442,6 +486,27 @@ fn bad_profiles_are_refused_before_the_network() {
     assert!(
         msg.contains("x.json is not a valid seccomp profile") && msg.contains("defaultAction"),
         "{msg}"
+    );
+    assert!(
+        !msg.contains("retry with"),
+        "retrying cannot fix the file: {msg}"
+    );
+
+    let bad_ref = recorder_in(
+        &scratch,
+        &[
+            "push",
+            fixture("profile.json").to_str().unwrap(),
+            "Team/App:v1",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(bad_ref.status.code(), Some(2));
+    assert!(
+        stderr(&bad_ref).contains("'Team/App:v1' is not a usable reference"),
+        "{}",
+        stderr(&bad_ref)
     );
 
     let out = recorder_in(

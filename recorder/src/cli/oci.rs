@@ -130,11 +130,14 @@ fn push_with(
     access: &Access,
 ) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    oci::push(&bytes, &path.display().to_string(), reference, subject, access).with_context(|| {
-        format!(
-            "cannot push {p} to {reference}; {p} is unchanged, retry with `seccomp-recorder push {p} {reference}`",
-            p = path.display()
-        )
+    let p = path.display();
+    oci::push(&bytes, &p.to_string(), reference, subject, access).map_err(|e| {
+        let retry = if e.is_remote() {
+            format!("; {p} is unchanged, retry with `seccomp-recorder push {p} {reference}`")
+        } else {
+            String::new()
+        };
+        anyhow::Error::new(e).context(format!("cannot push {p} to {reference}{retry}"))
     })
 }
 

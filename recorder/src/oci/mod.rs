@@ -85,6 +85,21 @@ pub enum OciError {
     Runtime(std::io::Error),
 }
 
+impl OciError {
+    /// Whether the registry or the network failed, so that the same command may work later;
+    /// otherwise the input (profile, reference, credentials setup) needs fixing first.
+    pub fn is_remote(&self) -> bool {
+        !matches!(
+            self,
+            OciError::Reference { .. }
+                | OciError::TooLarge { .. }
+                | OciError::NotAProfile { .. }
+                | OciError::Credentials { .. }
+                | OciError::Runtime(_)
+        )
+    }
+}
+
 /// A profile fetched from a registry.
 #[derive(Debug)]
 pub struct Pulled {
