@@ -864,3 +864,27 @@ fn plain_http_off_loopback_needs_insecure() {
     assert!(pulled.status.success(), "{}", stderr(&pulled));
     assert_eq!(read(&out), read(&profile));
 }
+
+#[test]
+fn source_date_epoch_makes_pushes_reproducible() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-epoch");
+    let profile = fixture("profile.json");
+    let env = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let digests: Vec<String> = ["team/app:a", "team/app:b"]
+        .iter()
+        .map(|name| {
+            let args = ["push", profile.to_str().unwrap(), &reg.reference(name)];
+            let out = recorder_in(&scratch, &args, None, &env);
+            assert!(out.status.success(), "{}", stderr(&out));
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+    let m = json(&skopeo_raw(&reg.reference("team/app:b"), None));
+    // `date -u -d @1700000000`
+    assert_eq!(
+        m["annotations"]["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+}
