@@ -79,6 +79,14 @@ pub enum OciError {
         what: String,
         detail: String,
     },
+    #[error("{reference} has an unusable manifest: {reason}")]
+    BadManifest { reference: String, reason: String },
+    #[error("pushed {digest}, but could not list it under the referrers tag {tag}: {source}")]
+    Referrer {
+        digest: String,
+        tag: String,
+        source: Box<OciError>,
+    },
     #[error("content of {reference} does not match its digest: {detail}")]
     Digest { reference: String, detail: String },
     #[error("cannot start the network runtime: {0}")]
@@ -95,6 +103,8 @@ impl OciError {
                 | OciError::TooLarge { .. }
                 | OciError::NotAProfile { .. }
                 | OciError::Credentials { .. }
+                | OciError::NoProfile { .. }
+                | OciError::BadManifest { .. }
                 | OciError::Runtime(_)
         )
     }
@@ -241,7 +251,14 @@ async fn push_async(
     let digest = artifact::sha256_digest(&manifest);
     log::info!("pushed {name} ({digest})");
     if let Some(subject) = subject {
-        add_referrer(s, target, &subject, &manifest, &created).await?;
+        let tag = artifact::referrers_tag(&subject.digest);
+        add_referrer(s, target, &tag, &manifest, &created)
+            .await
+            .map_err(|e| OciError::Referrer {
+                digest: digest.clone(),
+                tag,
+                source: Box::new(e),
+            })?;
     }
     Ok(digest)
 }
@@ -266,15 +283,14 @@ async fn push_manifest(
 async fn add_referrer(
     s: &Session,
     target: &Reference,
-    subject: &Descriptor,
+    tag: &str,
     manifest: &[u8],
     created: &str,
 ) -> Result<(), OciError> {
-    let tag = artifact::referrers_tag(&subject.digest);
     let index_ref = Reference::with_tag(
         target.registry().to_string(),
         target.repository().to_string(),
-        tag,
+        tag.to_string(),
     );
     let existing = match fetch_manifest(s, &index_ref, &[INDEX_MEDIA_TYPE]).await {
         Ok((bytes, _)) => Some(bytes),
@@ -283,27 +299,20 @@ async fn add_referrer(
     };
     let index =
         artifact::referrers_index(existing.as_deref(), manifest, created).map_err(|reason| {
-            OciError::NoProfile {
+            OciError::BadManifest {
                 reference: index_ref.whole(),
                 reason,
             }
         })?;
     push_manifest(s, &index_ref, &index, INDEX_MEDIA_TYPE).await?;
-    log::info!(
-        "listed it as a referrer of {} under {}",
-        subject.digest,
-        index_ref.whole()
-    );
+    log::info!("listed it as a referrer under {}", index_ref.whole());
     Ok(())
 }
 
 /// The descriptor of the manifest at `r` (the subject of a push).
 async fn describe(s: &Session, r: &Reference) -> Result<Descriptor, OciError> {
     let (bytes, digest) = fetch_manifest(s, r, ACCEPTED_MANIFESTS).await?;
-    let parsed: Value = serde_json::from_slice(&bytes).map_err(|e| OciError::NoProfile {
-        reference: r.whole(),
-        reason: format!("its manifest is not JSON: {e}"),
-    })?;
+    let parsed = parse_manifest(&bytes, &r.whole())?;
     Ok(Descriptor {
         media_type: artifact::manifest_media_type(&parsed),
         digest,
@@ -323,9 +332,9 @@ async fn fetch_manifest(
         })
         .await?;
     if bytes.len() > artifact::MAX_MANIFEST_BYTES {
-        return Err(OciError::NoProfile {
+        return Err(OciError::BadManifest {
             reference: r.whole(),
-            reason: format!("its manifest is {} bytes", bytes.len()),
+            reason: format!("it is {} bytes", bytes.len()),
         });
     }
     let digest = artifact::sha256_digest(&bytes);
@@ -374,9 +383,9 @@ async fn pull_async(s: &Session, target: &Reference) -> Result<Pulled, OciError>
 }
 
 fn parse_manifest(bytes: &[u8], name: &str) -> Result<Value, OciError> {
-    serde_json::from_slice(bytes).map_err(|e| OciError::NoProfile {
+    serde_json::from_slice(bytes).map_err(|e| OciError::BadManifest {
         reference: name.to_string(),
-        reason: format!("its manifest is not JSON: {e}"),
+        reason: format!("it is not JSON: {e}"),
     })
 }
 
