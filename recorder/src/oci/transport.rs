@@ -251,6 +251,69 @@ pub fn is_loopback(registry: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_client::errors::{OciEnvelope, OciError as ApiError};
+
+    fn envelope(code: OciErrorCode) -> OciDistributionError {
+        OciDistributionError::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![ApiError {
+                    code,
+                    message: "m".into(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://reg.example/v2/".into(),
+        }
+    }
+
+    fn session(credentials: Credentials) -> Session {
+        Session::new(
+            &"reg.example/team/app:v1".parse().unwrap(),
+            credentials,
+            false,
+        )
+    }
+
+    #[test]
+    fn statuses_become_their_messages() {
+        let anonymous = session(Credentials::anonymous());
+        let e = anonymous.explain(envelope(OciErrorCode::Unauthorized), "push", "r", 1);
+        assert!(
+            e.to_string().contains("401") && e.to_string().contains("--username"),
+            "{e}"
+        );
+        let known = session(Credentials::basic("u", "secret-pw", "--username"));
+        let e = known.explain(envelope(OciErrorCode::Unauthorized), "push", "r", 1);
+        assert!(
+            e.to_string().contains("from --username were rejected")
+                && !e.to_string().contains("secret-pw"),
+            "{e}"
+        );
+        let e = known.explain(envelope(OciErrorCode::Denied), "push", "r", 1);
+        assert!(
+            e.to_string().contains("403 Forbidden") && e.to_string().contains("from --username"),
+            "{e}"
+        );
+        let e = known.explain(envelope(OciErrorCode::ManifestUnknown), "pull", "r", 1);
+        assert!(matches!(e, OciError::NotFound { .. }), "{e}");
+        let e = known.explain(envelope(OciErrorCode::ManifestInvalid), "push", "r", 1);
+        assert!(matches!(e, OciError::Refused { .. }), "{e}");
+    }
+
+    #[test]
+    fn only_server_side_and_network_failures_are_retried() {
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: String::new(),
+            message: String::new(),
+        };
+        assert!(is_transient(&server(503)) && is_transient(&server(429)));
+        assert!(is_transient(&envelope(OciErrorCode::Toomanyrequests)));
+        assert!(!is_transient(&server(400)) && !is_transient(&envelope(OciErrorCode::Denied)));
+        assert!(!is_transient(&OciDistributionError::UnauthorizedError {
+            url: String::new()
+        }));
+    }
 
     #[test]
     fn loopback_registries_are_recognised() {
