@@ -17,8 +17,8 @@ Examples:
 The artifact is what CRI-O (annotation seccomp-profile.kubernetes.cri-o.io) and Kubernetes'
 OCI seccomp profiles pull: one layer holding the profile JSON, config media type and
 artifactType application/vnd.cncf.seccomp-profile.config.v1+json. Pin it by digest in pods.
-Credentials: --username with --password-stdin, else REGISTRY_USERNAME/REGISTRY_PASSWORD,
-else --authfile, else $REGISTRY_AUTH_FILE or ${XDG_RUNTIME_DIR}/containers/auth.json
+Credentials: --username with --password-stdin, else --authfile, else REGISTRY_USERNAME/
+REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE or ${XDG_RUNTIME_DIR}/containers/auth.json
 (podman login), else ~/.docker/config.json (docker login). HTTPS unless the registry is on
 loopback or --insecure is given. See docs/oci.md.";
 

@@ -1,6 +1,6 @@
-//! Where registry credentials come from, in the order a user expects: explicit values,
-//! then the environment, then an auth file given on the command line, then the Podman and
-//! Docker login files. Secrets never appear in messages: only where they came from does.
+//! Where registry credentials come from, in the order a user expects: what the command
+//! line says (values, then an auth file), then the environment, then the Podman and Docker
+//! login files. Secrets never appear in messages: only where they came from does.
 
 use super::OciError;
 use docker_credential::{CredentialRetrievalError, DockerCredential};
@@ -57,14 +57,14 @@ pub fn resolve(access: &Access, registry: &str) -> Result<Credentials, OciError>
     if let Some(c) = &access.explicit {
         return Ok(c.clone());
     }
-    if let Some(c) = from_env()? {
-        return Ok(c);
-    }
     if let Some(path) = &access.authfile {
         return from_file(path, registry)?.ok_or_else(|| OciError::Credentials {
             origin: path.display().to_string(),
             reason: format!("it has no entry for {registry}"),
         });
+    }
+    if let Some(c) = from_env()? {
+        return Ok(c);
     }
     if let Some(c) = from_podman(registry)? {
         return Ok(c);
