@@ -348,7 +348,12 @@ fn htpasswd_registry_needs_credentials() {
         "-o",
         out2.to_str().unwrap(),
     ];
-    let pulled = recorder_in(&scratch, &args, None, &[]);
+    // The file named on the command line wins over the environment.
+    let wrong_env = [
+        ("REGISTRY_USERNAME", "ci-user"),
+        ("REGISTRY_PASSWORD", "wrong"),
+    ];
+    let pulled = recorder_in(&scratch, &args, None, &wrong_env);
     assert!(pulled.status.success(), "{}", stderr(&pulled));
     assert_eq!(read(&out2), read(&profile));
 
