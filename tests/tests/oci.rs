@@ -294,6 +294,7 @@ fn htpasswd_registry_needs_credentials() {
     let ok = recorder_in(
         &scratch,
         &[
+            "-vv",
             "push",
             "--username",
             "ci-user",
@@ -305,7 +306,15 @@ fn htpasswd_registry_needs_credentials() {
         &[],
     );
     assert!(ok.status.success(), "{}", stderr(&ok));
-    assert!(!stderr(&ok).contains("pw-Zq81x"));
+    // Not even trace logging shows the password or the Basic header made from it.
+    let basic = String::from_utf8(run_ok(Command::new("base64").arg("-w0").arg(write_tmp(
+        &scratch,
+        "creds",
+        "ci-user:pw-Zq81x",
+    ))))
+    .unwrap();
+    assert!(stderr(&ok).contains("[TRACE]"), "{}", stderr(&ok));
+    assert!(!stderr(&ok).contains("pw-Zq81x") && !stderr(&ok).contains(&basic));
     let digest = String::from_utf8(ok.stdout).unwrap().trim().to_string();
     assert_eq!(
         digest,
@@ -328,12 +337,6 @@ fn htpasswd_registry_needs_credentials() {
 
     // The Docker config format that `docker login` and `podman login` write.
     let authfile = scratch.path("auth.json");
-    let basic = String::from_utf8(run_ok(Command::new("base64").arg("-w0").arg(write_tmp(
-        &scratch,
-        "creds",
-        "ci-user:pw-Zq81x",
-    ))))
-    .unwrap();
     std::fs::write(
         &authfile,
         format!(r#"{{"auths":{{"{}":{{"auth":"{basic}"}}}}}}"#, reg.addr),
