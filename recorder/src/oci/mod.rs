@@ -211,11 +211,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, OciError> {
 
 /// `SOURCE_DATE_EPOCH` (reproducible builds) or now, as RFC 3339.
 fn created() -> String {
-    let time = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(|secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .unwrap_or_else(std::time::SystemTime::now);
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
+    let secs = epoch.as_deref().and_then(|s| s.trim().parse::<u64>().ok());
+    if let (Some(raw), None) = (&epoch, secs) {
+        log::warn!("ignoring SOURCE_DATE_EPOCH={raw:?}: not a number of seconds");
+    }
+    let time = secs.map_or_else(std::time::SystemTime::now, |s| {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)
+    });
     humantime::format_rfc3339_seconds(time).to_string()
 }
 

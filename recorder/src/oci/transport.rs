@@ -41,7 +41,6 @@ impl Session {
             use_monolithic_push: true,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
-            platform_resolver: None,
             ..Default::default()
         });
         let auth = match &credentials.basic {
