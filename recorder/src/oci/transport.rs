@@ -17,7 +17,7 @@ const BACKOFF: [Duration; 3] = [
     Duration::from_secs(2),
 ];
 
-/// One registry, one repository, one set of credentials.
+/// A client for one registry with one set of credentials.
 pub struct Session {
     pub client: Client,
     pub auth: RegistryAuth,
@@ -37,7 +37,8 @@ impl Session {
         };
         let client = Client::new(ClientConfig {
             protocol,
-            // Debian's registry (distribution 2.8) and most others take POST + PUT.
+            // Profiles are at most 1 MiB: one POST + PUT per blob suffices and every
+            // registry takes it, chunked uploads do not add anything.
             use_monolithic_push: true,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
