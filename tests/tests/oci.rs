@@ -441,6 +441,31 @@ fn unreachable_registry_is_a_clear_error_and_files_stay() {
     );
     assert_eq!(read(&file), read(&fixture("profile.json")));
 
+    // The retry advice repeats the flags (never the password) and quotes what needs it.
+    let spaced = scratch.path("my profile.json");
+    std::fs::copy(fixture("profile.json"), &spaced).unwrap();
+    let args = [
+        "push",
+        "--username",
+        "ci",
+        "--password-stdin",
+        "--insecure",
+        spaced.to_str().unwrap(),
+        &reference,
+    ];
+    let out = recorder_in(&scratch, &args, Some("pw-81723\n"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let msg = stderr(&out);
+    let expected = format!(
+        "retry with `seccomp-recorder push --username ci --password-stdin --insecure '{}' {reference}`",
+        spaced.display()
+    );
+    assert!(
+        msg.contains(&expected) && !msg.contains("pw-81723"),
+        "{msg}"
+    );
+    assert_eq!(read(&spaced), read(&fixture("profile.json")));
+
     let existing = write_tmp(&scratch, "existing.json", "keep me\n");
     let out = recorder_in(
         &scratch,

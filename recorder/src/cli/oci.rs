@@ -88,14 +88,9 @@ pub struct PullArgs {
 }
 
 pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
-    let digest = match &args.subject {
+    let digest = match args.subject.as_deref() {
         None => push_file(&args.file, &args.reference, &args.registry)?,
-        Some(subject) => push_with(
-            &args.file,
-            &args.reference,
-            Some(subject),
-            &access(&args.registry)?,
-        )?,
+        subject => push_with(&args.file, &args.reference, subject, &args.registry)?,
     };
     println!("{digest}");
     Ok(ExitCode::SUCCESS)
@@ -119,26 +114,67 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
 /// Pushes the profile at `path` to `reference` and returns the manifest digest; for
 /// `record --push`, after the profile is on disk. Errors say how to retry.
 pub fn push_file(path: &Path, reference: &str, registry: &RegistryArgs) -> anyhow::Result<String> {
-    let access = access(registry)?;
-    push_with(path, reference, None, &access)
+    push_with(path, reference, None, registry)
 }
 
 fn push_with(
     path: &Path,
     reference: &str,
     subject: Option<&str>,
-    access: &Access,
+    registry: &RegistryArgs,
 ) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let access = access(registry)?;
     let p = path.display();
-    oci::push(&bytes, &p.to_string(), reference, subject, access).map_err(|e| {
+    oci::push(&bytes, &p.to_string(), reference, subject, &access).map_err(|e| {
         let retry = if e.is_remote() {
-            format!("; {p} is unchanged, retry with `seccomp-recorder push {p} {reference}`")
+            let again = retry_command(path, reference, subject, registry);
+            format!("; {p} is unchanged, retry with `{again}`")
         } else {
             String::new()
         };
         anyhow::Error::new(e).context(format!("cannot push {p} to {reference}{retry}"))
     })
+}
+
+/// The same push as a command line, secrets left out (stdin is read again).
+fn retry_command(
+    path: &Path,
+    reference: &str,
+    subject: Option<&str>,
+    registry: &RegistryArgs,
+) -> String {
+    let mut words = vec!["seccomp-recorder".to_string(), "push".to_string()];
+    if let Some(user) = &registry.username {
+        words.extend(["--username".to_string(), quote(user)]);
+    }
+    if registry.password_stdin {
+        words.push("--password-stdin".to_string());
+    }
+    if let Some(file) = &registry.authfile {
+        words.extend(["--authfile".to_string(), quote(&file.display().to_string())]);
+    }
+    if registry.insecure {
+        words.push("--insecure".to_string());
+    }
+    if let Some(s) = subject {
+        words.extend(["--subject".to_string(), quote(s)]);
+    }
+    words.extend([quote(&path.display().to_string()), quote(reference)]);
+    words.join(" ")
+}
+
+/// Single-quotes a word for the shell when it needs it.
+fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 fn access(args: &RegistryArgs) -> anyhow::Result<Access> {
