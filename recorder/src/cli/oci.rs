@@ -1,17 +1,211 @@
+use anyhow::{Context, bail};
+use seccomp_recorder::oci::{self, Access, Credentials};
+use seccomp_recorder::output::write_atomic;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// (not implemented yet)
-#[derive(clap::Args)]
-pub struct PushArgs {}
+const PUSH_EXAMPLES: &str = "\
+Examples:
+  seccomp-recorder push profile.json registry.example/team/app-seccomp:v1
+  seccomp-recorder push profile.json 127.0.0.1:5000/team/app-seccomp:v1
+  echo \"$TOKEN\" | seccomp-recorder push --username ci --password-stdin \\
+      profile.json registry.example/team/app-seccomp:v1
+  seccomp-recorder push --subject registry.example/team/app@sha256:... \\
+      profile.json registry.example/team/app:v1-seccomp
 
-/// (not implemented yet)
-#[derive(clap::Args)]
-pub struct PullArgs {}
+The artifact is what CRI-O (annotation seccomp-profile.kubernetes.cri-o.io) and Kubernetes'
+OCI seccomp profiles pull: one layer holding the profile JSON, config media type and
+artifactType application/vnd.cncf.seccomp-profile.config.v1+json. Pin it by digest in pods.
+Credentials: --username with --password-stdin, else --authfile, else REGISTRY_USERNAME/
+REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE or ${XDG_RUNTIME_DIR}/containers/auth.json
+(podman login), else ~/.docker/config.json (docker login). HTTPS unless the registry is on
+loopback or --insecure is given. See docs/oci.md.";
 
-pub fn push(_args: PushArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'push' is not implemented yet")
+const PULL_EXAMPLES: &str = "\
+Examples:
+  seccomp-recorder pull registry.example/team/app-seccomp:v1 -o profile.json
+  seccomp-recorder pull registry.example/team/app-seccomp@sha256:... -o profile.json
+  seccomp-recorder pull 127.0.0.1:5000/team/app-seccomp:v1 | jq .syscalls
+
+Reads the artifacts `push` writes, those pushed with ORAS for CRI-O, and Security Profiles
+Operator artifacts (spoc push). An image index resolves to this host's linux platform.
+Digests of the manifest and the layer are verified, and the content must be a seccomp
+profile of at most 1 MiB; nothing is written otherwise.";
+
+/// Registry access, shared by push, pull and `record --push`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RegistryArgs {
+    /// User name for the registry; the password comes from --password-stdin or
+    /// REGISTRY_PASSWORD.
+    #[arg(long, value_name = "USER")]
+    pub username: Option<String>,
+    /// Read the registry password (or token) from standard input; it is never printed.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Take credentials from this Docker/Podman auth file ({"auths": {...}}), as written
+    /// by `docker login` or `podman login --authfile`.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Use plain HTTP for a registry that is not on loopback (loopback registries always
+    /// use plain HTTP).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
-pub fn pull(_args: PullArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'pull' is not implemented yet")
+/// Push a seccomp profile to an OCI registry as an artifact CRI-O and Kubernetes can pull.
+///
+/// Prints the manifest digest (sha256:...) on stdout.
+#[derive(clap::Args)]
+#[command(after_help = PUSH_EXAMPLES)]
+pub struct PushArgs {
+    /// The profile: runtime-spec seccomp JSON, at most 1 MiB.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to push: REGISTRY/REPOSITORY:TAG.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Attach the profile to this image (it must be in the same repository): the artifact's
+    /// `subject` points at it, and it is listed under the referrers tag sha256-<hex>.
+    #[arg(long, value_name = "IMAGE_REF")]
+    pub subject: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Pull a seccomp profile from an OCI registry and write it as runtime-spec JSON.
+#[derive(clap::Args)]
+#[command(after_help = PULL_EXAMPLES)]
+pub struct PullArgs {
+    /// What to pull: REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Where to write the profile ('-' for stdout); replaced atomically.
+    #[arg(short, long, value_name = "FILE", default_value = "-")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
+    let digest = match args.subject.as_deref() {
+        None => push_file(&args.file, &args.reference, &args.registry)?,
+        subject => push_with(&args.file, &args.reference, subject, &args.registry)?,
+    };
+    println!("{digest}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
+    let access = access(&args.registry)?;
+    let pulled = oci::pull(&args.reference, &access)
+        .with_context(|| format!("cannot pull {}", args.reference))?;
+    write_atomic(&args.output, &pulled.profile)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    log::info!(
+        "pulled {} ({}) into {}",
+        args.reference,
+        pulled.digest,
+        args.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes the profile at `path` to `reference` and returns the manifest digest; for
+/// `record --push`, after the profile is on disk. Errors say how to retry.
+pub fn push_file(path: &Path, reference: &str, registry: &RegistryArgs) -> anyhow::Result<String> {
+    push_with(path, reference, None, registry)
+}
+
+fn push_with(
+    path: &Path,
+    reference: &str,
+    subject: Option<&str>,
+    registry: &RegistryArgs,
+) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let access = access(registry)?;
+    let p = path.display();
+    oci::push(&bytes, &p.to_string(), reference, subject, &access).map_err(|e| {
+        let retry = if e.is_remote() {
+            let again = retry_command(path, reference, subject, registry);
+            format!("; {p} is unchanged, retry with `{again}`")
+        } else {
+            String::new()
+        };
+        anyhow::Error::new(e).context(format!("cannot push {p} to {reference}{retry}"))
+    })
+}
+
+/// The same push as a command line, secrets left out (stdin is read again).
+fn retry_command(
+    path: &Path,
+    reference: &str,
+    subject: Option<&str>,
+    registry: &RegistryArgs,
+) -> String {
+    let mut words = vec!["seccomp-recorder".to_string(), "push".to_string()];
+    if let Some(user) = &registry.username {
+        words.extend(["--username".to_string(), quote(user)]);
+    }
+    if registry.password_stdin {
+        words.push("--password-stdin".to_string());
+    }
+    if let Some(file) = &registry.authfile {
+        words.extend(["--authfile".to_string(), quote(&file.display().to_string())]);
+    }
+    if registry.insecure {
+        words.push("--insecure".to_string());
+    }
+    if let Some(s) = subject {
+        words.extend(["--subject".to_string(), quote(s)]);
+    }
+    words.extend([quote(&path.display().to_string()), quote(reference)]);
+    words.join(" ")
+}
+
+/// Single-quotes a word for the shell when it needs it.
+fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+=,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn access(args: &RegistryArgs) -> anyhow::Result<Access> {
+    let explicit = match &args.username {
+        None => None,
+        Some(user) => Some(Credentials::basic(
+            user,
+            &password(args.password_stdin)?,
+            "--username",
+        )),
+    };
+    Ok(Access {
+        explicit,
+        authfile: args.authfile.clone(),
+        insecure: args.insecure,
+    })
+}
+
+fn password(from_stdin: bool) -> anyhow::Result<String> {
+    if !from_stdin {
+        return std::env::var("REGISTRY_PASSWORD").context(
+            "--username needs a password: pass --password-stdin or set REGISTRY_PASSWORD",
+        );
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the password from stdin")?;
+    let password = text.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        bail!("--password-stdin: standard input held no password");
+    }
+    Ok(password.to_string())
 }

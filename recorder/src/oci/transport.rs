@@ -1,0 +1,338 @@
+//! Talking to the registry: the client, retries of transient failures, and turning
+//! oci-client's errors into messages that say what to do.
+
+use super::OciError;
+use super::auth::Credentials;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use std::future::Future;
+use std::time::Duration;
+
+/// Waits between attempts; a failure after the last one is reported.
+const BACKOFF: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// A client for one registry with one set of credentials.
+pub struct Session {
+    pub client: Client,
+    pub auth: RegistryAuth,
+    pub registry: String,
+    pub credentials: Credentials,
+    pub plain_http: bool,
+}
+
+impl Session {
+    pub fn new(reference: &Reference, credentials: Credentials, insecure: bool) -> Session {
+        let registry = reference.resolve_registry().to_string();
+        let plain_http = insecure || is_loopback(&registry);
+        let protocol = if plain_http {
+            ClientProtocol::HttpsExcept(vec![registry.clone()])
+        } else {
+            ClientProtocol::Https
+        };
+        let client = Client::new(ClientConfig {
+            protocol,
+            // Profiles are at most 1 MiB: one POST + PUT per blob suffices and every
+            // registry takes it, chunked uploads do not add anything.
+            use_monolithic_push: true,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        });
+        let auth = match &credentials.basic {
+            Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        Session {
+            client,
+            auth,
+            registry,
+            credentials,
+            plain_http,
+        }
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the retries run out.
+    pub async fn retry<T, F, Fut>(
+        &self,
+        what: &str,
+        reference: &str,
+        mut op: F,
+    ) -> Result<T, OciError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < BACKOFF.len() && is_transient(&e) => {
+                    log::warn!(
+                        "{what} {reference}: {} (retrying in {:?})",
+                        detail(&e),
+                        BACKOFF[attempt]
+                    );
+                    tokio::time::sleep(BACKOFF[attempt]).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(self.explain(e, what, reference, attempt + 1)),
+            }
+        }
+    }
+
+    /// The message for a failure that retrying did not fix.
+    fn explain(
+        &self,
+        e: OciDistributionError,
+        what: &str,
+        reference: &str,
+        attempts: usize,
+    ) -> OciError {
+        let registry = self.registry.clone();
+        let reference = reference.to_string();
+        let what = what.to_string();
+        match status(&e) {
+            Some(401) => OciError::Unauthorized {
+                registry,
+                reference,
+                what,
+                hint: self.credentials_hint(),
+            },
+            Some(403) => OciError::Forbidden {
+                registry,
+                reference,
+                what,
+                origin: self.credentials.source.clone(),
+            },
+            Some(404) => OciError::NotFound {
+                registry,
+                reference,
+                detail: detail(&e),
+            },
+            Some(code) if code >= 500 || code == 429 => OciError::Server {
+                registry,
+                reference,
+                what,
+                status: code,
+                attempts,
+                detail: detail(&e),
+            },
+            Some(_) => OciError::Refused {
+                registry,
+                reference,
+                what,
+                detail: detail(&e),
+            },
+            None if matches!(e, OciDistributionError::RequestError(_)) => OciError::Network {
+                registry,
+                what,
+                attempts,
+                detail: detail(&e),
+                hint: self.network_hint(),
+            },
+            None if matches!(e, OciDistributionError::DigestError(_)) => OciError::Digest {
+                reference,
+                detail: detail(&e),
+            },
+            None => OciError::Refused {
+                registry,
+                reference,
+                what,
+                detail: detail(&e),
+            },
+        }
+    }
+
+    fn credentials_hint(&self) -> String {
+        if self.credentials.basic.is_some() {
+            format!(
+                "the credentials from {} were rejected",
+                self.credentials.source
+            )
+        } else {
+            "no credentials were found; pass --username with --password-stdin, set REGISTRY_USERNAME and \
+             REGISTRY_PASSWORD, give --authfile, or log in with `podman login`/`docker login`"
+                .to_string()
+        }
+    }
+
+    fn network_hint(&self) -> String {
+        if self.plain_http {
+            "is the registry running, and is the host and port right?".to_string()
+        } else {
+            "is the registry running, and is the host and port right? If it serves plain HTTP, \
+             add --insecure"
+                .to_string()
+        }
+    }
+}
+
+/// The HTTP status behind an error, when the registry answered.
+fn status(e: &OciDistributionError) -> Option<u16> {
+    match e {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => Some(401),
+        OciDistributionError::ServerError { code, .. } => Some(*code),
+        OciDistributionError::RegistryError { envelope, .. } => Some(
+            envelope
+                .errors
+                .first()
+                .map(|err| code_status(&err.code))
+                .unwrap_or(400),
+        ),
+        OciDistributionError::ImageManifestNotFoundError(_) => Some(404),
+        OciDistributionError::RequestError(r) => r.status().map(|s| s.as_u16()),
+        _ => None,
+    }
+}
+
+/// The status the distribution spec gives each error code.
+fn code_status(code: &OciErrorCode) -> u16 {
+    match code {
+        OciErrorCode::Unauthorized => 401,
+        OciErrorCode::Denied => 403,
+        OciErrorCode::BlobUnknown
+        | OciErrorCode::ManifestUnknown
+        | OciErrorCode::NameUnknown
+        | OciErrorCode::NotFound
+        | OciErrorCode::BlobUploadUnknown => 404,
+        OciErrorCode::Toomanyrequests => 429,
+        _ => 400,
+    }
+}
+
+fn is_transient(e: &OciDistributionError) -> bool {
+    match status(e) {
+        Some(code) => code >= 500 || code == 429,
+        None => matches!(e, OciDistributionError::RequestError(_)),
+    }
+}
+
+/// The error and its causes on one line: reqwest hides "connection refused" two levels down.
+pub fn detail(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    // Registries end error bodies with a newline; one error, one line.
+    parts
+        .join(": ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Loopback registries speak plain HTTP (as Docker and Podman assume); others need HTTPS.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = match registry.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_client::errors::{OciEnvelope, OciError as ApiError};
+
+    fn envelope(code: OciErrorCode) -> OciDistributionError {
+        OciDistributionError::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![ApiError {
+                    code,
+                    message: "m".into(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://reg.example/v2/".into(),
+        }
+    }
+
+    fn session(credentials: Credentials) -> Session {
+        Session::new(
+            &"reg.example/team/app:v1".parse().unwrap(),
+            credentials,
+            false,
+        )
+    }
+
+    #[test]
+    fn statuses_become_their_messages() {
+        let anonymous = session(Credentials::anonymous());
+        let e = anonymous.explain(envelope(OciErrorCode::Unauthorized), "push", "r", 1);
+        assert!(
+            e.to_string().contains("401") && e.to_string().contains("--username"),
+            "{e}"
+        );
+        let known = session(Credentials::basic("u", "secret-pw", "--username"));
+        let e = known.explain(envelope(OciErrorCode::Unauthorized), "push", "r", 1);
+        assert!(
+            e.to_string().contains("from --username were rejected")
+                && !e.to_string().contains("secret-pw"),
+            "{e}"
+        );
+        let e = known.explain(envelope(OciErrorCode::Denied), "push", "r", 1);
+        assert!(
+            e.to_string().contains("403 Forbidden") && e.to_string().contains("from --username"),
+            "{e}"
+        );
+        let e = known.explain(envelope(OciErrorCode::ManifestUnknown), "pull", "r", 1);
+        assert!(matches!(e, OciError::NotFound { .. }), "{e}");
+        let e = known.explain(envelope(OciErrorCode::ManifestInvalid), "push", "r", 1);
+        assert!(matches!(e, OciError::Refused { .. }), "{e}");
+    }
+
+    #[test]
+    fn only_server_side_and_network_failures_are_retried() {
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: String::new(),
+            message: String::new(),
+        };
+        assert!(is_transient(&server(503)) && is_transient(&server(429)));
+        assert!(is_transient(&envelope(OciErrorCode::Toomanyrequests)));
+        assert!(!is_transient(&server(400)) && !is_transient(&envelope(OciErrorCode::Denied)));
+        assert!(!is_transient(&OciDistributionError::UnauthorizedError {
+            url: String::new()
+        }));
+    }
+
+    #[test]
+    fn loopback_registries_are_recognised() {
+        for r in [
+            "127.0.0.1:5000",
+            "localhost",
+            "localhost:80",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(r), "{r}");
+        }
+        for r in [
+            "registry.example",
+            "10.0.0.1:5000",
+            "localhost.example:5000",
+            "[fe80::1]:5000",
+        ] {
+            assert!(!is_loopback(r), "{r}");
+        }
+    }
+}
