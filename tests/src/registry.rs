@@ -24,12 +24,6 @@ impl Registry {
         Registry::launch("127.0.0.1", None)
     }
 
-    /// An open registry on this machine's first non-loopback IPv4 address, where clients
-    /// must not fall back to plain HTTP on their own.
-    pub fn start_on_host_ip() -> Registry {
-        Registry::launch(&host_ip(), None)
-    }
-
     /// A registry with htpasswd (bcrypt) auth accepting only `user`/`password`.
     pub fn with_auth(user: &str, password: &str) -> Registry {
         Registry::launch("127.0.0.1", Some((user, password)))
@@ -114,24 +108,6 @@ fn free_port(host: &str) -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// The first non-loopback IPv4 address of this machine (`hostname -I`).
-pub fn host_ip() -> String {
-    let out = Command::new("hostname")
-        .arg("-I")
-        .output()
-        .expect("hostname is installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.split_whitespace()
-        .find(|a| {
-            a.parse::<std::net::Ipv4Addr>()
-                .is_ok_and(|ip| !ip.is_loopback())
-        })
-        .unwrap_or_else(|| {
-            panic!("this machine has no non-loopback IPv4 address (hostname -I: {text:?})")
-        })
-        .to_string()
 }
 
 fn config(dir: &Scratch, host: &str, port: u16, auth: Option<(&str, &str)>) -> PathBuf {

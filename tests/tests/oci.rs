@@ -860,45 +860,6 @@ fn transient_server_error_is_overcome_by_retrying() {
 }
 
 #[test]
-fn plain_http_off_loopback_needs_insecure() {
-    let reg = Registry::start_on_host_ip();
-    let scratch = Scratch::new("oci-insecure");
-    let profile = fixture("profile.json");
-    let reference = reg.reference("team/app-seccomp:v1");
-    let https = recorder_in(
-        &scratch,
-        &["push", profile.to_str().unwrap(), &reference],
-        None,
-        &[],
-    );
-    assert_eq!(https.status.code(), Some(2));
-    let msg = stderr(&https);
-    assert!(
-        msg.contains("https://") && msg.contains("add --insecure"),
-        "{msg}"
-    );
-
-    let args = ["push", "--insecure", profile.to_str().unwrap(), &reference];
-    let http = recorder_in(&scratch, &args, None, &[]);
-    assert!(http.status.success(), "{}", stderr(&http));
-    let out = scratch.path("pulled.json");
-    let pulled = recorder_in(
-        &scratch,
-        &[
-            "pull",
-            "--insecure",
-            &reference,
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        None,
-        &[],
-    );
-    assert!(pulled.status.success(), "{}", stderr(&pulled));
-    assert_eq!(read(&out), read(&profile));
-}
-
-#[test]
 fn source_date_epoch_makes_pushes_reproducible() {
     let reg = Registry::start();
     let scratch = Scratch::new("oci-epoch");
@@ -919,5 +880,86 @@ fn source_date_epoch_makes_pushes_reproducible() {
     assert_eq!(
         m["annotations"]["org.opencontainers.image.created"],
         "2023-11-14T22:13:20Z"
+    );
+}
+
+/// `record --push`: the profile is written first, then pushed; skopeo (not our client)
+/// finds exactly the recorded bytes in the registry.
+#[test]
+fn record_push_publishes_the_recorded_profile() {
+    seccomp_recorder_tests::require_root();
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-record-push");
+    let out = scratch.path("recorded.json");
+    let reference = reg.reference("team/recorded:v1");
+    let o = recorder_in(
+        &scratch,
+        &[
+            "record",
+            "-o",
+            out.to_str().unwrap(),
+            "--push",
+            &reference,
+            "--",
+            "/bin/true",
+        ],
+        None,
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let digest = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let dir = scratch.path("copy");
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--src-tls-verify=false"])
+            .arg(format!("docker://{reference}"))
+            .arg(format!("dir:{}", dir.display())),
+    );
+    let manifest = json(&read(&dir.join("manifest.json")));
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    assert_eq!(read(&dir.join(layer)), read(&out));
+}
+
+#[test]
+fn record_push_to_a_dead_registry_keeps_the_profile_and_says_how_to_retry() {
+    seccomp_recorder_tests::require_root();
+    let mut reg = Registry::start();
+    let reference = reg.reference("team/recorded:v1");
+    reg.stop();
+    let scratch = Scratch::new("oci-record-push-dead");
+    let out = scratch.path("recorded.json");
+    let o = recorder_in(
+        &scratch,
+        &[
+            "record",
+            "-o",
+            out.to_str().unwrap(),
+            "--push",
+            &reference,
+            "--",
+            "/bin/true",
+        ],
+        None,
+        &[],
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("seccomp-recorder push"),
+        "no retry advice: {err}"
+    );
+    let p: Value = json(&read(&out));
+    assert!(
+        p["syscalls"][0]["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "execve"),
+        "{p}"
     );
 }

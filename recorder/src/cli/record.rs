@@ -76,6 +76,15 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
     linger: Duration,
 
+    /// Push the profile to this OCI reference once it is written (REGISTRY/REPO:TAG), as
+    /// the artifact CRI-O and the Security Profiles Operator pull. A failed push keeps the
+    /// file and says how to retry.
+    #[arg(long, value_name = "REF")]
+    push: Option<String>,
+
+    #[command(flatten)]
+    registry: super::oci::RegistryArgs,
+
     /// The command to run and record, with all its threads and descendants.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -92,6 +101,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     if args.append.is_some() && count > 1 {
         bail!("--append takes one target; with several, record into a directory and merge");
+    }
+    if args.push.is_some() && (count > 1 || args.output == Path::new("-")) {
+        bail!("--push takes one target written to a file (not stdout)");
     }
     let base = args.append.as_deref().map(load_base).transpose()?;
     let opts = Options {
@@ -116,6 +128,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             (None, None) => args.output.clone(),
         };
         write_profile(t, &path, default, base.as_ref())?;
+    }
+    if let (Some(reference), Some(t)) = (&args.push, report.targets.first()) {
+        let path = args.append.as_ref().unwrap_or(&args.output);
+        let digest = super::oci::push_file(path, reference, &args.registry)
+            .with_context(|| format!("{}: the profile is in {}", t.label, path.display()))?;
+        println!("{digest}");
     }
     log::info!(
         "recorded for {:.1}s via {}",
