@@ -47,6 +47,19 @@ pub struct OddKey {
     pub nr: u64,
 }
 
+/// Bytes kept of a followed cgroup's directory name: `libpod-<64 hex>`,
+/// `docker-<64 hex>.scope` and `cri-containerd-<64 hex>.scope` all fit.
+pub const BORN_NAME_LEN: usize = 120;
+
+/// A cgroup v2 directory made while following: its parent's id and its name, so that user
+/// space can rebuild its path even when it is gone before user space looks.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Born {
+    pub parent: u64,
+    pub name: [u8; BORN_NAME_LEN],
+}
+
 /// Where a syscall lands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Class {
@@ -87,6 +100,7 @@ mod user {
     // SAFETY: plain-old-data, #[repr(C)], no padding holes that the kernel could leak.
     unsafe impl aya::Pod for super::Seen {}
     unsafe impl aya::Pod for super::OddKey {}
+    unsafe impl aya::Pod for super::Born {}
 }
 
 #[cfg(test)]

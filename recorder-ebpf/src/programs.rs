@@ -1,12 +1,15 @@
 use aya_ebpf::{
     Global,
     bindings::BPF_NOEXIST,
-    helpers::{bpf_get_current_cgroup_id, bpf_get_current_task, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_task, bpf_probe_read_kernel,
+        bpf_probe_read_kernel_str_bytes,
+    },
     macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
-use recorder_ebpf::{Class, OddKey, Seen, classify};
+use recorder_ebpf::{BORN_NAME_LEN, Born, Class, OddKey, Seen, classify};
 
 /// Target cgroup id -> its seen set. Sized by user space at load time.
 #[map]
@@ -14,6 +17,9 @@ static TARGETS: HashMap<u64, Seen> = HashMap::with_max_entries(1, 0);
 /// Cgroup created under a target while recording -> the target it belongs to.
 #[map]
 static PARENT: HashMap<u64, u64> = HashMap::with_max_entries(1, 0);
+/// Follow mode: every cgroup v2 directory made while recording -> its parent and name.
+#[map]
+static BORN: HashMap<u64, Born> = HashMap::with_max_entries(1, 0);
 #[map]
 static ODD: HashMap<OddKey, u8> = HashMap::with_max_entries(4096, 0);
 /// A zeroed set to copy from: a 4 KiB value cannot live on the 512-byte BPF stack.
@@ -41,6 +47,12 @@ static CGRP_ROOT_OFF: Global<u32> = Global::new(0);
 static ROOT_HIER_OFF: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static KN_ID_OFF: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static KN_NAME_OFF: Global<u32> = Global::new(0);
+/// Non-zero: every new cgroup v2 directory is a target from birth (--follow-containers,
+/// containers not started yet). Only cgroup_mkdir reads it; sys_enter is unchanged.
+#[unsafe(no_mangle)]
+static FOLLOW: Global<u32> = Global::new(0);
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
@@ -134,6 +146,9 @@ fn adopt(cgrp: *const u8) -> Result<(), i32> {
             bpf_probe_read_kernel(cgrp.add(CGRP_PARENT_OFF.load() as usize) as *const *const u8)?;
         let parent = parent_css.wrapping_sub(CGRP_SELF_OFF.load() as usize);
         let parent_id = cgroup_id(parent)?;
+        if FOLLOW.load() != 0 {
+            return follow(cgrp, parent_id);
+        }
         if TARGETS.get_ptr(&parent_id).is_none() {
             return Ok(());
         }
@@ -145,6 +160,31 @@ fn adopt(cgrp: *const u8) -> Result<(), i32> {
         let zero = ZERO.get_ptr(0).ok_or(0i32)?;
         TARGETS.insert(&id, &*zero, BPF_NOEXIST as u64)?;
         PARENT.insert(&id, &owner, 0)?;
+    }
+    Ok(())
+}
+
+/// Follow mode: the new cgroup is its own target, unfolded. Which container it belongs to
+/// (if any) is decided in user space from the path, which BORN lets it rebuild; a
+/// container's cgroup must be recording before `runc init` enters it, so this cannot wait
+/// for user space.
+#[inline(always)]
+unsafe fn follow(cgrp: *const u8, parent: u64) -> Result<(), i32> {
+    // SAFETY: see adopt().
+    unsafe {
+        let id = cgroup_id(cgrp)?;
+        let kn: *const u8 =
+            bpf_probe_read_kernel(cgrp.add(CGRP_KN_OFF.load() as usize) as *const *const u8)?;
+        let name: *const u8 =
+            bpf_probe_read_kernel(kn.add(KN_NAME_OFF.load() as usize) as *const *const u8)?;
+        let mut born = Born {
+            parent,
+            name: [0; BORN_NAME_LEN],
+        };
+        let _ = bpf_probe_read_kernel_str_bytes(name, &mut born.name);
+        let _ = BORN.insert(&id, &born, 0);
+        let zero = ZERO.get_ptr(0).ok_or(0i32)?;
+        TARGETS.insert(&id, &*zero, BPF_NOEXIST as u64)?;
     }
     Ok(())
 }

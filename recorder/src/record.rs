@@ -4,11 +4,14 @@
 
 use crate::cgroup::{self, CgroupError, OwnCgroup};
 use crate::spawn::{self, SpawnError};
-use crate::target::{Resolved, Target, TargetError};
+use crate::target::{
+    Container, Engine, EngineRoots, Pending, Resolution, Target, TargetError, container_of,
+};
 use crate::trace::{AttachKind, Syscalls, TraceError, Tracer};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -40,6 +43,56 @@ pub struct Options {
     pub attach: Option<AttachKind>,
     /// After the command exits, how long to wait for what it left running in its cgroup.
     pub linger: Duration,
+    /// Also record every container any engine starts while recording, one target each.
+    pub follow: Option<FollowFilter>,
+    /// Engine state directories besides the default ones (see [`EngineRoots`]).
+    pub engine_roots: Vec<PathBuf>,
+}
+
+/// Which started containers `--follow-containers` records.
+#[derive(Clone, Debug, Default)]
+pub struct FollowFilter {
+    /// Only these engines (empty: all).
+    pub engines: Vec<Engine>,
+    /// Only containers whose name, image or ID matches one of these patterns (`*` matches
+    /// any run of characters; empty: all).
+    pub names: Vec<String>,
+}
+
+impl FollowFilter {
+    fn accepts(&self, c: &Container) -> bool {
+        (self.engines.is_empty() || self.engines.contains(&c.engine))
+            && (self.names.is_empty()
+                || self.names.iter().any(|p| {
+                    [c.name.as_deref(), c.image.as_deref(), Some(c.id.as_str())]
+                        .into_iter()
+                        .flatten()
+                        .any(|v| glob(p, v))
+                }))
+    }
+}
+
+/// `*`-only glob: enough for container names and image references.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    if !text.ends_with(last) {
+        return false;
+    }
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// One target's result.
@@ -48,6 +101,8 @@ pub struct TargetReport {
     pub label: String,
     pub cgroup: PathBuf,
     pub syscalls: Syscalls,
+    /// Set when the target is a container (named, or found by --follow-containers).
+    pub container: Option<Container>,
 }
 
 /// Why recording ended.
@@ -73,72 +128,142 @@ pub struct Report {
 /// Progress while recording: called about once a second with what has been seen so far.
 pub type Progress<'a> = &'a mut dyn FnMut(Duration, &[TargetReport]);
 
+/// A target being recorded; a pending container has no path and id until it is born.
+#[derive(Clone, Debug)]
+struct Watch {
+    label: String,
+    path: PathBuf,
+    id: u64,
+    container: Option<Container>,
+    pending: Option<Pending>,
+    /// Found by --follow-containers: does not keep a recording without a command going.
+    followed: bool,
+}
+
 pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordError> {
     if opts.targets.is_empty() && opts.command.is_empty() {
         return Err(RecordError::NoTarget);
     }
     let mount = cgroup::mount_point()?;
-    let resolved: Vec<Resolved> = opts
+    let roots = EngineRoots::with_defaults(&opts.engine_roots);
+    let resolved: Vec<Resolution> = opts
         .targets
         .iter()
-        .map(|t| t.resolve(&mount))
+        .map(|t| t.resolve(&mount, &roots))
         .collect::<Result<_, _>>()?;
     let trees: Vec<Vec<PathBuf>> = resolved
         .iter()
-        .map(|r| cgroup::subtree(&r.cgroup))
+        .map(|r| match r {
+            Resolution::Now(r) => cgroup::subtree(&r.cgroup),
+            Resolution::Pending(_) => Vec::new(),
+        })
         .collect();
     let existing: usize = trees.iter().map(Vec::len).sum();
-    let mut tracer = Tracer::load((existing + 1 + 1024) as u32)?;
+    let following =
+        opts.follow.is_some() || resolved.iter().any(|r| matches!(r, Resolution::Pending(_)));
+    // Following makes every new cgroup a target until user space drops it; the headroom
+    // covers the cgroups made between two scans.
+    let headroom = if following { 4096 } else { 1024 };
+    let mut tracer = Tracer::load_with((existing + 1 + headroom) as u32, following)?;
 
-    let mut watched: Vec<(String, PathBuf, u64)> = Vec::new();
+    let mut watched: Vec<Watch> = Vec::new();
     let own = if opts.command.is_empty() {
         None
     } else {
         let own = OwnCgroup::create(&mount)?;
         tracer.add_target(own.id)?;
-        watched.push(("command".into(), own.path.clone(), own.id));
+        watched.push(Watch {
+            label: "command".into(),
+            path: own.path.clone(),
+            id: own.id,
+            container: None,
+            pending: None,
+            followed: false,
+        });
         Some(own)
     };
     for (r, tree) in resolved.iter().zip(&trees) {
-        let root = cgroup::id(&r.cgroup)?;
-        tracer.add_target(root)?;
-        for child in &tree[1..] {
-            if let Ok(id) = cgroup::id(child) {
-                tracer.add_child(id, root)?;
+        match r {
+            Resolution::Now(r) => {
+                let root = cgroup::id(&r.cgroup)?;
+                tracer.add_target(root)?;
+                for child in &tree[1..] {
+                    if let Ok(id) = cgroup::id(child) {
+                        tracer.add_child(id, root)?;
+                    }
+                }
+                if r.container.is_some() {
+                    log::warn!(
+                        "{}: already running; what its runtime did before now is not recorded \
+                         (see docs/engines.md: record a container from its start)",
+                        r.label
+                    );
+                }
+                watched.push(Watch {
+                    label: r.label.clone(),
+                    path: r.cgroup.clone(),
+                    id: root,
+                    container: r.container.clone(),
+                    pending: None,
+                    followed: false,
+                });
+            }
+            Resolution::Pending(p) => {
+                log::info!("{}: not started yet; waiting for its cgroup", p.label);
+                watched.push(Watch {
+                    label: p.label.clone(),
+                    path: PathBuf::new(),
+                    id: 0,
+                    container: p.container.clone(),
+                    pending: Some(p.clone()),
+                    followed: false,
+                });
             }
         }
-        watched.push((r.label.clone(), r.cgroup.clone(), root));
     }
+    let mut follower =
+        following.then(|| Follower::new(&mount, roots, opts.follow.clone(), &watched));
     // A target whose processes all exit in the first poll interval must still count as
     // having been populated, or the watch would never end.
     let populated_at_start: Vec<bool> = watched
         .iter()
-        .map(|(_, p, _)| cgroup::populated(p))
+        .map(|w| w.id != 0 && cgroup::populated(&w.path))
         .collect();
     let attach = tracer.attach(opts.attach)?;
     log::info!("recording via {attach}");
 
     let signals = Signals::install()?;
     let start = Instant::now();
+    let mut rec = Recording {
+        tracer: &mut tracer,
+        watched: &mut watched,
+        follower: follower.as_mut(),
+    };
     let result = match &own {
-        Some(own) => run_command(opts, own, &tracer, &watched, &signals, progress, start),
+        Some(own) => run_command(opts, own, &mut rec, &signals, progress, start),
         None => watch(
             opts,
-            &tracer,
-            &watched,
+            &mut rec,
             populated_at_start,
             &signals,
             progress,
             start,
         ),
     };
-    tracer.detach();
+    rec.tracer.detach();
     drop(signals);
+    // Cgroups born in the last poll interval.
+    rec.scan();
     let (stop, leftovers) = result?;
     let elapsed = start.elapsed();
-    let targets = collect(&tracer, &watched)?;
+    let targets = rec.collect()?;
     if let Some(own) = &own {
         own.evict(&mount);
+    }
+    for w in &watched {
+        if w.pending.is_some() && w.id == 0 {
+            log::warn!("{}: its cgroup never appeared; nothing recorded", w.label);
+        }
     }
     Ok(Report {
         targets,
@@ -149,26 +274,177 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
     })
 }
 
-fn collect(
-    tracer: &Tracer,
-    watched: &[(String, PathBuf, u64)],
-) -> Result<Vec<TargetReport>, RecordError> {
-    let mut seen = tracer.read()?;
-    Ok(watched
-        .iter()
-        .map(|(label, cgroup, id)| TargetReport {
-            label: label.clone(),
-            cgroup: cgroup.clone(),
-            syscalls: seen.remove(id).unwrap_or_default(),
-        })
-        .collect())
+/// The live state the poll loops share.
+struct Recording<'a> {
+    tracer: &'a mut Tracer,
+    watched: &'a mut Vec<Watch>,
+    follower: Option<&'a mut Follower>,
+}
+
+impl Recording<'_> {
+    fn scan(&mut self) {
+        if let Some(f) = self.follower.as_deref_mut()
+            && let Err(e) = f.scan(self.tracer, self.watched)
+        {
+            log::warn!("following new cgroups: {e}");
+        }
+    }
+
+    fn poll_ms(&self) -> i32 {
+        // A short-lived container's state (its name) may be gone soon after it exits.
+        if self.follower.is_some() { 50 } else { 200 }
+    }
+
+    fn collect(&self) -> Result<Vec<TargetReport>, RecordError> {
+        let mut seen = self.tracer.read()?;
+        if let Some(f) = self.follower.as_deref() {
+            for (id, owner) in &f.folded {
+                if let Some(s) = seen.remove(id) {
+                    merge_into(seen.entry(*owner).or_default(), s);
+                }
+            }
+        }
+        Ok(self
+            .watched
+            .iter()
+            .map(|w| TargetReport {
+                label: w.label.clone(),
+                cgroup: w.path.clone(),
+                syscalls: if w.id == 0 {
+                    Syscalls::default()
+                } else {
+                    seen.remove(&w.id).unwrap_or_default()
+                },
+                container: w.container.clone(),
+            })
+            .collect())
+    }
+}
+
+fn merge_into(into: &mut Syscalls, from: Syscalls) {
+    for (arch, names) in from.names {
+        into.names.entry(arch).or_default().extend(names);
+    }
+    for (arch, nrs) in from.unknown {
+        into.unknown.entry(arch).or_default().extend(nrs);
+    }
+}
+
+/// User-space half of following: names the cgroups the kernel made targets at birth,
+/// keeps the containers (and folds what is made inside them), drops the rest.
+struct Follower {
+    mount: PathBuf,
+    roots: EngineRoots,
+    filter: Option<FollowFilter>,
+    /// Paths (relative to the mount) of the cgroups that existed at the start and of those
+    /// born since.
+    paths: BTreeMap<u64, PathBuf>,
+    /// Born cgroup -> the target it is recorded into (a watch's id).
+    folded: BTreeMap<u64, u64>,
+    /// Cgroups decided on: the watches' own, folded ones and dropped ones.
+    decided: BTreeSet<u64>,
+    /// Ids of the targets themselves.
+    owners: BTreeSet<u64>,
+}
+
+impl Follower {
+    fn new(
+        mount: &Path,
+        roots: EngineRoots,
+        filter: Option<FollowFilter>,
+        watched: &[Watch],
+    ) -> Follower {
+        let paths = cgroup::subtree(mount)
+            .into_iter()
+            .filter_map(|p| {
+                let id = cgroup::id(&p).ok()?;
+                Some((id, p.strip_prefix(mount).ok()?.to_path_buf()))
+            })
+            .collect();
+        let owners: BTreeSet<u64> = watched.iter().filter(|w| w.id != 0).map(|w| w.id).collect();
+        Follower {
+            mount: mount.to_path_buf(),
+            roots,
+            filter,
+            paths,
+            folded: BTreeMap::new(),
+            decided: owners.clone(),
+            owners,
+        }
+    }
+
+    fn scan(&mut self, tracer: &mut Tracer, watched: &mut Vec<Watch>) -> Result<(), RecordError> {
+        let born = tracer.born()?;
+        // Ids are inode numbers, handed out in creation order: parents come first.
+        for (&id, (parent, name)) in &born {
+            if self.decided.contains(&id) {
+                continue;
+            }
+            let Some(parent_path) = self.paths.get(parent).cloned() else {
+                // Its parent was made and removed before we looked, and was not followed.
+                self.decided.insert(id);
+                tracer.remove_target(id)?;
+                continue;
+            };
+            let rel = parent_path.join(name);
+            self.paths.insert(id, rel.clone());
+            self.decided.insert(id);
+            let owner = if self.owners.contains(parent) {
+                Some(*parent)
+            } else {
+                self.folded.get(parent).copied()
+            };
+            if let Some(owner) = owner {
+                self.folded.insert(id, owner);
+                continue;
+            }
+            if let Some(w) = watched
+                .iter_mut()
+                .find(|w| w.id == 0 && w.pending.as_ref().is_some_and(|p| p.matches(&rel)))
+            {
+                w.id = id;
+                w.path = self.mount.join(&rel);
+                self.owners.insert(id);
+                log::info!("{}: started, recording it from {}", w.label, rel.display());
+                continue;
+            }
+            let dir = self.mount.join(&rel);
+            let found = self.filter.as_ref().and_then(|f| {
+                container_of(&self.mount, &dir, &self.roots).filter(|c| f.accepts(c))
+            });
+            match found {
+                Some(c) => {
+                    let mut label = c.profile_name();
+                    if label == "command" || watched.iter().any(|w| w.label == label) {
+                        label = format!("{label}-{}", id);
+                    }
+                    log::info!(
+                        "following {} container {} ({})",
+                        c.engine,
+                        label,
+                        rel.display()
+                    );
+                    self.owners.insert(id);
+                    watched.push(Watch {
+                        label,
+                        path: dir,
+                        id,
+                        container: Some(c),
+                        pending: None,
+                        followed: true,
+                    });
+                }
+                None => tracer.remove_target(id)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 fn run_command(
     opts: &Options,
     own: &OwnCgroup,
-    tracer: &Tracer,
-    watched: &[(String, PathBuf, u64)],
+    rec: &mut Recording<'_>,
     signals: &Signals,
     progress: Progress<'_>,
     start: Instant,
@@ -176,20 +452,22 @@ fn run_command(
     let child = spawn::spawn(&opts.command, &own.dir)?;
     let mut ticker = Ticker::new();
     let status = loop {
-        let (child_done, sig) = signals.poll(Some(child.pidfd.as_raw_fd()), 200);
+        let (child_done, sig) = signals.poll(Some(child.pidfd.as_raw_fd()), rec.poll_ms());
         if let Some(sig) = sig {
             log::info!("forwarding signal {sig} to the command");
             spawn::signal(&child, sig);
         }
+        rec.scan();
         if child_done {
             break spawn::wait(&child);
         }
-        ticker.tick(tracer, watched, progress, start);
+        ticker.tick(rec, progress, start);
     };
     // Children the command forked into the background may still be running.
     let deadline = Instant::now() + opts.linger;
     while cgroup::populated(&own.path) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
+        rec.scan();
     }
     let leftovers = own.leftovers().len();
     Ok((Stop::CommandExited(status), leftovers))
@@ -197,8 +475,7 @@ fn run_command(
 
 fn watch(
     opts: &Options,
-    tracer: &Tracer,
-    watched: &[(String, PathBuf, u64)],
+    rec: &mut Recording<'_>,
     mut ever_populated: Vec<bool>,
     signals: &Signals,
     progress: Progress<'_>,
@@ -207,24 +484,38 @@ fn watch(
     let deadline = opts.duration.map(|d| start + d);
     let mut ticker = Ticker::new();
     loop {
-        let (_, sig) = signals.poll(None, 100);
+        let (_, sig) = signals.poll(None, rec.poll_ms().min(100));
         if let Some(sig) = sig {
             return Ok((Stop::Signal(sig), 0));
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok((Stop::Duration, 0));
         }
-        // Stop once every target has had processes and has none left (or is gone).
+        rec.scan();
+        // Stop once every named target has had processes and has none left (or is gone);
+        // a pending one counts once its cgroup was born.
         let mut all_done = true;
-        for (i, (_, path, _)) in watched.iter().enumerate() {
-            let populated = cgroup::populated(path);
+        let mut named = 0;
+        for (i, w) in rec.watched.iter().enumerate() {
+            if i >= ever_populated.len() {
+                ever_populated.push(false);
+            }
+            if w.followed {
+                continue;
+            }
+            named += 1;
+            if w.id == 0 {
+                all_done = false;
+                continue;
+            }
+            let populated = cgroup::populated(&w.path);
             ever_populated[i] |= populated;
-            all_done &= !populated && (ever_populated[i] || !path.exists());
+            all_done &= !populated && (ever_populated[i] || !w.path.exists());
         }
-        if all_done {
+        if all_done && named > 0 {
             return Ok((Stop::TargetsEmpty, 0));
         }
-        ticker.tick(tracer, watched, progress, start);
+        ticker.tick(rec, progress, start);
     }
 }
 
@@ -240,18 +531,12 @@ impl Ticker {
         }
     }
 
-    fn tick(
-        &mut self,
-        tracer: &Tracer,
-        watched: &[(String, PathBuf, u64)],
-        progress: Progress<'_>,
-        start: Instant,
-    ) {
+    fn tick(&mut self, rec: &Recording<'_>, progress: Progress<'_>, start: Instant) {
         if self.last.elapsed() < Duration::from_secs(1) {
             return;
         }
         self.last = Instant::now();
-        if let Ok(now) = collect(tracer, watched) {
+        if let Ok(now) = rec.collect() {
             progress(start.elapsed(), &now);
         }
     }

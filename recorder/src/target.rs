@@ -1,6 +1,10 @@
 //! What to record, resolved to cgroup v2 directories: an existing cgroup, the cgroup of a
-//! PID, or a container found by ID (full or unique prefix) from the cgroup tree and the
-//! OCI runtimes' state directories.
+//! PID, or a container found by ID (full or unique prefix), name or containerd
+//! `namespace/ID`, from the cgroup tree, the OCI runtimes' state directories and the
+//! engines' own state on disk (no engine socket or CLI is needed).
+//!
+//! A container that exists but has not started yet has no cgroup: it resolves to a
+//! [`Pending`] target that recording picks up the moment its cgroup is made.
 
 use crate::cgroup::{self, CgroupError};
 use std::path::{Path, PathBuf};
@@ -13,11 +17,12 @@ pub enum TargetError {
     RootPid(u32),
     #[error(
         "no container matches '{0}': looked for it in the cgroup tree (docker, libpod, crio, \
-         cri-containerd scopes and plain IDs) and in the runc/crun state directories; \
-         is it running? (ID prefix, or --cgroup PATH)"
+         cri-containerd scopes and plain IDs), in the runc/crun state directories and in the \
+         engines' state ({1}); give an ID prefix, a name, containerd's NAMESPACE/ID, \
+         --engine-root DIR for an engine with its own data root, or --cgroup PATH"
     )]
-    NoContainer(String),
-    #[error("container ID prefix '{prefix}' is ambiguous; candidates:\n{candidates}")]
+    NoContainer(String, String),
+    #[error("container '{prefix}' is ambiguous; candidates:\n{candidates}")]
     Ambiguous { prefix: String, candidates: String },
     #[error("container ID '{0}' is too short: give at least 3 characters")]
     TooShort(String),
@@ -39,10 +44,60 @@ pub struct Resolved {
     /// Short name for messages and output file names.
     pub label: String,
     pub cgroup: PathBuf,
+    /// What the engines' state says about it, when it is a container.
+    pub container: Option<Container>,
+}
+
+/// A container that exists but has no cgroup yet (created, not started).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    pub label: String,
+    pub want: Want,
+    pub container: Option<Container>,
+}
+
+/// How a pending container's cgroup will be recognised when it is made.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Want {
+    /// Any directory whose name carries this full ID (`/docker/<id>`, `libpod-<id>`,
+    /// `docker-<id>.scope`, ...).
+    Id(String),
+    /// Exactly this path under the cgroup2 mount (containerd's `<namespace>/<id>`).
+    Path(PathBuf),
+}
+
+impl Pending {
+    /// Whether `rel` (a cgroup path relative to the cgroup2 mount) is this container's.
+    pub fn matches(&self, rel: &Path) -> bool {
+        match &self.want {
+            Want::Path(p) => rel == p,
+            Want::Id(id) => {
+                rel.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(id_from_dir_name)
+                    == Some(id.as_str())
+            }
+        }
+    }
+}
+
+/// A target now, or once its cgroup exists.
+#[derive(Clone, Debug)]
+pub enum Resolution {
+    Now(Resolved),
+    Pending(Pending),
 }
 
 impl Target {
-    pub fn resolve(&self, mount: &Path) -> Result<Resolved, TargetError> {
+    /// Resolves the target; `roots` is where the engines keep their state.
+    pub fn resolve(&self, mount: &Path, roots: &EngineRoots) -> Result<Resolution, TargetError> {
+        if let Target::Container(id) = self {
+            return resolve_container(mount, id, roots);
+        }
+        self.resolve_now(mount).map(Resolution::Now)
+    }
+
+    fn resolve_now(&self, mount: &Path) -> Result<Resolved, TargetError> {
         match self {
             Target::Cgroup(p) => {
                 let p = if p.is_absolute() {
@@ -55,6 +110,7 @@ impl Target {
                 Ok(Resolved {
                     label: format!("cgroup-{}", label.unwrap_or_else(|| "root".into())),
                     cgroup,
+                    container: None,
                 })
             }
             Target::Pid(pid) => {
@@ -65,9 +121,10 @@ impl Target {
                 Ok(Resolved {
                     label: format!("pid-{pid}"),
                     cgroup,
+                    container: None,
                 })
             }
-            Target::Container(id) => resolve_container(mount, id),
+            Target::Container(_) => unreachable!("resolve() handles containers"),
         }
     }
 }
@@ -79,28 +136,111 @@ struct Candidate {
     cgroup: PathBuf,
 }
 
-fn resolve_container(mount: &Path, wanted: &str) -> Result<Resolved, TargetError> {
-    if wanted.len() < 3 {
-        return Err(TargetError::TooShort(wanted.into()));
+fn resolve_container(
+    mount: &Path,
+    wanted: &str,
+    roots: &EngineRoots,
+) -> Result<Resolution, TargetError> {
+    // containerd's NAMESPACE/ID: its cgroup is /<namespace>/<id> with the cgroupfs driver.
+    if let Some((ns, id)) = wanted.split_once('/') {
+        if ns.is_empty() || id.is_empty() || id.contains('/') {
+            return Err(TargetError::NoContainer(wanted.into(), roots.describe()));
+        }
+        let container = Container {
+            engine: Engine::Containerd,
+            id: wanted.into(),
+            name: Some(id.into()),
+            image: None,
+        };
+        let dir = mount.join(ns).join(id);
+        if dir.join("cgroup.procs").exists() {
+            return Ok(Resolution::Now(Resolved {
+                label: container.profile_name(),
+                cgroup: dir,
+                container: Some(container),
+            }));
+        }
+        // containerd keeps created containers in its bolt database only; the cgroup is
+        // /<namespace>/<id> once the task starts.
+        return Ok(Resolution::Pending(Pending {
+            label: container.profile_name(),
+            want: Want::Path(PathBuf::from(ns).join(id)),
+            container: Some(container),
+        }));
     }
+    let known = roots.containers();
+    // A name is exact; it wins over an ID prefix that happens to spell it.
+    let by_name: Vec<&Container> = known
+        .iter()
+        .filter(|c| c.name.as_deref() == Some(wanted))
+        .collect();
+    let wanted_id: String = match by_name.as_slice() {
+        [one] => one.id.clone(),
+        [] => {
+            if wanted.len() < 3 {
+                return Err(TargetError::TooShort(wanted.into()));
+            }
+            wanted.into()
+        }
+        many => {
+            return Err(TargetError::Ambiguous {
+                prefix: wanted.into(),
+                candidates: many
+                    .iter()
+                    .map(|c| format!("  {}  {} ({})", c.id, c.engine, c.describe()))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        }
+    };
     let mut found: Vec<Candidate> = from_cgroup_tree(mount);
     found.extend(from_runtime_state(mount));
     let mut matches: Vec<Candidate> = found
         .into_iter()
-        .filter(|c| c.id == wanted || c.id.starts_with(wanted))
+        .filter(|c| c.id == wanted_id || c.id.starts_with(&wanted_id))
         .collect();
     // An exact match beats prefixes; the shallowest directory of one ID is the container's.
-    if matches.iter().any(|c| c.id == wanted) {
-        matches.retain(|c| c.id == wanted);
+    if matches.iter().any(|c| c.id == wanted_id) {
+        matches.retain(|c| c.id == wanted_id);
     }
     matches.sort_by_key(|c| (c.id.clone(), c.cgroup.components().count()));
     matches.dedup_by(|a, b| a.id == b.id);
+    let info = |id: &str| known.iter().find(|c| c.id == id).cloned();
     match matches.as_slice() {
-        [] => Err(TargetError::NoContainer(wanted.into())),
-        [one] => Ok(Resolved {
-            label: format!("container-{}", short(&one.id)),
-            cgroup: one.cgroup.clone(),
-        }),
+        [] => {
+            // Created but not started: no cgroup yet.
+            let stopped: Vec<&Container> = known
+                .iter()
+                .filter(|c| c.id == wanted_id || c.id.starts_with(&wanted_id))
+                .collect();
+            match stopped.as_slice() {
+                [] => Err(TargetError::NoContainer(wanted.into(), roots.describe())),
+                [one] => Ok(Resolution::Pending(Pending {
+                    label: one.profile_name(),
+                    want: Want::Id(one.id.clone()),
+                    container: Some((*one).clone()),
+                })),
+                many => Err(TargetError::Ambiguous {
+                    prefix: wanted.into(),
+                    candidates: many
+                        .iter()
+                        .map(|c| format!("  {}  {} ({})", c.id, c.engine, c.describe()))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                }),
+            }
+        }
+        [one] => {
+            let container = info(&one.id).or_else(|| container_of(mount, &one.cgroup, roots));
+            Ok(Resolution::Now(Resolved {
+                label: container
+                    .as_ref()
+                    .map(Container::profile_name)
+                    .unwrap_or_else(|| format!("container-{}", short(&one.id))),
+                cgroup: one.cgroup.clone(),
+                container,
+            }))
+        }
         many => Err(TargetError::Ambiguous {
             prefix: wanted.into(),
             candidates: many
@@ -110,6 +250,249 @@ fn resolve_container(mount: &Path, wanted: &str) -> Result<Resolved, TargetError
                 .join("\n"),
         }),
     }
+}
+
+/// Container engines told apart by their cgroup layout and state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Engine {
+    Docker,
+    Podman,
+    Containerd,
+    Crio,
+    /// A 64-hex ID directory no engine's state claims (Kubernetes pods, bare runc).
+    Unknown,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+            Engine::Containerd => "containerd",
+            Engine::Crio => "cri-o",
+            Engine::Unknown => "unknown",
+        })
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "docker" => Ok(Engine::Docker),
+            "podman" | "libpod" => Ok(Engine::Podman),
+            "containerd" | "ctr" => Ok(Engine::Containerd),
+            "cri-o" | "crio" => Ok(Engine::Crio),
+            _ => Err(format!(
+                "unknown engine '{s}': expected docker, podman, containerd or cri-o"
+            )),
+        }
+    }
+}
+
+/// A container as the engines' state describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Container {
+    pub engine: Engine,
+    /// Full ID; containerd's is `namespace/id`.
+    pub id: String,
+    pub name: Option<String>,
+    pub image: Option<String>,
+}
+
+impl Container {
+    /// File-name-safe profile name: the container's name, else its image, else its ID.
+    pub fn profile_name(&self) -> String {
+        let raw = self
+            .name
+            .clone()
+            .or_else(|| self.image.clone())
+            .unwrap_or_else(|| short(&self.id).to_string());
+        let safe: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        safe.trim_start_matches('.').to_string()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "name {}, image {}",
+            self.name.as_deref().unwrap_or("-"),
+            self.image.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+/// Where engines keep their state: Docker data roots (`<root>/containers/<id>/config.v2.json`),
+/// Podman/containers-storage roots (`<root>/<driver>-containers/containers.json`) and
+/// containerd state directories (`<state>/io.containerd.runtime.v2.task/<ns>/<id>`).
+#[derive(Clone, Debug, Default)]
+pub struct EngineRoots(pub Vec<PathBuf>);
+
+impl EngineRoots {
+    pub const DEFAULTS: [&'static str; 3] = [
+        "/var/lib/docker",
+        "/var/lib/containers/storage",
+        "/run/containerd",
+    ];
+
+    /// `extra` (engines started with their own data roots) and the default locations.
+    pub fn with_defaults(extra: &[PathBuf]) -> EngineRoots {
+        let mut roots = extra.to_vec();
+        roots.extend(Self::DEFAULTS.iter().map(PathBuf::from));
+        EngineRoots(roots)
+    }
+
+    fn describe(&self) -> String {
+        self.0
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Every Docker and Podman container on disk, running or not.
+    pub fn containers(&self) -> Vec<Container> {
+        let mut out = Vec::new();
+        for root in &self.0 {
+            out.extend(docker_containers(root));
+            out.extend(podman_containers(root));
+        }
+        out.dedup_by(|a, b| a.id == b.id);
+        out
+    }
+
+    fn containerd_ns(&self, ns: &str) -> bool {
+        !ns.is_empty()
+            && !ns.contains(['.', '/'])
+            && self
+                .0
+                .iter()
+                .any(|r| r.join("io.containerd.runtime.v2.task").join(ns).is_dir())
+    }
+}
+
+fn docker_containers(root: &Path) -> Vec<Container> {
+    let Ok(entries) = std::fs::read_dir(root.join("containers")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path().join("config.v2.json")).ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            let id = v.get("ID")?.as_str()?.to_string();
+            Some(Container {
+                engine: Engine::Docker,
+                id,
+                name: v
+                    .get("Name")
+                    .and_then(|n| n.as_str())
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .filter(|n| !n.is_empty()),
+                image: v
+                    .pointer("/Config/Image")
+                    .and_then(|n| n.as_str())
+                    .map(String::from),
+            })
+        })
+        .collect()
+}
+
+fn podman_containers(root: &Path) -> Vec<Container> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.filter_map(|e| e.ok()) {
+        let dir_name = e.file_name();
+        if !dir_name.to_string_lossy().ends_with("-containers") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(e.path().join("containers.json")) else {
+            continue;
+        };
+        let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&text) else {
+            continue;
+        };
+        for c in list {
+            let Some(id) = c.get("id").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            // containers-storage keeps the engine's own metadata as a JSON string.
+            let meta: serde_json::Value = c
+                .get("metadata")
+                .and_then(|m| m.as_str())
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or_default();
+            out.push(Container {
+                engine: Engine::Podman,
+                id: id.to_string(),
+                name: c
+                    .pointer("/names/0")
+                    .or_else(|| meta.get("name"))
+                    .and_then(|v| v.as_str())
+                    .map(String::from),
+                image: meta
+                    .get("image-name")
+                    .and_then(|v| v.as_str())
+                    .map(String::from),
+            });
+        }
+    }
+    out
+}
+
+/// The container whose cgroup `dir` is (not one nested inside it), by the engines'
+/// layouts: `docker/<id>`, `docker-<id>.scope`, `libpod-<id>`, `crio-<id>.scope`,
+/// `cri-containerd-<id>.scope`, any `<id>`, and containerd's `<namespace>/<id>`.
+pub fn container_of(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> {
+    let rel = dir.strip_prefix(mount).ok()?;
+    let name = rel.file_name()?.to_str()?;
+    if let Some(id) = id_from_dir_name(name) {
+        if let Some(c) = roots.containers().into_iter().find(|c| c.id == id) {
+            return Some(c);
+        }
+        let parent = rel
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|p| p.to_str());
+        let engine = if name.starts_with("docker-") || parent == Some("docker") {
+            Engine::Docker
+        } else if name.starts_with("libpod-") {
+            Engine::Podman
+        } else if name.starts_with("crio-") {
+            Engine::Crio
+        } else if name.starts_with("cri-containerd-") {
+            Engine::Containerd
+        } else {
+            Engine::Unknown
+        };
+        return Some(Container {
+            engine,
+            id: id.into(),
+            name: None,
+            image: None,
+        });
+    }
+    let mut parts = rel.components();
+    let (Some(ns), Some(id), None) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    let (ns, id) = (ns.as_os_str().to_str()?, id.as_os_str().to_str()?);
+    roots.containerd_ns(ns).then(|| Container {
+        engine: Engine::Containerd,
+        id: format!("{ns}/{id}"),
+        name: Some(id.into()),
+        image: None,
+    })
 }
 
 fn short(id: &str) -> &str {

@@ -10,7 +10,7 @@ use aya::maps::{HashMap as BpfHashMap, MapData};
 use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use recorder_ebpf::{
-    ABI_ARM_PRIVATE, ABI_COMPAT, ABI_NATIVE, ABI_X32, COMPAT_ARM64, COMPAT_NONE, COMPAT_X86,
+    ABI_ARM_PRIVATE, ABI_COMPAT, ABI_NATIVE, ABI_X32, Born, COMPAT_ARM64, COMPAT_NONE, COMPAT_X86,
     NR_SLOTS, OddKey, SEEN_LEN, Seen,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +30,11 @@ pub enum TraceError {
     Btf(#[from] BtfError),
     #[error("cannot load the eBPF program: {0}")]
     Load(String),
+    #[error(
+        "following new cgroups needs the cgroup_mkdir BTF tracepoint and cgroup fields in the \
+         kernel's BTF: {0}"
+    )]
+    Follow(String),
     #[error("the kernel accepted no sys_enter attach point: {0}")]
     Attach(String),
     #[error("cannot {what} the {map} map: {msg}")]
@@ -106,6 +111,12 @@ impl Tracer {
     /// Loads the object, sized for `capacity` cgroups (targets plus cgroups born under
     /// them while recording).
     pub fn load(capacity: u32) -> Result<Tracer, TraceError> {
+        Tracer::load_with(capacity, false)
+    }
+
+    /// Like [`Tracer::load`]; with `follow`, every cgroup v2 directory made from now on is
+    /// a target from birth (see [`Tracer::born`]), which fails unless the kernel allows it.
+    pub fn load_with(capacity: u32, follow: bool) -> Result<Tracer, TraceError> {
         check_privileges()?;
         let host = Arch::host()
             .filter(|a| matches!(a, Arch::X86_64 | Arch::Aarch64))
@@ -118,10 +129,14 @@ impl Tracer {
         let btf = Btf::from_sys_fs()?;
         let k = KernelOffsets::read(&btf, host);
         let capacity = capacity.max(1);
+        let follow_flag = u32::from(follow);
         let mut loader = EbpfLoader::new();
         loader
             .map_max_entries("TARGETS", capacity)
             .map_max_entries("PARENT", capacity)
+            .map_max_entries("BORN", if follow { capacity } else { 1 })
+            .override_global("FOLLOW", &follow_flag, true)
+            .override_global("KN_NAME_OFF", &k.kn_name, true)
             .override_global("COMPAT_MODE", &k.compat_mode, true)
             .override_global("COMPAT_OFF", &k.compat_off, true)
             .override_global("COMPAT_MASK", &k.compat_mask, true)
@@ -141,7 +156,16 @@ impl Tracer {
             host,
             compat: k.compat_mode,
         };
-        if k.mkdir_hook {
+        if follow {
+            if !k.mkdir_hook {
+                return Err(TraceError::Follow(
+                    "cgroup/kernfs_node fields missing".into(),
+                ));
+            }
+            tracer
+                .try_attach_mkdir_hook(&btf_aya()?)
+                .map_err(TraceError::Follow)?;
+        } else if k.mkdir_hook {
             tracer.attach_mkdir_hook(&btf_aya()?);
         } else {
             log::warn!(
@@ -151,14 +175,15 @@ impl Tracer {
         Ok(tracer)
     }
 
+    fn try_attach_mkdir_hook(&mut self, btf: &aya::Btf) -> Result<(), String> {
+        let p: &mut BtfTracePoint = self.program("cgroup_mkdir")?;
+        p.load("cgroup_mkdir", btf).map_err(|e| chain(&e))?;
+        p.attach().map_err(|e| chain(&e))?;
+        Ok(())
+    }
+
     fn attach_mkdir_hook(&mut self, btf: &aya::Btf) {
-        let r = (|| -> Result<(), String> {
-            let p: &mut BtfTracePoint = self.program("cgroup_mkdir")?;
-            p.load("cgroup_mkdir", btf).map_err(|e| chain(&e))?;
-            p.attach().map_err(|e| chain(&e))?;
-            Ok(())
-        })();
-        if let Err(e) = r {
+        if let Err(e) = self.try_attach_mkdir_hook(btf) {
             log::warn!(
                 "cannot follow cgroups created under a target ({e}); recording the existing ones only"
             );
@@ -191,6 +216,29 @@ impl Tracer {
         let mut map: BpfHashMap<&mut MapData, u64, u64> = self.map_mut("PARENT")?;
         map.insert(child, owner, 0)
             .map_err(|e| map_err("insert into", "PARENT", &e))
+    }
+
+    /// Stops recording `cgroup` and frees its entry (a followed cgroup that turned out not
+    /// to be a container). Its syscalls so far are lost.
+    pub fn remove_target(&mut self, cgroup: u64) -> Result<(), TraceError> {
+        let mut map: BpfHashMap<&mut MapData, u64, Seen> = self.map_mut("TARGETS")?;
+        match map.remove(&cgroup) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(map_err("remove from", "TARGETS", &e)),
+        }
+    }
+
+    /// Follow mode: the cgroups made since loading, as id -> (parent id, directory name).
+    pub fn born(&self) -> Result<BTreeMap<u64, (u64, String)>, TraceError> {
+        let map: BpfHashMap<&MapData, u64, Born> = self.map("BORN")?;
+        let mut out = BTreeMap::new();
+        for entry in map.iter() {
+            let (id, b) = entry.map_err(|e| map_err("read", "BORN", &e))?;
+            let len = b.name.iter().position(|c| *c == 0).unwrap_or(b.name.len());
+            let name = String::from_utf8_lossy(&b.name[..len]).into_owned();
+            out.insert(id, (b.parent, name));
+        }
+        Ok(out)
     }
 
     fn map_mut<K: aya::Pod, V: aya::Pod>(
@@ -364,6 +412,7 @@ struct KernelOffsets {
     cgrp_root: u32,
     root_hier: u32,
     kn_id: u32,
+    kn_name: u32,
     mkdir_hook: bool,
 }
 
@@ -385,7 +434,7 @@ impl KernelOffsets {
                 (COMPAT_NONE, 0)
             }
         };
-        let cg = (|| -> Result<[u32; 6], BtfError> {
+        let cg = (|| -> Result<[u32; 7], BtfError> {
             Ok([
                 btf.member_offset("cgroup", "kn")?,
                 btf.member_offset("cgroup", "self")?
@@ -394,10 +443,19 @@ impl KernelOffsets {
                 btf.member_offset("cgroup", "root")?,
                 btf.member_offset("cgroup_root", "hierarchy_id")?,
                 btf.member_offset("kernfs_node", "id")?,
+                btf.member_offset("kernfs_node", "name")?,
             ])
         })();
         let mkdir_hook = cg.is_ok();
-        let [cgrp_kn, cgrp_parent, cgrp_self, cgrp_root, root_hier, kn_id] = cg.unwrap_or_default();
+        let [
+            cgrp_kn,
+            cgrp_parent,
+            cgrp_self,
+            cgrp_root,
+            root_hier,
+            kn_id,
+            kn_name,
+        ] = cg.unwrap_or_default();
         KernelOffsets {
             compat_mode,
             compat_off,
@@ -409,6 +467,7 @@ impl KernelOffsets {
             cgrp_root,
             root_hier,
             kn_id,
+            kn_name,
             mkdir_hook,
         }
     }

@@ -3,6 +3,7 @@
 //!
 //! Tests that need root or the kernel fail loudly without them; they never skip.
 
+pub mod engines;
 pub mod registry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

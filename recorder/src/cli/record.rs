@@ -4,8 +4,8 @@ use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::{
     DefaultAction, MergeOptions, OnConflict, Profile, errno_number, merge,
 };
-use seccomp_recorder::record::{self, Options, Stop, TargetReport};
-use seccomp_recorder::target::Target;
+use seccomp_recorder::record::{self, FollowFilter, Options, Stop, TargetReport};
+use seccomp_recorder::target::{Engine, Target};
 use seccomp_recorder::trace::AttachKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -26,6 +26,8 @@ use std::time::Duration;
   seccomp-recorder record -o web.json --container 3f2a9c --duration 60s
   seccomp-recorder record -o app.json --pid 4242            (the cgroup PID 4242 lives in)
   seccomp-recorder record -o profiles/ --container web --container db -- ./e2e.sh
+  seccomp-recorder record -o web.json --container k8s.io/3f2a9c     (containerd NAMESPACE/ID)
+  seccomp-recorder record --follow-containers -o profiles/ -- make e2e
 
 With a command, the recorder exits with the command's exit status, and still writes the
 profile when the command fails. Existing targets are recorded until Ctrl-C/SIGTERM,
@@ -44,10 +46,34 @@ pub struct Args {
     #[arg(long, value_name = "PID")]
     pid: Vec<u32>,
 
-    /// Record a container: full ID or unique prefix (Docker, Podman, containerd, CRI-O,
-    /// runc, crun).
+    /// Record a container: name, full ID or unique prefix, or containerd's NAMESPACE/ID
+    /// (Docker, Podman, containerd, CRI-O, runc, crun). A container that is created but
+    /// not started yet is recorded from the moment it starts, runtime init included.
     #[arg(long, value_name = "ID")]
     container: Vec<String>,
+
+    /// Also record every container any engine starts while recording (from the moment
+    /// its cgroup is made), one profile each in the --output directory, named after the
+    /// container (name, else image, else ID).
+    #[arg(long)]
+    follow_containers: bool,
+
+    /// With --follow-containers: only this engine's containers (docker, podman,
+    /// containerd, cri-o; repeatable).
+    #[arg(long, value_name = "ENGINE", requires = "follow_containers")]
+    follow_engine: Vec<Engine>,
+
+    /// With --follow-containers: only containers whose name, image or ID matches
+    /// (`*` wildcards; repeatable).
+    #[arg(long, value_name = "PATTERN", requires = "follow_containers")]
+    follow_name: Vec<String>,
+
+    /// An engine state directory besides the defaults (/var/lib/docker,
+    /// /var/lib/containers/storage, /run/containerd): a dockerd --data-root, a podman
+    /// --root, a containerd state directory. Used to find containers by name and to tell
+    /// followed containers apart.
+    #[arg(long, value_name = "DIR")]
+    engine_root: Vec<PathBuf>,
 
     /// Stop recording existing targets after this long (e.g. 30s, 5m).
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -105,6 +131,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.push.is_some() && (count > 1 || args.output == Path::new("-")) {
         bail!("--push takes one target written to a file (not stdout)");
     }
+    if args.follow_containers && (args.append.is_some() || args.push.is_some()) {
+        bail!(
+            "--follow-containers writes one profile per container into a directory; it does not combine with --append or --push"
+        );
+    }
+    if args.follow_containers && args.output == Path::new("-") {
+        bail!("--follow-containers needs --output DIR (one profile per container)");
+    }
     let base = args.append.as_deref().map(load_base).transpose()?;
     let opts = Options {
         targets,
@@ -112,11 +146,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         duration: args.duration,
         attach: args.attach,
         linger: args.linger,
+        follow: args.follow_containers.then(|| FollowFilter {
+            engines: args.follow_engine.clone(),
+            names: args.follow_name.clone(),
+        }),
+        engine_roots: args.engine_root.clone(),
     };
     let mut last = 0;
     let report = record::record(&opts, &mut |t, now| progress(t, now, &mut last))?;
 
-    let multi = report.targets.len() > 1;
+    let multi = report.targets.len() > 1 || args.follow_containers;
     let out_dir = multi.then(|| args.output.clone());
     if let Some(dir) = &out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -212,6 +251,16 @@ fn summary(
         .map(|(a, s)| format!("{}: {}", short(*a), s.len()))
         .collect();
     let total: BTreeSet<&String> = t.syscalls.names.values().flatten().collect();
+    if let Some(c) = &t.container {
+        log::info!(
+            "{}: {} container, name {}, image {}, ID {}",
+            t.label,
+            c.engine,
+            c.name.as_deref().unwrap_or("-"),
+            c.image.as_deref().unwrap_or("-"),
+            c.id
+        );
+    }
     log::info!(
         "{}: {} syscalls ({}) -> {}",
         t.label,
