@@ -248,3 +248,97 @@ fn podman_container_recorded_by_name_runs_under_its_profile() {
     ]));
     check_enforced(&stdout(&run), ENOSYS);
 }
+
+#[test]
+fn follow_containers_records_each_container_a_script_starts_through_two_engines() {
+    require_root();
+    let d = Docker::get();
+    let c = Containerd::get();
+    let s = Scratch::new("follow");
+    let tag = std::process::id();
+    let (docker_name, ctr_id) = (format!("follow-dk-{tag}"), format!("follow-ct-{tag}"));
+    // Markers no runtime or engine CLI makes on its own.
+    let (in_docker, in_ctr, own) = ("sched_get_priority_max", "kcmp", MARK_B);
+    let host_probe = compile("engine_probe", &s.0, &["-static"]);
+    let script = s.path("e2e.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "set -e\n\
+             /usr/bin/docker -H unix://{dsock} run --rm --name {docker_name} --network none \
+               --security-opt seccomp=unconfined {IMAGE} /bin/probe {in_docker}\n\
+             ctr -a {csock} -n {CTR_NS} run --rm {IMAGE} {ctr_id} /bin/probe {in_ctr}\n\
+             {probe} {own}\n",
+            dsock = d.sock.display(),
+            csock = c.sock.display(),
+            probe = host_probe.display(),
+        ),
+    )
+    .unwrap();
+    let out = s.path("profiles");
+    let o = recorder(&[
+        "record",
+        "--follow-containers",
+        "--follow-name",
+        &format!("follow-*-{tag}"),
+        "--engine-root",
+        d.data_root().to_str().unwrap(),
+        "--engine-root",
+        c.state().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        script.to_str().unwrap(),
+    ]);
+    let log = stderr(&o);
+    assert!(o.status.success(), "record failed: {log}");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut expected = vec![
+        "command.json".to_string(),
+        format!("{ctr_id}.json"),
+        format!("{docker_name}.json"),
+    ];
+    expected.sort();
+    assert_eq!(files, expected, "{log}");
+    let markers = [in_docker, in_ctr, own];
+    for (file, mine) in [
+        (format!("{docker_name}.json"), in_docker),
+        (format!("{ctr_id}.json"), in_ctr),
+        ("command.json".to_string(), own),
+    ] {
+        let names = allowed(&profile(&out.join(&file)));
+        for m in markers {
+            assert_eq!(
+                names.contains(&m.to_string()),
+                m == mine,
+                "{file}: marker {m} (own marker {mine}): {names:?}"
+            );
+        }
+    }
+    // Each container profile starts its container: the runtime's calls after the filter
+    // is installed were recorded too.
+    let run = run_ok(d.cli().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        &format!(
+            "seccomp={}",
+            out.join(format!("{docker_name}.json")).display()
+        ),
+        IMAGE,
+        "/bin/probe",
+        in_docker,
+    ]));
+    assert_eq!(result_of(&stdout(&run), in_docker).1, 0);
+    assert!(
+        log.contains("docker container") && log.contains("containerd container"),
+        "{log}"
+    );
+}
