@@ -621,3 +621,46 @@ impl Drop for Signals {
         SIGNAL_WRITE_FD.store(-1, Ordering::SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_globs() {
+        assert!(glob("web-*", "web-1"));
+        assert!(glob("*-db", "prod-db"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(glob("*", ""));
+        assert!(glob("exact", "exact"));
+        assert!(!glob("web-*", "api-1"));
+        assert!(!glob("a*b*c", "acb"));
+        assert!(!glob("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn follow_filter_by_engine_and_name() {
+        let c = Container {
+            engine: Engine::Docker,
+            id: "0123".into(),
+            name: Some("e2e-web".into()),
+            image: Some("nginx:1.25".into()),
+        };
+        assert!(FollowFilter::default().accepts(&c));
+        let f = FollowFilter {
+            engines: vec![Engine::Podman],
+            names: vec![],
+        };
+        assert!(!f.accepts(&c));
+        let f = FollowFilter {
+            engines: vec![Engine::Docker],
+            names: vec!["nginx:*".into()],
+        };
+        assert!(f.accepts(&c));
+        let f = FollowFilter {
+            engines: vec![],
+            names: vec!["db-*".into()],
+        };
+        assert!(!f.accepts(&c));
+    }
+}

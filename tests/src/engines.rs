@@ -45,6 +45,22 @@ extern "C" fn stop_all() {
             remove_empty_cgroups(&dir);
         }
     }
+    reap_orphans();
+}
+
+/// Shims and conmon daemonize; as a child subreaper we get them back when they exit, and
+/// reap them here instead of leaving zombies to an init that may not.
+fn reap_orphans() {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        // SAFETY: reaping any exited child of ours.
+        let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
+        match r {
+            -1 => return,
+            0 => std::thread::sleep(Duration::from_millis(50)),
+            _ => {}
+        }
+    }
 }
 
 /// Removes a cgroup and the (empty) cgroups below it, deepest first; a cgroup that still
@@ -93,8 +109,11 @@ impl CgroupParents {
 fn register(pid: Option<u32>, dir: &Path) {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        // SAFETY: registers a plain extern "C" function.
-        unsafe { libc::atexit(stop_all) };
+        // SAFETY: registers a plain extern "C" function; prctl on ourselves.
+        unsafe {
+            libc::atexit(stop_all);
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        }
     });
     CLEANUP.lock().unwrap().push((pid, dir.to_path_buf()));
 }
@@ -204,6 +223,8 @@ pub fn rootfs_tar() -> &'static Path {
 }
 
 /// dockerd with its own data root, exec root, pidfile and socket; no iptables, no bridge.
+/// It runs its containers through the tests' own containerd: left alone it would pick up a
+/// system containerd at /run/containerd, which installing docker.io starts on systemd hosts.
 pub struct Docker {
     pub dir: PathBuf,
     pub sock: PathBuf,
@@ -219,6 +240,7 @@ impl Docker {
         let dir = state_dir("dockerd");
         let sock = dir.join("docker.sock");
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let containerd = Containerd::get();
         let cgroups = CgroupParents::note("docker");
         // Reaped by PID in stop_all() when the test binary exits.
         #[allow(clippy::zombie_processes)]
@@ -229,6 +251,8 @@ impl Docker {
             .arg(dir.join("exec"))
             .arg("--pidfile")
             .arg(dir.join("docker.pid"))
+            .arg("--containerd")
+            .arg(&containerd.sock)
             .arg("-H")
             .arg(format!("unix://{}", sock.display()))
             .args([

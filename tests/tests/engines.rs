@@ -542,3 +542,103 @@ fn podman_default_profile_refuses_what_diff_predicts() {
 // baseline is a newer contrib/seccomp than Debian's 1.6.20 (on this probe it predicts
 // io_uring_setup refused, which 1.6.20 allows, and name_to_handle_at/process_vm_readv
 // allowed, which 1.6.20 refuses). See docs/engines.md.
+
+#[test]
+fn names_resolve_from_engine_state_and_an_ambiguous_one_lists_both_engines() {
+    require_root();
+    let d = Docker::get();
+    let p = Podman::get();
+    let s = Scratch::new("names");
+    let name = format!("same-{}", std::process::id());
+    let docker_id = stdout(&run_ok(d.cli().args([
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--security-opt",
+        "seccomp=unconfined",
+        IMAGE,
+        "/bin/sh",
+        "-c",
+        "while true; do /bin/probe kcmp; sleep 0.1; done",
+    ])))
+    .trim()
+    .to_string();
+    let podman_id = stdout(&run_ok(p.cli().args([
+        "create",
+        "--name",
+        &name,
+        IMAGE,
+        "/bin/true",
+    ])))
+    .trim()
+    .to_string();
+    let out = s.path("p.json");
+    let (droot, proot) = (d.data_root(), p.root());
+    let o = recorder(&[
+        "record",
+        "--container",
+        &name,
+        "--engine-root",
+        droot.to_str().unwrap(),
+        "--engine-root",
+        proot.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let amb = stderr(&o);
+    // Only Docker's container is running.
+    let o2 = recorder(&[
+        "record",
+        "--container",
+        &name,
+        "--engine-root",
+        droot.to_str().unwrap(),
+        "--duration",
+        "1s",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let _ = d.cli().args(["rm", "-f", &docker_id]).output();
+    let _ = p.cli().args(["rm", "-f", &podman_id]).output();
+    assert!(!o.status.success(), "an ambiguous name must fail");
+    assert!(
+        amb.contains("ambiguous") && amb.contains(&docker_id) && amb.contains(&podman_id),
+        "{amb}"
+    );
+    assert!(
+        o2.status.success(),
+        "record by name failed: {}",
+        stderr(&o2)
+    );
+    assert!(
+        allowed(&profile(&out)).contains(&"kcmp".to_string()),
+        "the running container's calls were not recorded"
+    );
+    assert!(stderr(&o2).contains("already running"), "{}", stderr(&o2));
+}
+
+#[test]
+fn follow_containers_refuses_stdout_and_unknown_engines() {
+    let o = recorder(&["record", "--follow-containers", "-o", "-", "--", "true"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--output DIR"), "{}", stderr(&o));
+    let o = recorder(&[
+        "record",
+        "--follow-containers",
+        "--follow-engine",
+        "lxc",
+        "-o",
+        "x",
+        "--",
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unknown engine 'lxc'"),
+        "{}",
+        stderr(&o)
+    );
+}
