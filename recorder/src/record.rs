@@ -25,7 +25,10 @@ pub enum RecordError {
     Trace(#[from] TraceError),
     #[error(transparent)]
     Spawn(#[from] SpawnError),
-    #[error("nothing to record: give a command (record -- CMD) or --cgroup/--pid/--container")]
+    #[error(
+        "nothing to record: give a command (record -- CMD), --cgroup/--pid/--container or \
+         --follow-containers"
+    )]
     NoTarget,
     #[error("cannot watch for signals: {0}")]
     Signals(std::io::Error),
@@ -141,7 +144,7 @@ struct Watch {
 }
 
 pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordError> {
-    if opts.targets.is_empty() && opts.command.is_empty() {
+    if opts.targets.is_empty() && opts.command.is_empty() && opts.follow.is_none() {
         return Err(RecordError::NoTarget);
     }
     let mount = cgroup::mount_point()?;

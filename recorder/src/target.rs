@@ -17,8 +17,8 @@ pub enum TargetError {
     RootPid(u32),
     #[error(
         "no container matches '{0}': looked for it in the cgroup tree (docker, libpod, crio, \
-         cri-containerd scopes and plain IDs), in the runc/crun state directories and in the \
-         engines' state ({1}); give an ID prefix, a name, containerd's NAMESPACE/ID, \
+         cri-containerd scopes and plain IDs), in the runc/crun state directories, in the \
+         engines' state ({1}) and with the docker/podman CLIs where installed; give an ID prefix, a name, containerd's NAMESPACE/ID, \
          --engine-root DIR for an engine with its own data root, or --cgroup PATH"
     )]
     NoContainer(String, String),
@@ -168,7 +168,15 @@ fn resolve_container(
             container: Some(container),
         }));
     }
-    let known = roots.containers();
+    let mut known = roots.containers();
+    if !known
+        .iter()
+        .any(|c| c.name.as_deref() == Some(wanted) || c.id.starts_with(wanted))
+    {
+        // An engine whose state is elsewhere (a remote DOCKER_HOST, another data root):
+        // ask its CLI, where there is one.
+        known.extend(from_clis(wanted));
+    }
     // A name is exact; it wins over an ID prefix that happens to spell it.
     let by_name: Vec<&Container> = known
         .iter()
@@ -448,6 +456,87 @@ fn podman_containers(root: &Path) -> Vec<Container> {
         }
     }
     out
+}
+
+/// How long an engine CLI may take to answer before it is ignored.
+const CLI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `docker inspect` / `podman inspect` of `wanted`, for the CLIs in PATH.
+fn from_clis(wanted: &str) -> Vec<Container> {
+    // Go templates: the ID, the name and the image, separated by a character none contains.
+    let clis = [
+        (
+            "docker",
+            Engine::Docker,
+            "{{.Id}}\t{{.Name}}\t{{.Config.Image}}",
+        ),
+        (
+            "podman",
+            Engine::Podman,
+            "{{.Id}}\t{{.Name}}\t{{.ImageName}}",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (cli, engine, format) in clis {
+        // Podman would create its default storage just to answer: no storage, no containers.
+        if engine == Engine::Podman && !Path::new(EngineRoots::DEFAULTS[1]).is_dir() {
+            continue;
+        }
+        let Some(text) = run_cli(
+            cli,
+            &["inspect", "--type", "container", "--format", format, wanted],
+        ) else {
+            continue;
+        };
+        for line in text.lines() {
+            let mut f = line.split('\t');
+            let (Some(id), name, image) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            if !is_hex_id(id) {
+                continue;
+            }
+            log::debug!("{cli} inspect {wanted}: {id}");
+            out.push(Container {
+                engine,
+                id: id.into(),
+                name: name
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .filter(|n| !n.is_empty()),
+                image: image.map(String::from).filter(|i| !i.is_empty()),
+            });
+        }
+    }
+    out
+}
+
+/// Runs an engine CLI if it is installed; its stdout on success within [`CLI_TIMEOUT`].
+fn run_cli(cli: &str, args: &[&str]) -> Option<String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(cli)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + CLI_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => break,
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) if std::time::Instant::now() > deadline => {
+                log::warn!("{cli} did not answer within {CLI_TIMEOUT:?}; not asking it");
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut text).ok()?;
+    Some(text)
 }
 
 /// The container whose cgroup `dir` is (not one nested inside it), by the engines'

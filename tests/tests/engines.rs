@@ -589,6 +589,7 @@ fn names_resolve_from_engine_state_and_an_ambiguous_one_lists_both_engines() {
         out.to_str().unwrap(),
     ]);
     let amb = stderr(&o);
+    let written_when_ambiguous = out.exists();
     // Only Docker's container is running.
     let o2 = recorder(&[
         "record",
@@ -601,9 +602,27 @@ fn names_resolve_from_engine_state_and_an_ambiguous_one_lists_both_engines() {
         "-o",
         out.to_str().unwrap(),
     ]);
+    // No --engine-root: the docker CLI, pointed at our daemon as a user would, knows it.
+    let out3 = s.path("p3.json");
+    let o3 = Command::new(bin())
+        .args(["record", "--container", &name, "--duration", "1s", "-o"])
+        .arg(&out3)
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        .output()
+        .unwrap();
     let _ = d.cli().args(["rm", "-f", &docker_id]).output();
     let _ = p.cli().args(["rm", "-f", &podman_id]).output();
+    assert!(
+        o3.status.success(),
+        "record via the docker CLI failed: {}",
+        stderr(&o3)
+    );
+    assert!(allowed(&profile(&out3)).contains(&"kcmp".to_string()));
     assert!(!o.status.success(), "an ambiguous name must fail");
+    assert!(
+        !written_when_ambiguous,
+        "an ambiguous target must not write a profile"
+    );
     assert!(
         amb.contains("ambiguous") && amb.contains(&docker_id) && amb.contains(&podman_id),
         "{amb}"
