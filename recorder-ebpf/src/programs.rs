@@ -9,7 +9,10 @@ use aya_ebpf::{
     maps::{Array, HashMap},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
-use recorder_ebpf::{BORN_NAME_LEN, Born, Class, OddKey, Seen, classify};
+use recorder_ebpf::{
+    BORN_NAME_LEN, Born, Class, OddKey, SECCOMP_MODE_FILTER, SEEN_ANY, SEEN_FILTERED, Seen,
+    classify,
+};
 
 /// Target cgroup id -> its seen set. Sized by user space at load time.
 #[map]
@@ -49,6 +52,10 @@ static ROOT_HIER_OFF: Global<u32> = Global::new(0);
 static KN_ID_OFF: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 static KN_NAME_OFF: Global<u32> = Global::new(0);
+/// Offset of `task_struct.seccomp.mode`; 0 when BTF lacks it (every call then counts as
+/// unfiltered).
+#[unsafe(no_mangle)]
+static SECCOMP_MODE_OFF: Global<u32> = Global::new(0);
 /// Non-zero: every new cgroup v2 directory is a target from birth (--follow-containers,
 /// containers not started yet). Only cgroup_mkdir reads it; sys_enter is unchanged.
 #[unsafe(no_mangle)]
@@ -87,12 +94,20 @@ fn record(id: i64) {
     let compat = mode != 0 && task_is_compat();
     match classify(mode, id as u64, compat) {
         Class::Slot(idx) => {
+            let bits = if task_is_filtered() {
+                SEEN_ANY | SEEN_FILTERED
+            } else {
+                SEEN_ANY
+            };
             // SAFETY: idx < SEEN_LEN by construction; `seen` points into a live map value.
-            // Read before write keeps the cache line shared once the set is warm.
+            // Read before write keeps the cache line shared once the set is warm. Two tasks
+            // of one target racing on a first call can drop one's bit; the next such call
+            // sets it again.
             unsafe {
                 let p = (seen as *mut u8).add(idx);
-                if core::ptr::read_volatile(p) == 0 {
-                    core::ptr::write_volatile(p, 1);
+                let old = core::ptr::read_volatile(p);
+                if old & bits != bits {
+                    core::ptr::write_volatile(p, old | bits);
                 }
             }
         }
@@ -106,6 +121,24 @@ fn record(id: i64) {
             if ODD.get_ptr(&key).is_none() {
                 let _ = ODD.insert(&key, &1, 0);
             }
+        }
+    }
+}
+
+/// Whether the current task runs under a seccomp filter: a container runtime installs the
+/// profile part-way through its init, and only what follows is the profile's business.
+#[inline(always)]
+fn task_is_filtered() -> bool {
+    let off = SECCOMP_MODE_OFF.load();
+    if off == 0 {
+        return false;
+    }
+    // SAFETY: reads a u32 of the current task at an offset taken from BTF.
+    unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        match bpf_probe_read_kernel(task.add(off as usize) as *const u32) {
+            Ok(v) => v == SECCOMP_MODE_FILTER,
+            Err(_) => false,
         }
     }
 }

@@ -260,6 +260,16 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
     let (stop, leftovers) = result?;
     let elapsed = start.elapsed();
     let targets = rec.collect()?;
+    for t in &targets {
+        if t.container.is_some() && t.syscalls.filtered.is_empty() && !t.syscalls.names.is_empty() {
+            log::warn!(
+                "{}: recorded without a seccomp filter, so the profile also allows what the \
+                 runtime does before it installs one (mount, pivot_root, ...); record under a \
+                 permissive profile for a tighter one (see docs/engines.md)",
+                t.label
+            );
+        }
+    }
     if let Some(own) = &own {
         own.evict(&mount);
     }
@@ -313,10 +323,10 @@ impl Recording<'_> {
             .map(|w| TargetReport {
                 label: w.label.clone(),
                 cgroup: w.path.clone(),
-                syscalls: if w.id == 0 {
-                    Syscalls::default()
-                } else {
-                    seen.remove(&w.id).unwrap_or_default()
+                syscalls: match (w.id, &w.container) {
+                    (0, _) => Syscalls::default(),
+                    (id, Some(_)) => container_calls(seen.remove(&id).unwrap_or_default()),
+                    (id, None) => seen.remove(&id).unwrap_or_default(),
                 },
                 container: w.container.clone(),
             })
@@ -331,6 +341,19 @@ fn merge_into(into: &mut Syscalls, from: Syscalls) {
     for (arch, nrs) in from.unknown {
         into.unknown.entry(arch).or_default().extend(nrs);
     }
+    for (arch, names) in from.filtered {
+        into.filtered.entry(arch).or_default().extend(names);
+    }
+}
+
+/// A container's profile is what its processes made under the filter its runtime installed
+/// (recorded under a permissive profile); recorded unconfined, it is everything, the
+/// runtime's setup (mount, pivot_root, sethostname...) included.
+fn container_calls(mut s: Syscalls) -> Syscalls {
+    if !s.filtered.is_empty() {
+        s.names = s.filtered.clone();
+    }
+    s
 }
 
 /// User-space half of following: names the cgroups the kernel made targets at birth,

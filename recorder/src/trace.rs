@@ -11,7 +11,7 @@ use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use recorder_ebpf::{
     ABI_ARM_PRIVATE, ABI_COMPAT, ABI_NATIVE, ABI_X32, Born, COMPAT_ARM64, COMPAT_NONE, COMPAT_X86,
-    NR_SLOTS, OddKey, SEEN_LEN, Seen,
+    NR_SLOTS, OddKey, SEEN_FILTERED, SEEN_LEN, Seen,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -97,6 +97,10 @@ pub struct Syscalls {
     pub names: BTreeMap<Arch, BTreeSet<String>>,
     /// Numbers no table names (a newer kernel's calls, or garbage ids), per ABI.
     pub unknown: BTreeMap<Arch, BTreeSet<u64>>,
+    /// The part of `names` made by tasks under a seccomp filter (a container recorded
+    /// under a permissive profile: its runtime's calls after installing the filter and the
+    /// workload's, without the runtime's setup before it).
+    pub filtered: BTreeMap<Arch, BTreeSet<String>>,
 }
 
 /// The loaded program, its maps and the attach point in use.
@@ -137,6 +141,7 @@ impl Tracer {
             .map_max_entries("BORN", if follow { capacity } else { 1 })
             .override_global("FOLLOW", &follow_flag, true)
             .override_global("KN_NAME_OFF", &k.kn_name, true)
+            .override_global("SECCOMP_MODE_OFF", &k.seccomp_mode, true)
             .override_global("COMPAT_MODE", &k.compat_mode, true)
             .override_global("COMPAT_OFF", &k.compat_off, true)
             .override_global("COMPAT_MASK", &k.compat_mask, true)
@@ -347,9 +352,12 @@ impl Tracer {
         for entry in targets.iter() {
             let (id, seen) = entry.map_err(|e| map_err("read", "TARGETS", &e))?;
             let set = out.entry(owner(id)).or_default();
-            for (idx, _) in seen.nr.iter().enumerate().filter(|(_, b)| **b != 0) {
+            for (idx, b) in seen.nr.iter().enumerate().filter(|(_, b)| **b != 0) {
                 let abi = (idx / NR_SLOTS) as u32;
-                self.add(set, abi, (idx % NR_SLOTS) as u64);
+                let name = self.add(set, abi, (idx % NR_SLOTS) as u64);
+                if let (Some((arch, name)), true) = (name, b & SEEN_FILTERED != 0) {
+                    set.filtered.entry(arch).or_default().insert(name);
+                }
             }
         }
         let odd: BpfHashMap<&MapData, OddKey, u8> = self.map("ODD")?;
@@ -361,10 +369,9 @@ impl Tracer {
         Ok(out)
     }
 
-    fn add(&self, set: &mut Syscalls, abi: u32, nr: u64) {
-        let Some(arch) = abi_arch(self.host, self.compat, abi) else {
-            return;
-        };
+    /// Adds one call; returns its arch and name when a table names it.
+    fn add(&self, set: &mut Syscalls, abi: u32, nr: u64) -> Option<(Arch, String)> {
+        let arch = abi_arch(self.host, self.compat, abi)?;
         let nr_in_table = match abi {
             ABI_ARM_PRIVATE => nr + crate::arch::ARM_PRIVATE_BASE as u64,
             _ => nr,
@@ -375,9 +382,11 @@ impl Tracer {
         {
             Some(name) => {
                 set.names.entry(arch).or_default().insert(name.to_string());
+                Some((arch, name.to_string()))
             }
             None => {
                 set.unknown.entry(arch).or_default().insert(nr_in_table);
+                None
             }
         }
     }
@@ -413,6 +422,7 @@ struct KernelOffsets {
     root_hier: u32,
     kn_id: u32,
     kn_name: u32,
+    seccomp_mode: u32,
     mkdir_hook: bool,
 }
 
@@ -456,8 +466,16 @@ impl KernelOffsets {
             kn_id,
             kn_name,
         ] = cg.unwrap_or_default();
+        let seccomp_mode = btf
+            .member_offset("task_struct", "seccomp")
+            .and_then(|s| Ok(s + btf.member_offset("seccomp", "mode")?))
+            .unwrap_or_else(|e| {
+                log::debug!("{e}: calls under a seccomp filter are not told apart");
+                0
+            });
         KernelOffsets {
             compat_mode,
+            seccomp_mode,
             compat_off,
             compat_mask: mask,
             tp_id_off: tracepoint_id_offset().unwrap_or(8),

@@ -661,3 +661,80 @@ fn follow_containers_refuses_stdout_and_unknown_engines() {
         stderr(&o)
     );
 }
+
+/// Calls runc makes while it sets the container up, before it installs the filter.
+const RUNTIME_SETUP: &[&str] = &["mount", "pivot_root", "umount2", "sethostname"];
+
+#[test]
+fn recorded_under_a_permissive_profile_the_runtimes_setup_is_left_out() {
+    require_root();
+    let d = Docker::get();
+    let s = Scratch::new("docker-permissive");
+    // Written here: a filter that allows everything, so runc installs one.
+    let permissive = s.path("allow-all.json");
+    std::fs::write(
+        &permissive,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"syscalls":[]}"#,
+    )
+    .unwrap();
+    let create = |seccomp: &str| {
+        stdout(&run_ok(d.cli().args([
+            "create",
+            "--network",
+            "none",
+            "--security-opt",
+            &format!("seccomp={seccomp}"),
+            IMAGE,
+            "/bin/probe",
+            MARK_A,
+            MARK_B,
+        ])))
+        .trim()
+        .to_string()
+    };
+    let mut profiles = Vec::new();
+    for (tag, seccomp) in [
+        ("permissive", permissive.to_str().unwrap()),
+        ("unconfined", "unconfined"),
+    ] {
+        let id = create(seccomp);
+        let sub = Scratch::new(tag);
+        let out = record_from_start(
+            &sub,
+            &id,
+            &d.data_root(),
+            d.cli().args(["start", "-a", &id]),
+        );
+        let _ = d.cli().args(["rm", "-f", &id]).output();
+        check_recorded(&out);
+        profiles.push((tag, allowed(&profile(&out)), out, sub));
+    }
+    let (_, tight, tight_path, _) = &profiles[0];
+    eprintln!("permissive: {} calls {tight:?}", tight.len());
+    let (_, loose, _, _) = &profiles[1];
+    for call in RUNTIME_SETUP {
+        assert!(
+            !tight.contains(&call.to_string()),
+            "{call} in the tight profile: {tight:?}"
+        );
+        assert!(
+            loose.contains(&call.to_string()),
+            "{call} not even recorded unconfined: {loose:?}"
+        );
+    }
+    // The runtime's calls after the filter are in: the container starts under it.
+    let run = run_ok(d.cli().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        &format!("seccomp={}", tight_path.display()),
+        IMAGE,
+        "/bin/probe",
+        MARK_A,
+        MARK_B,
+        OUTSIDE,
+    ]));
+    check_enforced(&stdout(&run), EPERM);
+}
