@@ -380,6 +380,7 @@ impl Follower {
         filter: Option<FollowFilter>,
         watched: &[Watch],
     ) -> Follower {
+        // Walked after the kernel side is loaded: anything made later is in BORN.
         let paths = cgroup::subtree(mount)
             .into_iter()
             .filter_map(|p| {
@@ -400,69 +401,105 @@ impl Follower {
     }
 
     fn scan(&mut self, tracer: &mut Tracer, watched: &mut Vec<Watch>) -> Result<(), RecordError> {
-        let born = tracer.born()?;
-        // Ids are inode numbers, handed out in creation order: parents come first.
-        for (&id, (parent, name)) in &born {
-            if self.decided.contains(&id) {
-                continue;
-            }
-            let Some(parent_path) = self.paths.get(parent).cloned() else {
-                // Its parent was made and removed before we looked, and was not followed.
-                self.decided.insert(id);
-                tracer.remove_target(id)?;
-                continue;
-            };
-            let rel = parent_path.join(name);
-            self.paths.insert(id, rel.clone());
-            self.decided.insert(id);
-            let owner = if self.owners.contains(parent) {
-                Some(*parent)
-            } else {
-                self.folded.get(parent).copied()
-            };
-            if let Some(owner) = owner {
-                self.folded.insert(id, owner);
-                continue;
-            }
-            if let Some(w) = watched
-                .iter_mut()
-                .find(|w| w.id == 0 && w.pending.as_ref().is_some_and(|p| p.matches(&rel)))
-            {
-                w.id = id;
-                w.path = self.mount.join(&rel);
-                self.owners.insert(id);
-                log::info!("{}: started, recording it from {}", w.label, rel.display());
-                continue;
-            }
-            let dir = self.mount.join(&rel);
-            let found = self.filter.as_ref().and_then(|f| {
-                container_of(&self.mount, &dir, &self.roots).filter(|c| f.accepts(c))
-            });
-            match found {
-                Some(c) => {
-                    let mut label = c.profile_name();
-                    if label == "command" || watched.iter().any(|w| w.label == label) {
-                        label = format!("{label}-{}", id);
+        let mut todo: Vec<(u64, u64, String)> = tracer
+            .born()?
+            .into_iter()
+            .filter(|(id, _)| !self.decided.contains(id))
+            .map(|(id, (parent, name))| (id, parent, name))
+            .collect();
+        // Parents before children; ids mostly grow with creation but may wrap, so go round
+        // until nothing more can be placed.
+        loop {
+            let waiting: BTreeSet<u64> = todo.iter().map(|t| t.0).collect();
+            let mut rest = Vec::new();
+            let before = todo.len();
+            for (id, parent, name) in todo {
+                match self.paths.get(&parent).cloned() {
+                    Some(parent_path) => {
+                        self.decide(tracer, watched, id, parent, parent_path.join(&name))?
                     }
-                    log::info!(
-                        "following {} container {} ({})",
-                        c.engine,
-                        label,
-                        rel.display()
-                    );
-                    self.owners.insert(id);
-                    watched.push(Watch {
-                        label,
-                        path: dir,
-                        id,
-                        container: Some(c),
-                        pending: None,
-                        followed: true,
-                    });
+                    None if waiting.contains(&parent) => rest.push((id, parent, name)),
+                    // Its parent was made and removed unseen, and was nothing we follow.
+                    None => self.forget(tracer, id)?,
                 }
-                None => tracer.remove_target(id)?,
             }
+            if rest.is_empty() || rest.len() == before {
+                for (id, _, _) in rest {
+                    self.forget(tracer, id)?;
+                }
+                return Ok(());
+            }
+            todo = rest;
         }
+    }
+
+    fn forget(&mut self, tracer: &mut Tracer, id: u64) -> Result<(), RecordError> {
+        self.decided.insert(id);
+        tracer.remove_target(id)?;
+        tracer.remove_born(id)?;
+        Ok(())
+    }
+
+    /// Keeps, folds or drops one new cgroup; its BORN entry is freed either way, its path
+    /// is remembered for its children.
+    fn decide(
+        &mut self,
+        tracer: &mut Tracer,
+        watched: &mut Vec<Watch>,
+        id: u64,
+        parent: u64,
+        rel: PathBuf,
+    ) -> Result<(), RecordError> {
+        self.paths.insert(id, rel.clone());
+        self.decided.insert(id);
+        tracer.remove_born(id)?;
+        let owner = if self.owners.contains(&parent) {
+            Some(parent)
+        } else {
+            self.folded.get(&parent).copied()
+        };
+        if let Some(owner) = owner {
+            self.folded.insert(id, owner);
+            return Ok(());
+        }
+        if let Some(w) = watched
+            .iter_mut()
+            .find(|w| w.id == 0 && w.pending.as_ref().is_some_and(|p| p.matches(&rel)))
+        {
+            w.id = id;
+            w.path = self.mount.join(&rel);
+            self.owners.insert(id);
+            log::info!("{}: started, recording it from {}", w.label, rel.display());
+            return Ok(());
+        }
+        let dir = self.mount.join(&rel);
+        let found = self
+            .filter
+            .as_ref()
+            .and_then(|f| container_of(&self.mount, &dir, &self.roots).filter(|c| f.accepts(c)));
+        let Some(c) = found else {
+            tracer.remove_target(id)?;
+            return Ok(());
+        };
+        let mut label = c.profile_name();
+        if label == "command" || watched.iter().any(|w| w.label == label) {
+            label = format!("{label}-{id}");
+        }
+        log::info!(
+            "following {} container {} ({})",
+            c.engine,
+            label,
+            rel.display()
+        );
+        self.owners.insert(id);
+        watched.push(Watch {
+            label,
+            path: dir,
+            id,
+            container: Some(c),
+            pending: None,
+            followed: true,
+        });
         Ok(())
     }
 }

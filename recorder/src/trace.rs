@@ -233,6 +233,15 @@ impl Tracer {
         }
     }
 
+    /// Frees a BORN entry user space has read.
+    pub fn remove_born(&mut self, cgroup: u64) -> Result<(), TraceError> {
+        let mut map: BpfHashMap<&mut MapData, u64, Born> = self.map_mut("BORN")?;
+        match map.remove(&cgroup) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(map_err("remove from", "BORN", &e)),
+        }
+    }
+
     /// Follow mode: the cgroups made since loading, as id -> (parent id, directory name).
     pub fn born(&self) -> Result<BTreeMap<u64, (u64, String)>, TraceError> {
         let map: BpfHashMap<&MapData, u64, Born> = self.map("BORN")?;

@@ -738,3 +738,28 @@ fn recorded_under_a_permissive_profile_the_runtimes_setup_is_left_out() {
     ]));
     check_enforced(&stdout(&run), EPERM);
 }
+
+#[test]
+fn follow_mode_still_folds_a_cgroup_made_under_the_command_into_it() {
+    require_root();
+    let s = Scratch::new("follow-nested");
+    let markers = compile("markers", &s.0, &["-pthread"]);
+    let mount = seccomp_recorder::cgroup::mount_point().unwrap();
+    let out = s.path("profiles");
+    let o = recorder(&[
+        "record",
+        "--follow-containers",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        markers.to_str().unwrap(),
+        "nested",
+        mount.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "record failed: {}", stderr(&o));
+    let names = allowed(&profile(&out.join("command.json")));
+    assert!(
+        names.contains(&"sched_get_priority_max".to_string()),
+        "the nested cgroup's marker is missing: {names:?}"
+    );
+}
