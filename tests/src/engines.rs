@@ -256,6 +256,9 @@ impl Docker {
             .arg("-H")
             .arg(format!("unix://{}", sock.display()))
             .args([
+                // The same layout everywhere: systemd hosts with cgroup v2 would get scopes.
+                "--exec-opt",
+                "native.cgroupdriver=cgroupfs",
                 "--iptables=false",
                 "--ip6tables=false",
                 "--bridge=none",
