@@ -461,15 +461,18 @@ impl Podman {
         })
     }
 
-    pub fn cli(&self) -> Command {
-        let mut c = Command::new("podman");
-        c.arg("--root")
-            .arg(self.root())
-            .arg("--runroot")
-            .arg(self.dir.join("runroot"))
-            .arg("--tmpdir")
-            .arg(self.dir.join("tmp"))
-            .args([
+    /// The global flags every podman command gets.
+    pub fn args(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "--root".into(),
+            self.root().display().to_string(),
+            "--runroot".into(),
+            self.dir.join("runroot").display().to_string(),
+            "--tmpdir".into(),
+            self.dir.join("tmp").display().to_string(),
+        ];
+        a.extend(
+            [
                 "--runtime",
                 "runc",
                 "--cgroup-manager",
@@ -478,9 +481,21 @@ impl Podman {
                 "vfs",
                 "--events-backend",
                 "file",
-            ])
-            // The host's containers.conf must not change what the tests run.
-            .env("CONTAINERS_CONF", self.dir.join("containers.conf"));
+            ]
+            .map(String::from),
+        );
+        a
+    }
+
+    /// The containers.conf the tests' podman reads (through `CONTAINERS_CONF`).
+    pub fn conf(&self) -> PathBuf {
+        self.dir.join("containers.conf")
+    }
+
+    pub fn cli(&self) -> Command {
+        let mut c = Command::new("podman");
+        // The host's containers.conf must not change what the tests run.
+        c.args(self.args()).env("CONTAINERS_CONF", self.conf());
         c
     }
 

@@ -763,3 +763,66 @@ fn follow_mode_still_folds_a_cgroup_made_under_the_command_into_it() {
         "the nested cgroup's marker is missing: {names:?}"
     );
 }
+
+#[test]
+fn follow_engine_keeps_podman_containers_and_drops_docker_ones() {
+    require_root();
+    let d = Docker::get();
+    let p = Podman::get();
+    let s = Scratch::new("follow-podman");
+    let tag = std::process::id();
+    let (docker_name, podman_name) = (format!("fe-dk-{tag}"), format!("fe-pm-{tag}"));
+    let (in_docker, in_podman) = ("sched_get_priority_max", "getitimer");
+    let script = s.path("e2e.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "set -e\n\
+             /usr/bin/docker -H unix://{dsock} run --rm --name {docker_name} --network none \
+               {IMAGE} /bin/probe {in_docker}\n\
+             CONTAINERS_CONF={conf} podman {pargs} run --rm --name {podman_name} --network none \
+               {IMAGE} /bin/probe {in_podman}\n",
+            dsock = d.sock.display(),
+            conf = p.conf().display(),
+            pargs = p.args().join(" "),
+        ),
+    )
+    .unwrap();
+    let out = s.path("profiles");
+    let o = recorder(&[
+        "record",
+        "--follow-containers",
+        "--follow-engine",
+        "podman",
+        "--follow-name",
+        &format!("fe-*-{tag}"),
+        "--engine-root",
+        d.data_root().to_str().unwrap(),
+        "--engine-root",
+        p.root().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        script.to_str().unwrap(),
+    ]);
+    let log = stderr(&o);
+    assert!(o.status.success(), "record failed: {log}");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        vec!["command.json".to_string(), format!("{podman_name}.json")],
+        "{log}"
+    );
+    let names = allowed(&profile(&out.join(format!("{podman_name}.json"))));
+    assert!(names.contains(&in_podman.to_string()), "{names:?}");
+    assert!(!names.contains(&in_docker.to_string()), "{names:?}");
+    // Podman's default profile was active: runc's setup stayed out.
+    for call in RUNTIME_SETUP {
+        assert!(!names.contains(&call.to_string()), "{call}: {names:?}");
+    }
+}
