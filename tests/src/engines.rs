@@ -27,7 +27,8 @@ pub const PODMAN_ULIMITS: [&str; 4] = [
 
 /// Daemons and directories to clean up when the test binary exits.
 static CLEANUP: Mutex<Vec<(Option<u32>, PathBuf)>> = Mutex::new(Vec::new());
-/// Parent cgroups (`/docker`, `/libpod_parent`, `/<namespace>`) the engines made for us.
+/// Parent cgroups (`/docker`, `/libpod_parent`, `/<namespace>`) and host run directories
+/// the engines made for us.
 static CGROUPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 extern "C" fn stop_all() {
@@ -42,7 +43,7 @@ extern "C" fn stop_all() {
     }
     if let Ok(mut list) = CGROUPS.lock() {
         for dir in list.drain(..) {
-            remove_empty_cgroups(&dir);
+            remove_empty_dirs(&dir);
         }
     }
     reap_orphans();
@@ -63,9 +64,9 @@ fn reap_orphans() {
     }
 }
 
-/// Removes a cgroup and the (empty) cgroups below it, deepest first; a cgroup that still
-/// has processes stays.
-fn remove_empty_cgroups(dir: &Path) {
+/// Removes a directory and the empty directories below it, deepest first; anything with a
+/// file in it stays (for cgroups: anything with processes).
+fn remove_empty_dirs(dir: &Path) {
     let mut all = vec![dir.to_path_buf()];
     let mut i = 0;
     while i < all.len() {
@@ -104,6 +105,20 @@ impl CgroupParents {
     fn register(self) {
         CGROUPS.lock().unwrap().extend(self.0);
     }
+}
+
+/// Directories the engines create outside their state whatever they are told (dockerd's
+/// plugin directory, the shims' socket and fifo directories, Podman's network run
+/// directory); removed at exit when they did not exist before and are empty.
+fn note_host_dirs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let new = ["/run/docker", "/run/containerd", "/run/containers"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| !p.exists());
+        CGROUPS.lock().unwrap().extend(new);
+    });
 }
 
 fn register(pid: Option<u32>, dir: &Path) {
@@ -241,6 +256,7 @@ impl Docker {
         let sock = dir.join("docker.sock");
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let containerd = Containerd::get();
+        note_host_dirs();
         let cgroups = CgroupParents::note("docker");
         // Reaped by PID in stop_all() when the test binary exits.
         #[allow(clippy::zombie_processes)]
@@ -325,6 +341,7 @@ impl Containerd {
         );
         std::fs::write(dir.join("config.toml"), config).unwrap();
         let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        note_host_dirs();
         let cgroups = CgroupParents::note(CTR_NS);
         // Reaped by PID in stop_all() when the test binary exits.
         #[allow(clippy::zombie_processes)]
@@ -447,6 +464,7 @@ impl Podman {
             let dir = state_dir("podman");
             register(None, &dir);
             CgroupParents::note("libpod_parent").register();
+            note_host_dirs();
             // Passed through the environment: nothing host-wide changes.
             std::fs::write(
                 dir.join("containers.conf"),
@@ -470,6 +488,9 @@ impl Podman {
             self.dir.join("runroot").display().to_string(),
             "--tmpdir".into(),
             self.dir.join("tmp").display().to_string(),
+            // Otherwise /etc/containers/networks.
+            "--network-config-dir".into(),
+            self.dir.join("networks").display().to_string(),
         ];
         a.extend(
             [
