@@ -62,8 +62,15 @@ pub enum Want {
     /// Any directory whose name carries this full ID (`/docker/<id>`, `libpod-<id>`,
     /// `docker-<id>.scope`, ...).
     Id(String),
-    /// Exactly this path under the cgroup2 mount (containerd's `<namespace>/<id>`).
+    /// Exactly this path under the cgroup2 mount.
     Path(PathBuf),
+    /// A containerd task: `<namespace>/<id>`, or the cgroup its bundle names (`ctr run
+    /// --cgroup`, CRI), read when the cgroup is made (the bundle is written just before).
+    Containerd {
+        ns: String,
+        id: String,
+        roots: Vec<PathBuf>,
+    },
 }
 
 impl Pending {
@@ -71,6 +78,10 @@ impl Pending {
     pub fn matches(&self, rel: &Path) -> bool {
         match &self.want {
             Want::Path(p) => rel == p,
+            Want::Containerd { ns, id, roots } => {
+                rel == Path::new(ns).join(id)
+                    || EngineRoots(roots.clone()).bundle_cgroup(ns, id).as_deref() == Some(rel)
+            }
             Want::Id(id) => {
                 rel.file_name()
                     .and_then(|n| n.to_str())
@@ -152,7 +163,11 @@ fn resolve_container(
             name: Some(id.into()),
             image: None,
         };
-        let dir = mount.join(ns).join(id);
+        let dir = mount.join(
+            roots
+                .bundle_cgroup(ns, id)
+                .unwrap_or_else(|| PathBuf::from(ns).join(id)),
+        );
         if dir.join("cgroup.procs").exists() {
             return Ok(Resolution::Now(Resolved {
                 label: container.profile_name(),
@@ -161,10 +176,14 @@ fn resolve_container(
             }));
         }
         // containerd keeps created containers in its bolt database only; the cgroup is
-        // /<namespace>/<id> once the task starts.
+        // made when the task starts.
         return Ok(Resolution::Pending(Pending {
             label: container.profile_name(),
-            want: Want::Path(PathBuf::from(ns).join(id)),
+            want: Want::Containerd {
+                ns: ns.into(),
+                id: id.into(),
+                roots: roots.0.clone(),
+            },
             container: Some(container),
         }));
     }
@@ -183,6 +202,9 @@ fn resolve_container(
         .filter(|c| c.name.as_deref() == Some(wanted))
         .collect();
     let wanted_id: String = match by_name.as_slice() {
+        [one] if one.engine == Engine::Containerd => {
+            return resolve_container(mount, &one.id, roots);
+        }
         [one] => one.id.clone(),
         [] => {
             if wanted.len() < 3 {
@@ -213,6 +235,8 @@ fn resolve_container(
     }
     matches.sort_by_key(|c| (c.id.clone(), c.cgroup.components().count()));
     matches.dedup_by(|a, b| a.id == b.id);
+    // containerd's IDs are names, found above; prefixes are for the hex IDs.
+    known.retain(|c| c.engine != Engine::Containerd);
     let info = |id: &str| known.iter().find(|c| c.id == id).cloned();
     match matches.as_slice() {
         [] => {
@@ -366,15 +390,62 @@ impl EngineRoots {
             .join(", ")
     }
 
-    /// Every Docker and Podman container on disk, running or not.
+    /// Every Docker and Podman container on disk, running or not, and containerd's
+    /// running tasks (named by their ID).
     pub fn containers(&self) -> Vec<Container> {
         let mut out = Vec::new();
         for root in &self.0 {
             out.extend(docker_containers(root));
             out.extend(podman_containers(root));
         }
+        out.extend(
+            self.containerd_tasks()
+                .into_iter()
+                .map(|(ns, id)| Container {
+                    engine: Engine::Containerd,
+                    id: format!("{ns}/{id}"),
+                    name: Some(id),
+                    image: None,
+                }),
+        );
         out.dedup_by(|a, b| a.id == b.id);
         out
+    }
+
+    /// containerd's tasks as (namespace, id): one bundle directory each.
+    fn containerd_tasks(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for root in &self.0 {
+            let Ok(nss) = std::fs::read_dir(root.join("io.containerd.runtime.v2.task")) else {
+                continue;
+            };
+            for ns in nss.filter_map(|e| e.ok()) {
+                let Ok(ids) = std::fs::read_dir(ns.path()) else {
+                    continue;
+                };
+                let ns = ns.file_name().to_string_lossy().into_owned();
+                for id in ids.filter_map(|e| e.ok()) {
+                    if id.path().join("config.json").is_file() {
+                        out.push((ns.clone(), id.file_name().to_string_lossy().into_owned()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The cgroup (relative to the cgroup2 mount) a containerd task's bundle asks for.
+    fn bundle_cgroup(&self, ns: &str, id: &str) -> Option<PathBuf> {
+        self.0.iter().find_map(|r| {
+            let path = r
+                .join("io.containerd.runtime.v2.task")
+                .join(ns)
+                .join(id)
+                .join("config.json");
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+            cgroups_path(v.pointer("/linux/cgroupsPath")?.as_str()?)
+        })
     }
 
     fn containerd_ns(&self, ns: &str) -> bool {
@@ -384,6 +455,35 @@ impl EngineRoots {
                 .0
                 .iter()
                 .any(|r| r.join("io.containerd.runtime.v2.task").join(ns).is_dir())
+    }
+}
+
+/// An OCI `linux.cgroupsPath` as a path under the cgroup2 mount: `/a/b` (cgroupfs), or
+/// systemd's `slice:prefix:name`, which is `<slice, expanded>/<prefix>-<name>.scope`.
+fn cgroups_path(spec: &str) -> Option<PathBuf> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    match parts.as_slice() {
+        [path] if !path.is_empty() => Some(PathBuf::from(path.trim_start_matches('/'))),
+        [slice, prefix, name] => {
+            let slice = if slice.is_empty() {
+                "system.slice"
+            } else {
+                slice
+            };
+            // systemd nests a-b-c.slice as a.slice/a-b.slice/a-b-c.slice.
+            let base = slice.strip_suffix(".slice")?;
+            let mut dir = PathBuf::new();
+            let mut acc = String::new();
+            for part in base.split('-') {
+                if !acc.is_empty() {
+                    acc.push('-');
+                }
+                acc.push_str(part);
+                dir.push(format!("{acc}.slice"));
+            }
+            Some(dir.join(format!("{prefix}-{name}.scope")))
+        }
+        _ => None,
     }
 }
 
@@ -568,6 +668,19 @@ pub fn container_of(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Con
             engine,
             id: id.into(),
             name: None,
+            image: None,
+        });
+    }
+    // A containerd task whose bundle names this cgroup (ctr run --cgroup, CRI).
+    if let Some((ns, id)) = roots
+        .containerd_tasks()
+        .into_iter()
+        .find(|(ns, id)| roots.bundle_cgroup(ns, id).as_deref() == Some(rel))
+    {
+        return Some(Container {
+            engine: Engine::Containerd,
+            id: format!("{ns}/{id}"),
+            name: Some(id),
             image: None,
         });
     }
@@ -819,7 +932,9 @@ mod tests {
         else {
             panic!("no cgroup yet");
         };
-        assert_eq!(p.want, Want::Path(PathBuf::from("k8s.io/web")));
+        assert!(
+            matches!(&p.want, Want::Containerd { ns, id, .. } if ns == "k8s.io" && id == "web")
+        );
         assert!(p.matches(Path::new("k8s.io/web")));
         assert!(!p.matches(Path::new("k8s.io/web2")));
         assert!(resolve_container(&mount, "/web", &f.roots()).is_err());
@@ -883,5 +998,64 @@ mod tests {
             ..c
         };
         assert_eq!(c.profile_name(), "_x");
+    }
+
+    #[test]
+    fn oci_cgroups_paths() {
+        assert_eq!(
+            cgroups_path("/sctest/web"),
+            Some(PathBuf::from("sctest/web"))
+        );
+        assert_eq!(
+            cgroups_path("kubepods-burstable-pod12.slice:cri-containerd:abc"),
+            Some(PathBuf::from(
+                "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12.slice/cri-containerd-abc.scope"
+            ))
+        );
+        assert_eq!(
+            cgroups_path(":docker:abc"),
+            Some(PathBuf::from("system.slice/docker-abc.scope"))
+        );
+        assert_eq!(cgroups_path(""), None);
+        assert_eq!(cgroups_path("a:b"), None);
+    }
+
+    #[test]
+    fn containerd_tasks_by_name_and_custom_cgroup() {
+        let f = Fixture::new("ctrd-task");
+        let state = f.0.join("state");
+        let bundle = state.join("io.containerd.runtime.v2.task/sctest/web");
+        std::fs::create_dir_all(&bundle).unwrap();
+        std::fs::write(
+            bundle.join("config.json"),
+            r#"{"linux":{"cgroupsPath":"/custom/place"}}"#,
+        )
+        .unwrap();
+        let roots = EngineRoots(vec![state]);
+        let m = f.mount();
+        std::fs::create_dir_all(m.join("custom/place")).unwrap();
+        std::fs::write(m.join("custom/place/cgroup.procs"), "").unwrap();
+        let Resolution::Now(r) = resolve_container(&m, "web", &roots).unwrap() else {
+            panic!("a running task resolves now");
+        };
+        assert_eq!(r.cgroup, m.join("custom/place"));
+        assert_eq!(r.container.unwrap().id, "sctest/web");
+        let c = container_of(&m, &m.join("custom/place"), &roots).unwrap();
+        assert_eq!(
+            (c.engine, c.id.as_str()),
+            (Engine::Containerd, "sctest/web")
+        );
+        let pending = Pending {
+            label: "web".into(),
+            want: Want::Containerd {
+                ns: "sctest".into(),
+                id: "web".into(),
+                roots: roots.0.clone(),
+            },
+            container: None,
+        };
+        assert!(pending.matches(Path::new("custom/place")));
+        assert!(pending.matches(Path::new("sctest/web")));
+        assert!(!pending.matches(Path::new("custom")));
     }
 }

@@ -107,6 +107,12 @@ impl CgroupParents {
     }
 }
 
+/// A parent cgroup a test has an engine create (`--cgroup-parent`, `ctr run --cgroup`):
+/// removed at exit if it did not exist before.
+pub fn remove_cgroup_parent_at_exit(name: &str) {
+    CgroupParents::note(name).register();
+}
+
 /// Directories the engines create outside their state whatever they are told (dockerd's
 /// plugin directory, the shims' socket and fifo directories, Podman's network run
 /// directory); removed at exit when they did not exist before and are empty.

@@ -826,3 +826,48 @@ fn follow_engine_keeps_podman_containers_and_drops_docker_ones() {
         assert!(!names.contains(&call.to_string()), "{call}: {names:?}");
     }
 }
+
+#[test]
+fn a_running_containerd_task_is_found_by_its_id_in_a_cgroup_of_its_own_choosing() {
+    require_root();
+    let c = Containerd::get();
+    let s = Scratch::new("ctr-custom");
+    let id = format!("custom-{}", std::process::id());
+    let parent = format!("sctest-custom-{}", std::process::id());
+    remove_cgroup_parent_at_exit(&parent);
+    run_ok(c.ctr().args([
+        "run",
+        "-d",
+        "--cgroup",
+        &format!("/{parent}/{id}"),
+        IMAGE,
+        &id,
+        "/bin/sh",
+        "-c",
+        "while true; do /bin/probe kcmp; sleep 0.1; done",
+    ]));
+    let out = s.path("p.json");
+    let o = recorder(&[
+        "record",
+        "--container",
+        &id,
+        "--engine-root",
+        c.state().to_str().unwrap(),
+        "--duration",
+        "1s",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let _ = c
+        .ctr()
+        .args(["task", "kill", "-s", "SIGKILL", &id])
+        .output();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = c.ctr().args(["task", "rm", "-f", &id]).output();
+    let _ = c.ctr().args(["container", "rm", &id]).output();
+    assert!(o.status.success(), "record failed: {}", stderr(&o));
+    assert!(
+        allowed(&profile(&out)).contains(&"kcmp".to_string()),
+        "the task's calls were not recorded"
+    );
+}
