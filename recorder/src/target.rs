@@ -18,8 +18,9 @@ pub enum TargetError {
     #[error(
         "no container matches '{0}': looked for it in the cgroup tree (docker, libpod, crio, \
          cri-containerd scopes and plain IDs), in the runc/crun state directories, in the \
-         engines' state ({1}) and with the docker/podman CLIs where installed; give an ID prefix, a name, containerd's NAMESPACE/ID, \
-         --engine-root DIR for an engine with its own data root, or --cgroup PATH"
+         engines' state ({1}) and with the docker/podman CLIs where installed; give an ID \
+         prefix, a name, containerd's NAMESPACE/ID, --engine-root DIR for an engine with its \
+         own data root, or --cgroup PATH"
     )]
     NoContainer(String, String),
     #[error("container '{prefix}' is ambiguous; candidates:\n{candidates}")]
@@ -62,8 +63,6 @@ pub enum Want {
     /// Any directory whose name carries this full ID (`/docker/<id>`, `libpod-<id>`,
     /// `docker-<id>.scope`, ...).
     Id(String),
-    /// Exactly this path under the cgroup2 mount.
-    Path(PathBuf),
     /// A containerd task: `<namespace>/<id>`, or the cgroup its bundle names (`ctr run
     /// --cgroup`, CRI), read when the cgroup is made (the bundle is written just before).
     Containerd {
@@ -77,7 +76,6 @@ impl Pending {
     /// Whether `rel` (a cgroup path relative to the cgroup2 mount) is this container's.
     pub fn matches(&self, rel: &Path) -> bool {
         match &self.want {
-            Want::Path(p) => rel == p,
             Want::Containerd { ns, id, roots } => {
                 rel == Path::new(ns).join(id)
                     || EngineRoots(roots.clone()).bundle_cgroup(ns, id).as_deref() == Some(rel)
@@ -152,7 +150,7 @@ fn resolve_container(
     wanted: &str,
     roots: &EngineRoots,
 ) -> Result<Resolution, TargetError> {
-    // containerd's NAMESPACE/ID: its cgroup is /<namespace>/<id> with the cgroupfs driver.
+    // containerd's NAMESPACE/ID: the cgroup its bundle names, else /<namespace>/<id>.
     if let Some((ns, id)) = wanted.split_once('/') {
         if ns.is_empty() || id.is_empty() || id.contains('/') {
             return Err(TargetError::NoContainer(wanted.into(), roots.describe()));
@@ -350,7 +348,12 @@ impl Container {
                 }
             })
             .collect();
-        safe.trim_start_matches('.').to_string()
+        let safe = safe.trim_start_matches('.');
+        if safe.is_empty() {
+            short(&self.id).replace('/', "_")
+        } else {
+            safe.to_string()
+        }
     }
 
     fn describe(&self) -> String {
@@ -646,7 +649,11 @@ pub fn container_of(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Con
     let rel = dir.strip_prefix(mount).ok()?;
     let name = rel.file_name()?.to_str()?;
     if let Some(id) = id_from_dir_name(name) {
-        if let Some(c) = roots.containers().into_iter().find(|c| c.id == id) {
+        if let Some(mut c) = roots.containers().into_iter().find(|c| c.id == id) {
+            // CRI-O keeps its containers in containers-storage too: the layout says which.
+            if name.starts_with("crio-") {
+                c.engine = Engine::Crio;
+            }
             return Some(c);
         }
         let parent = rel
