@@ -113,8 +113,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         attach: args.attach,
         linger: args.linger,
     };
-    let mut last = 0;
-    let report = record::record(&opts, &mut |t, now| progress(t, now, &mut last))?;
+    let mut seen = BTreeSet::new();
+    let report = record::record(&opts, &mut |t, now| progress(t, now, &mut seen))?;
 
     let multi = report.targets.len() > 1;
     let out_dir = multi.then(|| args.output.clone());
@@ -250,15 +250,39 @@ fn short(a: Arch) -> &'static str {
     a.scmp_name().trim_start_matches("SCMP_ARCH_")
 }
 
-fn progress(t: Duration, now: &[TargetReport], last: &mut usize) {
-    let count: usize = now
+/// One line per second at most, naming the syscalls seen since the last line.
+fn progress(t: Duration, now: &[TargetReport], seen: &mut BTreeSet<(String, Arch, String)>) {
+    let current: BTreeSet<(String, Arch, String)> = now
         .iter()
-        .map(|r| r.syscalls.names.values().map(BTreeSet::len).sum::<usize>())
-        .sum();
-    if count != *last {
-        log::info!("[{:5.1}s] {count} syscalls seen so far", t.as_secs_f64());
-        *last = count;
+        .flat_map(|r| {
+            r.syscalls.names.iter().flat_map(move |(a, names)| {
+                names.iter().map(move |n| (r.label.clone(), *a, n.clone()))
+            })
+        })
+        .collect();
+    let new: Vec<String> = current
+        .difference(seen)
+        .map(|(label, a, n)| {
+            let arch = if Some(*a) == Arch::host() {
+                String::new()
+            } else {
+                format!(" ({})", short(*a))
+            };
+            match now.len() {
+                1 => format!("{n}{arch}"),
+                _ => format!("{label}: {n}{arch}"),
+            }
+        })
+        .collect();
+    if !new.is_empty() {
+        log::info!(
+            "[{:5.1}s] {} syscalls, new: {}",
+            t.as_secs_f64(),
+            current.len(),
+            new.join(", ")
+        );
     }
+    *seen = current;
 }
 
 fn default_action(action: &str, errno: &str) -> Result<DefaultAction> {
