@@ -1,9 +1,7 @@
 use anyhow::{Context, Result, bail};
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::output::write_atomic;
-use seccomp_recorder::profile::{
-    DefaultAction, MergeOptions, OnConflict, Profile, errno_number, merge,
-};
+use seccomp_recorder::profile::{DefaultAction, MergeOptions, OnConflict, Profile, merge};
 use seccomp_recorder::record::{self, Options, Stop, TargetReport};
 use seccomp_recorder::target::Target;
 use seccomp_recorder::trace::AttachKind;
@@ -91,7 +89,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let default = default_action(&args.default_action, &args.errno)?;
+    let default =
+        DefaultAction::from_flags(&args.default_action, &args.errno).map_err(anyhow::Error::msg)?;
     let mut targets: Vec<Target> = args.cgroup.iter().cloned().map(Target::Cgroup).collect();
     targets.extend(args.pid.iter().copied().map(Target::Pid));
     targets.extend(args.container.iter().cloned().map(Target::Container));
@@ -283,24 +282,4 @@ fn progress(t: Duration, now: &[TargetReport], seen: &mut BTreeSet<(String, Arch
         );
     }
     *seen = current;
-}
-
-fn default_action(action: &str, errno: &str) -> Result<DefaultAction> {
-    Ok(match action {
-        "errno" => DefaultAction::Errno(parse_errno(errno)?),
-        "kill-process" => DefaultAction::KillProcess,
-        "kill-thread" => DefaultAction::KillThread,
-        "trap" => DefaultAction::Trap,
-        "log" => DefaultAction::Log,
-        _ => bail!("unknown default action {action}"),
-    })
-}
-
-fn parse_errno(s: &str) -> Result<u32> {
-    s.parse::<u32>()
-        .ok()
-        .or_else(|| errno_number(s))
-        .with_context(|| {
-            format!("unknown errno '{s}': give a number or a name such as EPERM, EACCES, ENOSYS")
-        })
 }
