@@ -97,7 +97,9 @@ fn count(summary: &str, what: &str) -> u64 {
 pub fn build(release: bool) -> Result<()> {
     setup()?;
     let mut c = cargo();
-    c.args(["build", "--package", "seccomp-recorder"]);
+    // The whole workspace, as `cargo test --workspace` resolves it: the same features, so
+    // the kernel side (built by a build script) is not compiled twice.
+    c.args(["build", "--workspace"]);
     if release {
         c.arg("--release");
     }
