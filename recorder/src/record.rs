@@ -166,7 +166,7 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
         opts.follow.is_some() || resolved.iter().any(|r| matches!(r, Resolution::Pending(_)));
     // Following makes every new cgroup a target until user space drops it; the headroom
     // covers the cgroups made between two scans.
-    let headroom = if following { 4096 } else { 1024 };
+    let headroom = if following { 2048 } else { 1024 };
     let mut tracer = Tracer::load_with((existing + 1 + headroom) as u32, following)?;
 
     let mut watched: Vec<Watch> = Vec::new();

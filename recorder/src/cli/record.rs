@@ -138,6 +138,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.follow_containers && args.output == Path::new("-") {
         bail!("--follow-containers needs --output DIR (one profile per container)");
     }
+    for root in &args.engine_root {
+        if !root.is_dir() {
+            bail!(
+                "--engine-root {}: no such directory (give a dockerd --data-root, a podman --root \
+                 or a containerd state directory)",
+                root.display()
+            );
+        }
+    }
     let base = args.append.as_deref().map(load_base).transpose()?;
     let opts = Options {
         targets,
