@@ -871,3 +871,26 @@ fn a_running_containerd_task_is_found_by_its_id_in_a_cgroup_of_its_own_choosing(
         "the task's calls were not recorded"
     );
 }
+
+#[test]
+fn podman_container_recorded_by_id_prefix() {
+    require_root();
+    let p = Podman::get();
+    let s = Scratch::new("podman-id");
+    let id = stdout(&run_ok(p.cli().args([
+        "create",
+        "--network",
+        "none",
+        "--security-opt",
+        "seccomp=unconfined",
+        IMAGE,
+        "/bin/probe",
+        MARK_A,
+        MARK_B,
+    ])))
+    .trim()
+    .to_string();
+    let out = record_from_start(&s, &id[..12], &p.root(), p.cli().args(["start", "-a", &id]));
+    let _ = p.cli().args(["rm", "-f", "-t", "0", &id]).output();
+    check_recorded(&out);
+}
