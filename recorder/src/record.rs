@@ -346,13 +346,44 @@ fn merge_into(into: &mut Syscalls, from: Syscalls) {
     }
 }
 
+/// Calls a Go runtime makes on its own schedule, whatever the program is doing: locks and
+/// sleeps (futex, nanosleep, sched_yield), preemption signals (getpid, gettid, tgkill,
+/// rt_sigreturn), heap and GC (mmap, munmap, madvise), new threads (clone, sigaltstack,
+/// rt_sigprocmask), the network poller (epoll_pwait) and thread exit. `runc init` is a Go
+/// program: one that made them before it installed the filter may make them after it in the
+/// next run, and dies if they are refused.
+const RUNTIME_ANYTIME: &[&str] = &[
+    "futex",
+    "nanosleep",
+    "sched_yield",
+    "getpid",
+    "gettid",
+    "tgkill",
+    "rt_sigreturn",
+    "mmap",
+    "munmap",
+    "madvise",
+    "clone",
+    "sigaltstack",
+    "rt_sigprocmask",
+    "epoll_pwait",
+    "exit",
+];
+
 /// A container's profile is what its processes made under the filter its runtime installed
-/// (recorded under a permissive profile); recorded unconfined, it is everything, the
-/// runtime's setup (mount, pivot_root, sethostname...) included.
+/// (recorded under a permissive profile), plus the runtime's anytime calls it made before;
+/// recorded unconfined, it is everything, the runtime's setup (mount, pivot_root,
+/// sethostname...) included.
 fn container_calls(mut s: Syscalls) -> Syscalls {
-    if !s.filtered.is_empty() {
-        s.names = s.filtered.clone();
+    if s.filtered.is_empty() {
+        return s;
     }
+    let mut names = s.filtered.clone();
+    for (arch, all) in &s.names {
+        let anytime = all.iter().filter(|n| RUNTIME_ANYTIME.contains(&n.as_str()));
+        names.entry(*arch).or_default().extend(anytime.cloned());
+    }
+    s.names = names;
     s
 }
 

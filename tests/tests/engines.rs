@@ -710,8 +710,8 @@ fn recorded_under_a_permissive_profile_the_runtimes_setup_is_left_out() {
         profiles.push((tag, allowed(&profile(&out)), out, sub));
     }
     let (_, tight, tight_path, _) = &profiles[0];
-    eprintln!("permissive: {} calls {tight:?}", tight.len());
     let (_, loose, _, _) = &profiles[1];
+    eprintln!("permissive: {} calls {tight:?}", tight.len());
     for call in RUNTIME_SETUP {
         assert!(
             !tight.contains(&call.to_string()),
