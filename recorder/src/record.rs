@@ -273,6 +273,9 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
     if let Some(own) = &own {
         own.evict(&mount);
     }
+    if opts.follow.is_some() && !watched.iter().any(|w| w.followed) {
+        log::info!("no container (matching the filters) was started while recording");
+    }
     for w in &watched {
         if w.pending.is_some() && w.id == 0 {
             log::warn!("{}: its cgroup never appeared; nothing recorded", w.label);
