@@ -4,6 +4,7 @@
 //! Tests that need root or the kernel fail loudly without them; they never skip.
 
 pub mod registry;
+pub mod runc;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
