@@ -46,14 +46,44 @@ fn assert_enforced(s: &Scratch, rootfs: &Rootfs, marker: &str, profile: Value, e
     assert_eq!(out, want, "stderr: {}", stderr(&o));
 }
 
+/// The documented starting point of every container profile (examples/runtime-needs.json):
+/// what runc init's Go runtime may call after the filter is in place, at random (a signal's
+/// rt_sigreturn), so that no single recording can be relied on to have seen it.
+fn runtime_needs() -> std::path::PathBuf {
+    workspace().join("examples/runtime-needs.json")
+}
+
+/// A copy of the runtime needs at `s/name`, to record into with `--append`.
+fn seeded(s: &Scratch, name: &str) -> std::path::PathBuf {
+    let path = s.path(name);
+    std::fs::copy(runtime_needs(), &path).unwrap();
+    path
+}
+
+/// `merge` of a recorded profile and the runtime needs, with the recording's errno.
+fn merged_with_needs(s: &Scratch, recorded: &Path, errno: &str) -> Value {
+    let out = s.path("merged.json");
+    let o = recorder(&[
+        "merge",
+        recorded.to_str().unwrap(),
+        runtime_needs().to_str().unwrap(),
+        "--default-action",
+        &format!("errno:{errno}"),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "merge: {}", stderr(&o));
+    profile(&out)
+}
+
 #[test]
 fn container_recorded_by_id_runs_under_its_profile_and_is_refused_the_rest() {
     require_root();
     let s = Scratch::new("rt-one");
     let rootfs = Rootfs::new(&s);
     let c = Container::new(&s, &rootfs, &["/bin/sh", "-c", "/workload one"]);
-    let out = s.path("profile.json");
-    let err = record_created(&["record", "-o", out.to_str().unwrap()], &[&c]);
+    let out = seeded(&s, "profile.json");
+    let err = record_created(&["record", "--append", out.to_str().unwrap()], &[&c]);
     assert!(err.contains(&format!("container-{}", c.short())), "{err}");
     assert_eq!(c.stdout(), "marker one 0\n", "the recorded run itself");
     drop(c);
@@ -71,7 +101,11 @@ fn container_recorded_by_id_runs_under_its_profile_and_is_refused_the_rest() {
     assert_nothing_of_the_recorder(&p);
     assert_eq!(p["defaultAction"], "SCMP_ACT_ERRNO");
     assert_eq!(p["defaultErrnoRet"], ENOSYS);
-    assert_enforced(&s, &rootfs, "one", p, ENOSYS);
+    // Fresh containers, several times: what runc init's Go runtime does after the filter is
+    // in place varies from run to run.
+    for _ in 0..3 {
+        assert_enforced(&s, &rootfs, "one", p.clone(), ENOSYS);
+    }
 }
 
 #[test]
@@ -85,7 +119,8 @@ fn two_containers_recorded_at_once_get_only_their_own_syscalls() {
     let dir_s = format!("{}/", dir.display());
     record_created(&["record", "-o", &dir_s, "--errno", "EPERM"], &[&a, &b]);
     let file = |c: &Container| dir.join(format!("container-{}.json", c.short()));
-    let (pa, pb) = (profile(&file(&a)), profile(&file(&b)));
+    let (file_a, file_b) = (file(&a), file(&b));
+    let (pa, pb) = (profile(&file_a), profile(&file_b));
     assert!(has(&pa, ONE) && !has(&pa, TWO), "a: {:?}", allowed(&pa));
     assert!(has(&pb, TWO) && !has(&pb, ONE), "b: {:?}", allowed(&pb));
     for p in [&pa, &pb] {
@@ -93,13 +128,18 @@ fn two_containers_recorded_at_once_get_only_their_own_syscalls() {
         assert_eq!(p["defaultErrnoRet"], EPERM);
     }
     drop((a, b));
+    let pb = merged_with_needs(&s, &file_b, "EPERM");
     assert_enforced(&s, &rootfs, "two", pb, EPERM);
     // a's profile refuses b's marker: the workload reports the errno and fails.
+    let pa = merged_with_needs(&s, &file_a, "EPERM");
     let mut c = Container::new(&s, &rootfs, &["/bin/sh", "-c", "/workload two"]);
     c.seccomp(pa);
     let o = c.run();
     assert!(!o.status.success(), "b's marker passed a's profile");
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "marker two 1\n");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("marker two {EPERM}\n")
+    );
 }
 
 /// Without noNewPrivileges (Kubernetes' default unless allowPrivilegeEscalation is false)
@@ -113,18 +153,23 @@ fn without_no_new_privileges_the_recording_starts_before_runc_create() {
     let rootfs = Rootfs::new(&s);
     let args = ["/bin/sh", "-c", "/workload one"];
 
-    // The create-then-record way, which is enough with noNewPrivileges, is not here.
+    // The create-then-record way, which is enough with noNewPrivileges, is not here: the
+    // container is refused a call (chdir) by the profile's errno before it gets to exec.
     let mut late = Container::new(&s, &rootfs, &args);
     late.no_new_privileges(false);
-    let late_out = s.path("late.json");
-    record_created(&["record", "-o", late_out.to_str().unwrap()], &[&late]);
+    let late_out = seeded(&s, "late.json");
+    record_created(
+        &["record", "--append", late_out.to_str().unwrap()],
+        &[&late],
+    );
     drop(late);
     let mut c = Container::new(&s, &rootfs, &args);
     c.no_new_privileges(false).seccomp(profile(&late_out));
     let o = c.run();
     assert!(
-        !o.status.success(),
-        "started although runc init's calls before `runc start` were not recorded"
+        !o.status.success() && stderr(&o).contains("function not implemented"),
+        "started although runc init's calls before `runc start` were not recorded: {}",
+        stderr(&o)
     );
     drop(c);
 
@@ -152,19 +197,10 @@ fn without_no_new_privileges_the_recording_starts_before_runc_create() {
     }
     assert_nothing_of_the_recorder(&p);
 
-    // Signals reach runc init's Go runtime at random (rt_sigreturn): merged with the
-    // documented runtime-needs profile, several fresh containers all start.
-    let needs = workspace().join("examples/runtime-needs.json");
-    let merged = s.path("merged.json");
-    let o = recorder(&[
-        "merge",
-        out.to_str().unwrap(),
-        needs.to_str().unwrap(),
-        "-o",
-        merged.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "merge: {}", stderr(&o));
-    let p = profile(&merged);
+    // Signals reach runc init's Go runtime at random, for longer than with noNewPrivileges
+    // (the filter is in place from before `runc create` returns): merged with the runtime
+    // needs, fresh containers start every time.
+    let p = merged_with_needs(&s, &out, "ENOSYS");
     for _ in 0..3 {
         let mut c = Container::new(&s, &rootfs, &args);
         c.no_new_privileges(false).env("PROBE=1").seccomp(p.clone());
@@ -200,7 +236,7 @@ fn e2e_suite_recorded_over_runs_with_append_passes_under_the_merged_profile() {
     require_root();
     let s = Scratch::new("rt-suite");
     let rootfs = Rootfs::new(&s);
-    let p = s.path("suite.json");
+    let p = seeded(&s, "suite.json");
     record_suite_run(&s, &rootfs, &p, "get");
 
     // One run is not the whole suite: the test it did not run is refused.
