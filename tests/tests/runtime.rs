@@ -262,3 +262,56 @@ fn e2e_suite_recorded_over_runs_with_append_passes_under_the_merged_profile() {
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     assert_eq!(out, "ok get\nok missing\nmarker one 0\nok workload\n");
 }
+
+/// examples/record-e2e.sh, as the CI examples call it: recorded runs of the whole suite,
+/// then the suite under the grown profile, the script's exit status being the suite's.
+#[test]
+fn record_e2e_script_records_the_suite_and_passes_it_under_the_profile() {
+    require_root();
+    let s = Scratch::new("rt-script");
+    let rootfs = Rootfs::new(&s);
+    let p = s.path("e2e.json");
+    let o = std::process::Command::new("bash")
+        .arg(workspace().join("examples/record-e2e.sh"))
+        .arg(&p)
+        .arg(&rootfs.dir)
+        .args([
+            "2",
+            "/bin/sh",
+            "-c",
+            "/suite.sh get; /suite.sh missing workload",
+        ])
+        .env("SECCOMP_RECORDER", bin())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let suite = "ok get\nok missing\nmarker one 0\nok workload\n";
+    assert_eq!(
+        out,
+        suite.repeat(3),
+        "two recorded runs and the enforced one"
+    );
+    let err = stderr(&o);
+    assert!(err.contains("enforcing"), "{err}");
+    let profile = profile(&p);
+    assert!(has(&profile, ONE) && !has(&profile, PROBE), "{profile}");
+    assert!(
+        has(&profile, "rt_sigreturn"),
+        "not seeded from the runtime needs"
+    );
+    assert_nothing_of_the_recorder(&profile);
+
+    // The script exits with the status of the suite under the profile.
+    let o = std::process::Command::new("bash")
+        .arg(workspace().join("examples/record-e2e.sh"))
+        .arg(&p)
+        .arg(&rootfs.dir)
+        .args(["1", "/bin/sh", "-c", "/suite.sh get; exit 3"])
+        .env("SECCOMP_RECORDER", bin())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
