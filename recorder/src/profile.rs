@@ -197,6 +197,17 @@ impl DefaultAction {
     }
 }
 
+impl DefaultAction {
+    /// From a `--default-action ACTION --errno ERRNO` pair; the errno only counts for
+    /// `errno`.
+    pub fn from_flags(action: &str, errno: &str) -> Result<DefaultAction, String> {
+        match action {
+            "errno" => format!("errno:{errno}").parse(),
+            other => other.parse(),
+        }
+    }
+}
+
 impl std::str::FromStr for DefaultAction {
     type Err = String;
 

@@ -462,3 +462,49 @@ fn without_cap_bpf_the_error_names_the_capability() {
     assert!(err.contains("CAP_BPF"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn unknown_syscall_numbers_are_reported_not_dropped() {
+    require_root();
+    let s = Scratch::new("odd");
+    let bin = markers(&s.0);
+    let out = s.path("p.json");
+    let o = recorder(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        bin.to_str().unwrap(),
+        "odd",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("1000") && err.contains("5000"),
+        "unknown numbers not reported: {err}"
+    );
+    // The profile stays valid: names only, both numbers left out.
+    assert!(
+        allowed(&profile(&out))
+            .iter()
+            .all(|n| n.parse::<u64>().is_err())
+    );
+}
+
+#[test]
+fn the_last_of_200_short_lived_children_is_recorded() {
+    require_root();
+    let s = Scratch::new("storm");
+    let bin = markers(&s.0);
+    let out = s.path("p.json");
+    let o = recorder(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        bin.to_str().unwrap(),
+        "storm",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(allowed(&profile(&out)).contains(&"sched_get_priority_max".to_string()));
+}

@@ -77,6 +77,20 @@ int main(int argc, char **argv) {
         syscall(SYS_times, &t);
     } else if (!strcmp(mode, "nested") && argc > 2) {
         return nested(argv[2]);
+    } else if (!strcmp(mode, "odd")) {
+        /* Numbers no table names: inside the per-ABI slots, and far outside them. */
+        syscall(1000);
+        syscall(5000);
+    } else if (!strcmp(mode, "storm")) {
+        /* 200 children that live a millisecond; only the last makes the marker. */
+        for (int i = 0; i < 200; i++) {
+            pid_t c = fork();
+            if (c == 0) {
+                if (i == 199) syscall(SYS_sched_get_priority_max, 0);
+                _exit(0);
+            }
+            waitpid(c, NULL, 0);
+        }
     } else if (!strcmp(mode, "outside")) {
         /* The marker of a process that is NOT recorded, made until killed. */
         for (;;) {
@@ -96,7 +110,7 @@ int main(int argc, char **argv) {
         syscall(SYS_sched_getscheduler, 0);
         return atoi(argv[2]);
     } else {
-        fprintf(stderr, "usage: markers [tree|nested MOUNT|outside|wait-usr1 min|max|sleep|exit N]\n");
+        fprintf(stderr, "usage: markers [tree|odd|storm|nested MOUNT|outside|wait-usr1 min|max|sleep|exit N]\n");
         return 2;
     }
     return 0;

@@ -54,14 +54,29 @@ fn run(args: &[String]) -> Result<ExitCode> {
 
 fn test(args: &[String]) -> Result<ExitCode> {
     build(false)?;
-    let status = cargo()
+    let mut child = cargo()
         .args(["test", "--workspace"])
         .args(args)
         .env(
             "SECCOMP_RECORDER_BIN",
             root().join("target/debug/seccomp-recorder"),
         )
-        .status()?;
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    // Pass the output through and add up cargo's per-binary results, so the run ends
+    // with one total line whatever binary ran last.
+    let (mut passed, mut failed) = (0u64, 0u64);
+    let out = child.stdout.take().context("no stdout")?;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(out)) {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count(rest, " passed");
+            failed += count(rest, " failed");
+        }
+    }
+    let status = child.wait()?;
+    println!("{passed} passed, {failed} failed");
     Ok(if status.success() {
         ExitCode::SUCCESS
     } else {
@@ -69,10 +84,22 @@ fn test(args: &[String]) -> Result<ExitCode> {
     })
 }
 
+/// The number before `what` in "ok. 12 passed; 0 failed; ...".
+fn count(summary: &str, what: &str) -> u64 {
+    summary
+        .split(';')
+        .find(|part| part.ends_with(what))
+        .and_then(|part| part.trim_end_matches(what).rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn build(release: bool) -> Result<()> {
     setup()?;
     let mut c = cargo();
-    c.args(["build", "--package", "seccomp-recorder"]);
+    // The whole workspace, as `cargo test --workspace` resolves it: the same features, so
+    // the kernel side (built by a build script) is not compiled twice.
+    c.args(["build", "--workspace"]);
     if release {
         c.arg("--release");
     }

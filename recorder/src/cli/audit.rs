@@ -130,7 +130,8 @@ struct Settings {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let settings = &args.settings;
-    let default = default_action(&settings.default_action, &settings.errno)?;
+    let default = DefaultAction::from_flags(&settings.default_action, &settings.errno)
+        .map_err(anyhow::Error::msg)?;
     check_output(&args.output)?;
     let options = options(settings)?;
     let base = settings.base.as_deref().map(Profile::load).transpose()?;
@@ -332,34 +333,4 @@ fn size(bytes: u64) -> String {
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
         b => format!("{b} bytes"),
     }
-}
-
-fn default_action(action: &str, errno: &str) -> Result<DefaultAction> {
-    Ok(match action {
-        "errno" => DefaultAction::Errno(parse_errno(errno)?),
-        "kill-process" => DefaultAction::KillProcess,
-        "kill-thread" => DefaultAction::KillThread,
-        "trap" => DefaultAction::Trap,
-        "log" => DefaultAction::Log,
-        _ => bail!("unknown default action {action}"),
-    })
-}
-
-fn parse_errno(text: &str) -> Result<u32> {
-    const NAMES: [(&str, u32); 5] = [
-        ("EPERM", 1),
-        ("ENOENT", 2),
-        ("EACCES", 13),
-        ("EINVAL", 22),
-        ("ENOSYS", 38),
-    ];
-    if let Ok(n) = text.parse::<u32>() {
-        return Ok(n);
-    }
-    let upper = text.to_ascii_uppercase();
-    NAMES
-        .iter()
-        .find(|(name, _)| *name == upper)
-        .map(|(_, n)| *n)
-        .with_context(|| format!("unknown errno '{text}': give a number or one of EPERM, ENOENT, EACCES, EINVAL, ENOSYS"))
 }

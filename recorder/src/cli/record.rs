@@ -1,9 +1,7 @@
 use anyhow::{Context, Result, bail};
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::output::write_atomic;
-use seccomp_recorder::profile::{
-    DefaultAction, MergeOptions, OnConflict, Profile, errno_number, merge,
-};
+use seccomp_recorder::profile::{DefaultAction, MergeOptions, OnConflict, Profile, merge};
 use seccomp_recorder::record::{self, Options, Stop, TargetReport};
 use seccomp_recorder::target::Target;
 use seccomp_recorder::trace::AttachKind;
@@ -91,7 +89,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let default = default_action(&args.default_action, &args.errno)?;
+    let default =
+        DefaultAction::from_flags(&args.default_action, &args.errno).map_err(anyhow::Error::msg)?;
     let mut targets: Vec<Target> = args.cgroup.iter().cloned().map(Target::Cgroup).collect();
     targets.extend(args.pid.iter().copied().map(Target::Pid));
     targets.extend(args.container.iter().cloned().map(Target::Container));
@@ -113,8 +112,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         attach: args.attach,
         linger: args.linger,
     };
-    let mut last = 0;
-    let report = record::record(&opts, &mut |t, now| progress(t, now, &mut last))?;
+    let mut seen = BTreeSet::new();
+    let report = record::record(&opts, &mut |t, now| progress(t, now, &mut seen))?;
 
     let multi = report.targets.len() > 1;
     let out_dir = multi.then(|| args.output.clone());
@@ -250,33 +249,37 @@ fn short(a: Arch) -> &'static str {
     a.scmp_name().trim_start_matches("SCMP_ARCH_")
 }
 
-fn progress(t: Duration, now: &[TargetReport], last: &mut usize) {
-    let count: usize = now
+/// One line per second at most, naming the syscalls seen since the last line.
+fn progress(t: Duration, now: &[TargetReport], seen: &mut BTreeSet<(String, Arch, String)>) {
+    let current: BTreeSet<(String, Arch, String)> = now
         .iter()
-        .map(|r| r.syscalls.names.values().map(BTreeSet::len).sum::<usize>())
-        .sum();
-    if count != *last {
-        log::info!("[{:5.1}s] {count} syscalls seen so far", t.as_secs_f64());
-        *last = count;
-    }
-}
-
-fn default_action(action: &str, errno: &str) -> Result<DefaultAction> {
-    Ok(match action {
-        "errno" => DefaultAction::Errno(parse_errno(errno)?),
-        "kill-process" => DefaultAction::KillProcess,
-        "kill-thread" => DefaultAction::KillThread,
-        "trap" => DefaultAction::Trap,
-        "log" => DefaultAction::Log,
-        _ => bail!("unknown default action {action}"),
-    })
-}
-
-fn parse_errno(s: &str) -> Result<u32> {
-    s.parse::<u32>()
-        .ok()
-        .or_else(|| errno_number(s))
-        .with_context(|| {
-            format!("unknown errno '{s}': give a number or a name such as EPERM, EACCES, ENOSYS")
+        .flat_map(|r| {
+            r.syscalls.names.iter().flat_map(move |(a, names)| {
+                names.iter().map(move |n| (r.label.clone(), *a, n.clone()))
+            })
         })
+        .collect();
+    let new: Vec<String> = current
+        .difference(seen)
+        .map(|(label, a, n)| {
+            let arch = if Some(*a) == Arch::host() {
+                String::new()
+            } else {
+                format!(" ({})", short(*a))
+            };
+            match now.len() {
+                1 => format!("{n}{arch}"),
+                _ => format!("{label}: {n}{arch}"),
+            }
+        })
+        .collect();
+    if !new.is_empty() {
+        log::info!(
+            "[{:5.1}s] {} syscalls, new: {}",
+            t.as_secs_f64(),
+            current.len(),
+            new.join(", ")
+        );
+    }
+    *seen = current;
 }
