@@ -25,12 +25,14 @@ if [ $# -lt 4 ]; then
     echo "usage: $0 PROFILE ROOTFS RUNS CMD [ARG...]" >&2
     exit 2
 fi
-profile=$1 rootfs=$(realpath "$2") runs=$3
+profile=$1 rootfs=$2 runs=$3
 shift 3
 recorder=${SECCOMP_RECORDER:-seccomp-recorder}
 here=$(dirname "$(realpath "$0")")
-[ -d "$rootfs" ] || { echo "$0: $rootfs is not a directory" >&2; exit 2; }
-[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "$0: RUNS must be a positive number" >&2; exit 2; }
+[ -d "$rootfs" ] || { echo "$0: ROOTFS $rootfs is not a directory" >&2; exit 2; }
+rootfs=$(realpath "$rootfs")
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "$0: RUNS must be a positive number, not '$runs'" >&2; exit 2; }
+[ -d "$(dirname "$profile")" ] || { echo "$0: no directory for PROFILE $profile" >&2; exit 2; }
 [ -e "$profile" ] || cp "$here/runtime-needs.json" "$profile"
 
 # The cgroup v2 hierarchy: /sys/fs/cgroup, or its unified part on a hybrid host.

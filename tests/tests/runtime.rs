@@ -315,3 +315,40 @@ fn record_e2e_script_records_the_suite_and_passes_it_under_the_profile() {
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
 }
+
+#[test]
+fn record_e2e_script_refuses_bad_arguments_clearly_and_writes_nothing() {
+    let s = Scratch::new("rt-script-bad");
+    let p = s.path("e2e.json");
+    let script = workspace().join("examples/record-e2e.sh");
+    let run = |args: &[&str]| {
+        std::process::Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .env("SECCOMP_RECORDER", bin())
+            .output()
+            .unwrap()
+    };
+    let p_s = p.to_str().unwrap();
+    let missing = s.path("no-rootfs");
+    for (args, expect) in [
+        (vec![p_s, "."], "usage:"),
+        (
+            vec![p_s, missing.to_str().unwrap(), "1", "/bin/true"],
+            "is not a directory",
+        ),
+        (
+            vec![p_s, ".", "x", "/bin/true"],
+            "RUNS must be a positive number",
+        ),
+        (
+            vec![p_s, ".", "0", "/bin/true"],
+            "RUNS must be a positive number",
+        ),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+        assert!(!p.exists(), "{args:?} left a profile behind");
+    }
+}
