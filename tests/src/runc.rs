@@ -4,7 +4,8 @@
 //!
 //! Every container gets a 64-hex ID and the cgroup `/scr-test-<ID>`: the recorder finds it
 //! by the ID the cgroup name carries, although each test keeps runc's state in a root of its
-//! own (`runc --root`), so parallel tests never see each other's containers.
+//! own (`runc --root`), so parallel tests never see each other's containers. A container
+//! can instead be given a plain unique name in runc's default root (found by state.json).
 
 use crate::{Scratch, bin, compile, stderr, workspace};
 use serde_json::{Value, json};
@@ -92,7 +93,8 @@ pub struct Container {
     pub id: String,
     pub config: Value,
     bundle: PathBuf,
-    state: PathBuf,
+    /// runc's state root; None for runc's default (/run/runc), where the recorder looks.
+    state: Option<PathBuf>,
     out: PathBuf,
     err: PathBuf,
 }
@@ -119,8 +121,18 @@ impl Container {
             id,
             config,
             bundle,
-            state: rootfs.state.clone(),
+            state: Some(rootfs.state.clone()),
         }
+    }
+
+    /// Names the container `scr-test-<tag>-<12 hex>` (not a 64-hex ID, so its cgroup name
+    /// gives nothing away) and keeps its state in runc's default root, /run/runc: the
+    /// recorder can only find it through runc's state.json there.
+    pub fn named_in_default_root(&mut self, tag: &str) -> &mut Self {
+        self.id = format!("scr-test-{tag}-{}", &self.id[..12]);
+        self.config["linux"]["cgroupsPath"] = json!(format!("/scr-test-{}", self.id));
+        self.state = None;
+        self
     }
 
     pub fn env(&mut self, var: &str) -> &mut Self {
@@ -141,9 +153,14 @@ impl Container {
         self
     }
 
-    /// The first 12 digits of the ID: what `--container` takes and the profile is named by.
+    /// What `--container` takes and the profile is named by: the first 12 digits of a
+    /// 64-hex ID, or the whole name.
     pub fn short(&self) -> &str {
-        &self.id[..12]
+        if self.id.starts_with("scr-test-") {
+            &self.id
+        } else {
+            &self.id[..12]
+        }
     }
 
     /// The container's cgroup v2 directory (it exists while the container does).
@@ -160,13 +177,10 @@ impl Container {
 
     fn runc(&self) -> Command {
         let mut c = Command::new("timeout");
-        c.args([
-            "--kill-after=5",
-            &LIMIT.as_secs().to_string(),
-            "runc",
-            "--root",
-        ])
-        .arg(&self.state);
+        c.args(["--kill-after=5", &LIMIT.as_secs().to_string(), "runc"]);
+        if let Some(root) = &self.state {
+            c.arg("--root").arg(root);
+        }
         c
     }
 

@@ -108,6 +108,23 @@ fn container_recorded_by_id_runs_under_its_profile_and_is_refused_the_rest() {
     }
 }
 
+/// `runc create NAME` with runc's default state root, as users type it: the cgroup name does
+/// not carry the ID, the recorder finds the container through /run/runc/NAME/state.json.
+#[test]
+fn container_named_in_runcs_default_root_is_found_through_its_state() {
+    require_root();
+    let s = Scratch::new("rt-named");
+    let rootfs = Rootfs::new(&s);
+    let mut c = Container::new(&s, &rootfs, &["/bin/sh", "-c", "/workload two"]);
+    c.named_in_default_root("named");
+    let out = s.path("named.json");
+    let err = record_created(&["record", "-o", out.to_str().unwrap()], &[&c]);
+    assert!(err.contains(&format!("container-{}", c.id)), "{err}");
+    assert_eq!(c.stdout(), "marker two 0\n");
+    let p = profile(&out);
+    assert!(has(&p, TWO) && has(&p, "execve"), "{:?}", allowed(&p));
+}
+
 #[test]
 fn two_containers_recorded_at_once_get_only_their_own_syscalls() {
     require_root();
