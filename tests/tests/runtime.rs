@@ -369,3 +369,13 @@ fn record_e2e_script_refuses_bad_arguments_clearly_and_writes_nothing() {
         assert!(!p.exists(), "{args:?} left a profile behind");
     }
 }
+
+/// The runtime needs are a plain profile every runtime loads: `validate` accepts it as is.
+#[test]
+fn runtime_needs_example_is_a_valid_profile() {
+    let o = recorder(&["validate", runtime_needs().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = profile(&runtime_needs());
+    assert!(has(&p, "rt_sigreturn"), "{p}");
+    assert_eq!(p["defaultErrnoRet"], ENOSYS);
+}
