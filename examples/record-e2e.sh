@@ -83,6 +83,7 @@ for run in $(seq "$runs"); do
 done
 
 cgroup=$name-enforce
+# shellcheck disable=SC2016 # $profile is jq's variable
 configure '.linux.seccomp = $profile[0]' --slurpfile profile "$profile"
 echo "record-e2e: enforcing $profile" >&2
 runc --root "$work/state" run --bundle "$work" "$name" < /dev/null

@@ -12,7 +12,7 @@ trap 'kill $server 2>/dev/null' EXIT
 
 up=0
 for _ in $(seq 50); do
-    if wget -q -O /dev/null http://127.0.0.1:$PORT/index.html 2>/dev/null; then
+    if wget -q -O /dev/null http://127.0.0.1:"$PORT"/index.html 2>/dev/null; then
         up=1
         break
     fi
@@ -20,8 +20,11 @@ for _ in $(seq 50); do
 done
 [ $up = 1 ] || { echo "FAIL server did not start"; exit 1; }
 
-t_get() { [ "$(wget -q -O - http://127.0.0.1:$PORT/index.html)" = hello ]; }
-t_missing() { ! wget -q -O /dev/null http://127.0.0.1:$PORT/missing.html 2>/dev/null; }
+# shellcheck disable=SC2317 # called as "t_$t" below
+t_get() { [ "$(wget -q -O - http://127.0.0.1:"$PORT"/index.html)" = hello ]; }
+# shellcheck disable=SC2317
+t_missing() { ! wget -q -O /dev/null http://127.0.0.1:"$PORT"/missing.html 2>/dev/null; }
+# shellcheck disable=SC2317
 t_workload() { /workload one; }
 
 tests="$*"
