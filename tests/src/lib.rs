@@ -5,6 +5,7 @@
 
 pub mod engines;
 pub mod registry;
+pub mod runc;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
