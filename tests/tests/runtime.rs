@@ -84,7 +84,7 @@ fn container_recorded_by_id_runs_under_its_profile_and_is_refused_the_rest() {
     let c = Container::new(&s, &rootfs, &["/bin/sh", "-c", "/workload one"]);
     let out = seeded(&s, "profile.json");
     let err = record_created(&["record", "--append", out.to_str().unwrap()], &[&c]);
-    assert!(err.contains(&format!("container-{}", c.short())), "{err}");
+    assert!(err.contains(&c.short().to_string()), "{err}");
     assert_eq!(c.stdout(), "marker one 0\n", "the recorded run itself");
     drop(c);
 
@@ -119,7 +119,7 @@ fn container_named_in_runcs_default_root_is_found_through_its_state() {
     c.named_in_default_root("named");
     let out = s.path("named.json");
     let err = record_created(&["record", "-o", out.to_str().unwrap()], &[&c]);
-    assert!(err.contains(&format!("container-{}", c.id)), "{err}");
+    assert!(err.contains(&c.id.to_string()), "{err}");
     assert_eq!(c.stdout(), "marker two 0\n");
     let p = profile(&out);
     assert!(has(&p, TWO) && has(&p, "execve"), "{:?}", allowed(&p));
@@ -135,7 +135,7 @@ fn two_containers_recorded_at_once_get_only_their_own_syscalls() {
     let dir = s.path("profiles");
     let dir_s = format!("{}/", dir.display());
     record_created(&["record", "-o", &dir_s, "--errno", "EPERM"], &[&a, &b]);
-    let file = |c: &Container| dir.join(format!("container-{}.json", c.short()));
+    let file = |c: &Container| dir.join(format!("{}.json", c.short()));
     let (file_a, file_b) = (file(&a), file(&b));
     let (pa, pb) = (profile(&file_a), profile(&file_b));
     assert!(has(&pa, ONE) && !has(&pa, TWO), "a: {:?}", allowed(&pa));

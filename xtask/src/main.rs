@@ -55,7 +55,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
 fn test(args: &[String]) -> Result<ExitCode> {
     build(false)?;
     let mut child = cargo()
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(args)
         .env(
             "SECCOMP_RECORDER_BIN",
