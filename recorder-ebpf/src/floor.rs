@@ -105,6 +105,27 @@ mod programs {
         0
     }
 
+    /// The smallest change to the recorder: the scan only filters; a hit (or more than 8
+    /// targets) still goes through the hash, so the maps and user space stay as they are.
+    #[btf_tracepoint(function = "sys_enter")]
+    pub fn scanhash_btf(ctx: BtfTracePointContext) -> i32 {
+        let id: i64 = ctx.arg(1);
+        // SAFETY: plain helper call.
+        let cg = unsafe { bpf_get_current_cgroup_id() };
+        let Some(ids) = SCAN.get_ptr(0) else {
+            return 0;
+        };
+        // SAFETY: points into a live array map value.
+        let ids = unsafe { &*ids };
+        if ids.n <= 8 && !ids.id.contains(&cg) {
+            return 0;
+        }
+        if let Some(seen) = HASH.get_ptr_mut(&cg) {
+            mark(seen, id);
+        }
+        0
+    }
+
     #[inline(always)]
     fn mark(seen: *mut Seen, id: i64) {
         let id = id as u64;
