@@ -9,7 +9,11 @@
 #[cfg(target_arch = "bpf")]
 mod programs {
     use aya_ebpf::{
-        helpers::bpf_get_current_cgroup_id,
+        Global,
+        helpers::{
+            bpf_get_current_cgroup_id, bpf_get_current_task, bpf_probe_read_kernel,
+            generated::bpf_get_current_task_btf,
+        },
         macros::{btf_tracepoint, fentry, map, raw_tracepoint, tracepoint},
         maps::{Array, HashMap},
         programs::{BtfTracePointContext, FEntryContext, RawTracePointContext, TracePointContext},
@@ -32,6 +36,10 @@ mod programs {
     /// Target cgroup id -> seen set, as the recorder keeps it. Sized at load time.
     #[map]
     static HASH: HashMap<u64, Seen> = HashMap::with_max_entries(1, 0);
+
+    /// Offset of `thread_info.status` in `task_struct`, from BTF (as the recorder sets it).
+    #[unsafe(no_mangle)]
+    static COMPAT_OFF: Global<u32> = Global::new(16);
 
     #[btf_tracepoint(function = "sys_enter")]
     pub fn empty_btf(_ctx: BtfTracePointContext) -> i32 {
@@ -124,6 +132,49 @@ mod programs {
             mark(seen, id);
         }
         0
+    }
+
+    /// The array-slot scan plus the compat read the recorder does today
+    /// (`bpf_get_current_task` + `bpf_probe_read_kernel`), on targets only.
+    #[btf_tracepoint(function = "sys_enter")]
+    pub fn scanc_btf(ctx: BtfTracePointContext) -> i32 {
+        let id: i64 = ctx.arg(1);
+        if let Some(seen) = scan_slot() {
+            // SAFETY: reads a u32 of the current task at an offset taken from BTF.
+            let status = unsafe {
+                let task = bpf_get_current_task() as *const u8;
+                bpf_probe_read_kernel(task.add(COMPAT_OFF.load() as usize) as *const u32)
+                    .unwrap_or(0)
+            };
+            mark(seen, id + (status & 2) as i64 * 512);
+        }
+        0
+    }
+
+    /// The same with `bpf_get_current_task_btf` and a direct load (tp_btf only).
+    #[btf_tracepoint(function = "sys_enter")]
+    pub fn scanct_btf(ctx: BtfTracePointContext) -> i32 {
+        let id: i64 = ctx.arg(1);
+        if let Some(seen) = scan_slot() {
+            // SAFETY: a BTF task pointer; the verifier checks the load against BTF.
+            let status = unsafe {
+                let task = bpf_get_current_task_btf() as *const u8;
+                core::ptr::read_volatile(task.add(COMPAT_OFF.load() as usize) as *const u32)
+            };
+            mark(seen, id + (status & 2) as i64 * 512);
+        }
+        0
+    }
+
+    #[inline(always)]
+    fn scan_slot() -> Option<*mut Seen> {
+        // SAFETY: plain helper call.
+        let cg = unsafe { bpf_get_current_cgroup_id() };
+        let ids = SCAN.get_ptr(0)?;
+        // SAFETY: points into a live array map value.
+        let ids = unsafe { &*ids };
+        let slot = ids.id.iter().position(|x| *x == cg)?;
+        SETS.get_ptr_mut(slot as u32)
     }
 
     #[inline(always)]
