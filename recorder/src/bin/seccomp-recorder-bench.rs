@@ -29,6 +29,7 @@ fn main() -> Result<()> {
         Some("loop") => workload_loop(num(1, 200_000), num(2, 5), cg(3)),
         Some("io") => workload_io(num(1, 20_000), cg(2)),
         Some("build") => workload_build(Path::new(a(1).context("build DIR")?), cg(2)),
+        Some("rss") => workload_rss(),
         Some("spin") => workload_spin(num(1, 2), num(2, 2_000), cg(3)),
         Some("run") => {
             let quick = args.iter().any(|s| s == "--quick");
@@ -144,6 +145,37 @@ fn workload_build(dir: &Path, cgroup: Option<PathBuf>) -> Result<()> {
         bail!("make failed in {}", dir.display());
     }
     println!("{}", t.elapsed().as_nanos());
+    Ok(())
+}
+
+/// Peak RSS (VmHWM) after each step of a recording's start, in a fresh process: where the
+/// start-up memory goes.
+fn workload_rss() -> Result<()> {
+    let hwm = || {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    let mut steps = vec![("process start", hwm())];
+    let own = seccomp_recorder::btf::Btf::from_sys_fs()?;
+    steps.push(("seccomp_recorder::btf::Btf::from_sys_fs", hwm()));
+    drop(own);
+    let aya_btf = aya::Btf::from_sys_fs()?;
+    steps.push(("+ aya::Btf::from_sys_fs", hwm()));
+    drop(aya_btf);
+    let mut tr = Tracer::load(1 + 1 + 1024)?;
+    steps.push(("+ Tracer::load (1 target)", hwm()));
+    tr.attach(Some(AttachKind::Btf))?;
+    steps.push(("+ attach tp_btf", hwm()));
+    drop(tr);
+    for (name, kb) in steps {
+        println!("{kb} {name}");
+    }
     Ok(())
 }
 
@@ -1525,6 +1557,24 @@ fn startup(ctx: &Ctx, n: usize) -> Result<Startup> {
             *p = p.min(d.as_secs_f64() * 1e3);
         }
     }
+    let rss_steps = Command::new(&ctx.exe)
+        .arg("rss")
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(kb, name)| {
+                    format!(
+                        "{name}: {:.1} MB",
+                        kb.parse::<f64>().unwrap_or(0.0) / 1024.0
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
     let best = times.iter().copied().fold(f64::MAX, f64::min);
     let med = median(&mut times.clone());
     let rss_mb = rss as f64 / 1024.0;
@@ -1532,7 +1582,7 @@ fn startup(ctx: &Ctx, n: usize) -> Result<Startup> {
     let _ = writeln!(s, "## 3. Start-up\n");
     let _ = writeln!(
         s,
-        "`{} record -o FILE -- /bin/true` (release build: BTF parse, load and verify, attach, run, detach, write), {n} runs: best {best:.1} ms, median {med:.1} ms, worst {:.1} ms; peak RSS {rss_mb:.1} MB (ru_maxrss from wait4).\n\nThe same steps through the library, best of {n} each: `Tracer::load` (privilege check, BTF offsets, ELF load and verification, cgroup_mkdir hook) {:.1} ms; add target + attach tp_btf (aya re-parses the kernel BTF) {:.1} ms; read the maps {:.1} ms; detach and unload {:.1} ms.\n",
+        "`{} record -o FILE -- /bin/true` (release build: BTF parse, load and verify, attach, run, detach, write), {n} runs: best {best:.1} ms, median {med:.1} ms, worst {:.1} ms; peak RSS {rss_mb:.1} MB (ru_maxrss from wait4).\n\nThe same steps through the library, best of {n} each: `Tracer::load` (privilege check, BTF offsets, ELF load and verification, cgroup_mkdir hook) {:.1} ms; add target + attach tp_btf (aya re-parses the kernel BTF) {:.1} ms; read the maps {:.1} ms; detach and unload {:.1} ms.\n\nPeak RSS after each step, in a fresh process: {rss_steps}.\n",
         bin.display(),
         times.iter().copied().fold(0.0, f64::max),
         phase[0],
