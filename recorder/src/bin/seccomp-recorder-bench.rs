@@ -566,7 +566,7 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn setup(&mut self, cfg: &Cfg) -> Result<Setup> {
+    fn setup(&self, cfg: &Cfg) -> Result<Setup> {
         let tid = self.target_id;
         Ok(match cfg {
             Cfg::Empty(k) => {
@@ -988,12 +988,7 @@ fn run(quick: bool, out_file: Option<PathBuf>, cmdline: &str) -> Result<()> {
     let scale_root = mount.join(format!("scr-bench-{}-scale", std::process::id()));
     std::fs::create_dir(&scale_root)?;
     scratch.cgroups.push(scale_root.clone());
-    let scale = scale(
-        &mut ctx,
-        &mut scratch,
-        &scale_root,
-        if quick { 2 } else { 3 },
-    )?;
+    let scale = scale(&ctx, &mut scratch, &scale_root, if quick { 2 } else { 3 })?;
 
     // --- 5. zero misses at 1M+/s ---------------------------------------------------------
     eprintln!("bench: completeness at a high syscall rate");
@@ -1407,7 +1402,7 @@ fn mixed_workloads(
         for mi in runs {
             let cfg = &modes[mi].1;
             let setup = match cfg {
-                Some(c) => ctx_setup(ctx, c)?,
+                Some(c) => ctx.setup(c)?,
                 None => Setup::None,
             };
             for (wi, (_, args)) in workloads.iter().enumerate() {
@@ -1487,20 +1482,6 @@ fn mixed_workloads(
         section: s,
         headline,
     })
-}
-
-fn ctx_setup(ctx: &Ctx, cfg: &Cfg) -> Result<Setup> {
-    // Setup needs &mut only for notes; a throwaway context keeps the borrow simple.
-    let mut c = Ctx {
-        exe: ctx.exe.clone(),
-        target: ctx.target.clone(),
-        target_id: ctx.target_id,
-        iters: ctx.iters,
-        rounds: ctx.rounds,
-        slow_iters: ctx.slow_iters,
-        notes: Vec::new(),
-    };
-    c.setup(cfg)
 }
 
 // --- start-up ------------------------------------------------------------------------------
@@ -1619,7 +1600,7 @@ fn map_memlock() -> u64 {
         .sum()
 }
 
-fn scale(ctx: &mut Ctx, scratch: &mut Scratch, root: &Path, reps: usize) -> Result<String> {
+fn scale(ctx: &Ctx, scratch: &mut Scratch, root: &Path, reps: usize) -> Result<String> {
     let sizes = [1usize, 100, 5000];
     let mut made: Vec<u64> = Vec::new();
     let mut rows = Vec::new();
