@@ -18,6 +18,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         bail!("the benchmarks load eBPF programs and make cgroups: run them as root");
     }
     crate::build(true)?;
+    crate::apt_packages("bench-apt-packages.txt")?;
     let bin = root.join("target/release/seccomp-recorder-bench");
     let mut c = Command::new(&bin);
     c.arg("run");

@@ -139,7 +139,7 @@ pub fn check(c: &mut Command) -> Result<()> {
 fn setup() -> Result<()> {
     rust_src()?;
     bpf_linker()?;
-    apt_packages()?;
+    apt_packages("apt-packages.txt")?;
     pip_packages()
 }
 
@@ -229,8 +229,8 @@ fn listed(file: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-fn apt_packages() -> Result<()> {
-    let missing: Vec<String> = listed("apt-packages.txt")?
+pub fn apt_packages(list: &str) -> Result<()> {
+    let missing: Vec<String> = listed(list)?
         .into_iter()
         .filter(|p| !installed(p))
         .collect();
