@@ -31,23 +31,20 @@ const KIND_DATASEC: u32 = 15;
 const KIND_DECL_TAG: u32 = 17;
 const KIND_ENUM64: u32 = 19;
 
-struct Member {
-    name: u32,
-    type_id: u32,
-    bit_offset: u32,
-}
-
-struct Type {
-    name: u32,
-    kind: u32,
-    members: Vec<Member>,
-}
-
-/// Parsed vmlinux BTF: types and their string table.
+/// Parsed vmlinux BTF: the raw bytes and where each type starts in them. Members are read
+/// on demand, so the index stays a few hundred KiB (the recorder's start-up memory is
+/// measured).
 pub struct Btf {
-    types: Vec<Type>,
-    strings: Vec<u8>,
+    data: Vec<u8>,
+    strings: usize,
+    /// Type id -> byte offset of its header in `data` (id 0 is void).
+    types: Vec<usize>,
     structs: HashMap<String, u32>,
+}
+
+fn u32_at(data: &[u8], o: usize) -> Option<u32> {
+    data.get(o..o + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 impl Btf {
@@ -61,80 +58,74 @@ impl Btf {
             path: p.clone(),
             source,
         })?;
-        Btf::parse(&data).map_err(|what| BtfError::Malformed { path: p, what })
+        Btf::parse(data).map_err(|what| BtfError::Malformed { path: p, what })
     }
 
-    fn parse(data: &[u8]) -> Result<Btf, String> {
-        let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-        let u32_at = |o: usize| {
-            data.get(o..o + 4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        if u16_at(0) != Some(0xeb9f) {
+    fn parse(data: Vec<u8>) -> Result<Btf, String> {
+        if data.get(0..2) != Some(&[0x9f, 0xeb][..]) {
             return Err("bad magic (only little-endian BTF is supported)".into());
         }
-        let field = |o| u32_at(o).ok_or("truncated header").map(|v| v as usize);
+        let field = |o| {
+            u32_at(&data, o)
+                .ok_or("truncated header")
+                .map(|v| v as usize)
+        };
         let hdr_len = field(4)?;
         let (type_off, type_len, str_off, str_len) =
             (field(8)?, field(12)?, field(16)?, field(20)?);
-        let strings = data
-            .get(hdr_len + str_off..hdr_len + str_off + str_len)
-            .ok_or("string section out of bounds")?
-            .to_vec();
-        let mut types = vec![Type {
-            name: 0,
-            kind: 0,
-            members: Vec::new(),
-        }];
+        let strings = hdr_len + str_off;
+        if data.len() < strings + str_len {
+            return Err("string section out of bounds".into());
+        }
+        let mut types = vec![0];
         let mut o = hdr_len + type_off;
         let end = o + type_len;
         while o < end {
-            let name = u32_at(o).ok_or("truncated type")?;
-            let info = u32_at(o + 4).ok_or("truncated type")?;
-            let (kind, vlen, kflag) = ((info >> 24) & 0x1f, (info & 0xffff) as usize, info >> 31);
-            o += 12;
-            let mut members = Vec::new();
-            match kind {
-                KIND_INT | KIND_VAR | KIND_DECL_TAG => o += 4,
-                KIND_ARRAY => o += 12,
-                KIND_STRUCT | KIND_UNION => {
-                    for _ in 0..vlen {
-                        let off = u32_at(o + 8).ok_or("truncated member")?;
-                        members.push(Member {
-                            name: u32_at(o).ok_or("truncated member")?,
-                            type_id: u32_at(o + 4).ok_or("truncated member")?,
-                            bit_offset: if kflag == 1 { off & 0xff_ffff } else { off },
-                        });
-                        o += 12;
-                    }
-                }
-                KIND_ENUM | KIND_FUNC_PROTO => o += 8 * vlen,
-                KIND_DATASEC | KIND_ENUM64 => o += 12 * vlen,
-                0..=19 => {}
-                _ => return Err(format!("unknown BTF kind {kind}")),
-            }
-            types.push(Type {
-                name,
-                kind,
-                members,
-            });
+            let info = u32_at(&data, o + 4).ok_or("truncated type")?;
+            let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
+            types.push(o);
+            o += 12
+                + match kind {
+                    KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+                    KIND_ARRAY => 12,
+                    KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * vlen,
+                    KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen,
+                    0..=19 => 0,
+                    _ => return Err(format!("unknown BTF kind {kind}")),
+                };
+        }
+        if o > data.len() {
+            return Err("type section out of bounds".into());
         }
         let mut btf = Btf {
-            types,
+            data,
             strings,
+            types,
             structs: HashMap::new(),
         };
-        for (id, t) in btf.types.iter().enumerate() {
-            if t.kind == KIND_STRUCT && t.name != 0 {
-                let n = btf.str_at(t.name).to_string();
-                btf.structs.entry(n).or_insert(id as u32);
+        for id in 1..btf.types.len() as u32 {
+            let (name, kind, _) = btf.header(id);
+            if kind == KIND_STRUCT && name != 0 {
+                let n = btf.str_at(name).to_string();
+                btf.structs.entry(n).or_insert(id);
             }
         }
         Ok(btf)
     }
 
+    /// (name offset, kind, vlen) of a type; ids come from the parsed index.
+    fn header(&self, id: u32) -> (u32, u32, usize) {
+        let o = self.types[id as usize];
+        let name = u32_at(&self.data, o).unwrap_or(0);
+        let info = u32_at(&self.data, o + 4).unwrap_or(0);
+        (name, (info >> 24) & 0x1f, (info & 0xffff) as usize)
+    }
+
     fn str_at(&self, off: u32) -> &str {
-        let s = self.strings.get(off as usize..).unwrap_or_default();
+        let s = self
+            .data
+            .get(self.strings + off as usize..)
+            .unwrap_or_default();
         let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
         std::str::from_utf8(&s[..end]).unwrap_or("")
     }
@@ -156,26 +147,34 @@ impl Btf {
             .ok_or_else(missing)
     }
 
+    /// Bit offset of `member` in aggregate `id`.
     fn find(&self, id: u32, member: &str) -> Option<u32> {
-        let t = self.types.get(id as usize)?;
-        for m in &t.members {
-            if m.name != 0 {
-                if self.str_at(m.name) == member {
-                    return Some(m.bit_offset);
+        let (_, kind, vlen) = self.header(id);
+        if kind != KIND_STRUCT && kind != KIND_UNION {
+            return None;
+        }
+        let o = self.types[id as usize];
+        let kflag = u32_at(&self.data, o + 4)? >> 31;
+        for i in 0..vlen {
+            let m = o + 12 + 12 * i;
+            let (name, type_id, off) = (
+                u32_at(&self.data, m)?,
+                u32_at(&self.data, m + 4)?,
+                u32_at(&self.data, m + 8)?,
+            );
+            let bits = if kflag == 1 { off & 0xff_ffff } else { off };
+            if name != 0 {
+                if self.str_at(name) == member {
+                    return Some(bits);
                 }
-            } else if let Some(inner) = self.resolve_aggregate(m.type_id)
-                && let Some(off) = self.find(inner, member)
+            } else if (type_id as usize) < self.types.len()
+                && let Some(inner) = self.find(type_id, member)
             {
-                return Some(m.bit_offset + off);
+                // Anonymous members are always a struct or union type, never a typedef.
+                return Some(bits + inner);
             }
         }
         None
-    }
-
-    /// Anonymous members are always a struct or union type, never a typedef.
-    fn resolve_aggregate(&self, id: u32) -> Option<u32> {
-        let t = self.types.get(id as usize)?;
-        (t.kind == KIND_STRUCT || t.kind == KIND_UNION).then_some(id)
     }
 }
 
@@ -196,7 +195,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(Btf::parse(b"not btf at all, definitely").is_err());
-        assert!(Btf::parse(&[0x9f, 0xeb, 1, 0]).is_err());
+        assert!(Btf::parse(b"not btf at all, definitely".to_vec()).is_err());
+        assert!(Btf::parse(vec![0x9f, 0xeb, 1, 0]).is_err());
     }
 }

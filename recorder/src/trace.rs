@@ -106,6 +106,9 @@ pub struct Syscalls {
 /// The loaded program, its maps and the attach point in use.
 pub struct Tracer {
     ebpf: Ebpf,
+    /// aya's parse of the kernel BTF, kept only until sys_enter is attached: it is the
+    /// biggest part of the recorder's memory.
+    kernel_btf: Option<aya::Btf>,
     attached: Option<AttachKind>,
     host: Arch,
     compat: u32,
@@ -130,12 +133,14 @@ impl Tracer {
                     std::env::consts::ARCH
                 ))
             })?;
-        let btf = Btf::from_sys_fs()?;
-        let k = KernelOffsets::read(&btf, host);
+        let k = KernelOffsets::read(&Btf::from_sys_fs()?, host);
         let capacity = capacity.max(1);
         let follow_flag = u32::from(follow);
         let mut loader = EbpfLoader::new();
+        // The object has no CO-RE relocations (offsets come in as globals), so the loader's
+        // own copy of the kernel BTF is dropped before the one the attach needs is made.
         loader
+            .btf(None)
             .map_max_entries("TARGETS", capacity)
             .map_max_entries("PARENT", capacity)
             .map_max_entries("BORN", if follow { capacity } else { 1 })
@@ -157,6 +162,7 @@ impl Tracer {
             .map_err(|e| TraceError::Load(chain(&e)))?;
         let mut tracer = Tracer {
             ebpf,
+            kernel_btf: Some(btf_aya()?),
             attached: None,
             host,
             compat: k.compat_mode,
@@ -167,11 +173,9 @@ impl Tracer {
                     "cgroup/kernfs_node fields missing".into(),
                 ));
             }
-            tracer
-                .try_attach_mkdir_hook(&btf_aya()?)
-                .map_err(TraceError::Follow)?;
+            tracer.try_attach_mkdir_hook().map_err(TraceError::Follow)?;
         } else if k.mkdir_hook {
-            tracer.attach_mkdir_hook(&btf_aya()?);
+            tracer.attach_mkdir_hook();
         } else {
             log::warn!(
                 "kernel BTF lacks cgroup fields: cgroups created under a target while recording are not followed"
@@ -180,15 +184,22 @@ impl Tracer {
         Ok(tracer)
     }
 
-    fn try_attach_mkdir_hook(&mut self, btf: &aya::Btf) -> Result<(), String> {
+    fn try_attach_mkdir_hook(&mut self) -> Result<(), String> {
+        let btf = self
+            .kernel_btf
+            .take()
+            .ok_or("kernel BTF already released")?;
         let p: &mut BtfTracePoint = self.program("cgroup_mkdir")?;
-        p.load("cgroup_mkdir", btf).map_err(|e| chain(&e))?;
+        let loaded = p.load("cgroup_mkdir", &btf).map_err(|e| chain(&e));
+        self.kernel_btf = Some(btf);
+        loaded?;
+        let p: &mut BtfTracePoint = self.program("cgroup_mkdir")?;
         p.attach().map_err(|e| chain(&e))?;
         Ok(())
     }
 
-    fn attach_mkdir_hook(&mut self, btf: &aya::Btf) {
-        if let Err(e) = self.try_attach_mkdir_hook(btf) {
+    fn attach_mkdir_hook(&mut self) {
+        if let Err(e) = self.try_attach_mkdir_hook() {
             log::warn!(
                 "cannot follow cgroups created under a target ({e}); recording the existing ones only"
             );
@@ -290,6 +301,7 @@ impl Tracer {
             match self.try_attach(kind) {
                 Ok(()) => {
                     self.attached = Some(kind);
+                    self.kernel_btf = None;
                     return Ok(kind);
                 }
                 Err(e) => {
@@ -304,7 +316,10 @@ impl Tracer {
     fn try_attach(&mut self, kind: AttachKind) -> Result<(), String> {
         match kind {
             AttachKind::Btf => {
-                let btf = btf_aya().map_err(|e| e.to_string())?;
+                let btf = match self.kernel_btf.take() {
+                    Some(b) => b,
+                    None => btf_aya().map_err(|e| e.to_string())?,
+                };
                 let p: &mut BtfTracePoint = self.program(kind.program())?;
                 p.load("sys_enter", &btf).map_err(|e| chain(&e))?;
                 p.attach().map_err(|e| chain(&e))?;
