@@ -44,6 +44,20 @@ pub const SEEN_FILTERED: u8 = 2;
 /// `task_struct.seccomp.mode` of a task with a filter (SECCOMP_MODE_FILTER).
 pub const SECCOMP_MODE_FILTER: u32 = 2;
 
+/// How many target ids the sys_enter program compares inline before its hash lookup.
+pub const SCAN_SLOTS: usize = 8;
+
+/// The inline target list: most recordings have a handful of targets, and comparing
+/// against a few ids is cheaper than a hash lookup for every process on the host.
+/// `n > SCAN_SLOTS` turns it off (more targets, or targets that appear while recording):
+/// every cgroup then goes to the hash.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Scan {
+    pub n: u64,
+    pub id: [u64; SCAN_SLOTS],
+}
+
 /// A syscall id outside every region, kept so that nothing is silently dropped.
 #[repr(C)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -107,6 +121,7 @@ mod user {
     // SAFETY: plain-old-data, #[repr(C)], no padding holes that the kernel could leak.
     unsafe impl aya::Pod for super::Seen {}
     unsafe impl aya::Pod for super::OddKey {}
+    unsafe impl aya::Pod for super::Scan {}
     unsafe impl aya::Pod for super::Born {}
 }
 

@@ -10,8 +10,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use recorder_ebpf::{
-    BORN_NAME_LEN, Born, Class, OddKey, SECCOMP_MODE_FILTER, SEEN_ANY, SEEN_FILTERED, Seen,
-    classify,
+    BORN_NAME_LEN, Born, Class, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER, SEEN_ANY, SEEN_FILTERED,
+    Scan, Seen, classify,
 };
 
 /// Target cgroup id -> its seen set. Sized by user space at load time.
@@ -25,6 +25,9 @@ static PARENT: HashMap<u64, u64> = HashMap::with_max_entries(1, 0);
 static BORN: HashMap<u64, Born> = HashMap::with_max_entries(1, 0);
 #[map]
 static ODD: HashMap<OddKey, u8> = HashMap::with_max_entries(4096, 0);
+/// Up to SCAN_SLOTS target ids, checked before the hash (see `Scan`).
+#[map]
+static SCAN: Array<Scan> = Array::with_max_entries(1, 0);
 /// A zeroed set to copy from: a 4 KiB value cannot live on the 512-byte BPF stack.
 #[map]
 static ZERO: Array<Seen> = Array::with_max_entries(1, 0);
@@ -86,6 +89,9 @@ pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
 fn record(id: i64) {
     // SAFETY: plain helper call.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    if !maybe_target(cgroup) {
+        return;
+    }
     let Some(seen) = TARGETS.get_ptr_mut(&cgroup) else {
         return;
     };
@@ -122,6 +128,27 @@ fn record(id: i64) {
                 let _ = ODD.insert(&key, &1, 0);
             }
         }
+    }
+}
+
+/// False when the cgroup is surely not a target: an array lookup (inlined by the
+/// verifier, no call) and a few compares instead of a hash lookup, for every process on
+/// the host while the target list is short.
+#[inline(always)]
+fn maybe_target(cgroup: u64) -> bool {
+    match SCAN.get_ptr(0) {
+        // SAFETY: points into a live array map value.
+        Some(scan) => unsafe { (*scan).n as usize > SCAN_SLOTS || (*scan).id.contains(&cgroup) },
+        None => true,
+    }
+}
+
+/// A target appeared after the inline list was written: from now on the hash decides.
+#[inline(always)]
+fn scan_off() {
+    if let Some(scan) = SCAN.get_ptr_mut(0) {
+        // SAFETY: points into a live array map value; a u64 store.
+        unsafe { (*scan).n = SCAN_SLOTS as u64 + 1 };
     }
 }
 
@@ -191,6 +218,7 @@ fn adopt(cgrp: *const u8) -> Result<(), i32> {
         };
         let id = cgroup_id(cgrp)?;
         let zero = ZERO.get_ptr(0).ok_or(0i32)?;
+        scan_off();
         TARGETS.insert(&id, &*zero, BPF_NOEXIST as u64)?;
         PARENT.insert(&id, &owner, 0)?;
     }
@@ -217,6 +245,7 @@ unsafe fn follow(cgrp: *const u8, parent: u64) -> Result<(), i32> {
         let _ = bpf_probe_read_kernel_str_bytes(name, &mut born.name);
         let _ = BORN.insert(&id, &born, 0);
         let zero = ZERO.get_ptr(0).ok_or(0i32)?;
+        scan_off();
         TARGETS.insert(&id, &*zero, BPF_NOEXIST as u64)?;
     }
     Ok(())

@@ -11,7 +11,7 @@ use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use recorder_ebpf::{
     ABI_ARM_PRIVATE, ABI_COMPAT, ABI_NATIVE, ABI_X32, Born, COMPAT_ARM64, COMPAT_NONE, COMPAT_X86,
-    NR_SLOTS, OddKey, SEEN_FILTERED, SEEN_LEN, Seen,
+    NR_SLOTS, OddKey, SCAN_SLOTS, SEEN_FILTERED, SEEN_LEN, Scan, Seen,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -109,6 +109,9 @@ pub struct Tracer {
     /// aya's parse of the kernel BTF, kept only until sys_enter is attached: it is the
     /// biggest part of the recorder's memory.
     kernel_btf: Option<aya::Btf>,
+    /// Target ids added so far, for the inline list (see `recorder_ebpf::Scan`).
+    scan: Vec<u64>,
+    follow: bool,
     attached: Option<AttachKind>,
     host: Arch,
     compat: u32,
@@ -163,10 +166,13 @@ impl Tracer {
         let mut tracer = Tracer {
             ebpf,
             kernel_btf: Some(btf_aya()?),
+            scan: Vec::new(),
+            follow,
             attached: None,
             host,
             compat: k.compat_mode,
         };
+        tracer.write_scan()?;
         if follow {
             if !k.mkdir_hook {
                 return Err(TraceError::Follow(
@@ -223,7 +229,33 @@ impl Tracer {
         let zero = Seen { nr: [0; SEEN_LEN] };
         let mut map: BpfHashMap<&mut MapData, u64, Seen> = self.map_mut("TARGETS")?;
         map.insert(cgroup, zero, 0)
-            .map_err(|e| map_err("insert into", "TARGETS", &e))
+            .map_err(|e| map_err("insert into", "TARGETS", &e))?;
+        self.scan.push(cgroup);
+        self.write_scan()
+    }
+
+    /// Writes the inline target list. It is only ever turned off once attached: a reader
+    /// may see a half-written list, and a target added late must not be missed meanwhile
+    /// (its hash entry already exists when the list says "ask the hash").
+    fn write_scan(&mut self) -> Result<(), TraceError> {
+        let mut scan = Scan {
+            n: SCAN_SLOTS as u64 + 1,
+            id: [0; SCAN_SLOTS],
+        };
+        if !self.follow && self.attached.is_none() && self.scan.len() <= SCAN_SLOTS {
+            scan.n = self.scan.len() as u64;
+            scan.id[..self.scan.len()].copy_from_slice(&self.scan);
+        }
+        let map = self.ebpf.map_mut("SCAN").ok_or(TraceError::Map {
+            what: "find",
+            map: "SCAN",
+            msg: "not in the object".into(),
+        })?;
+        let mut array: aya::maps::Array<&mut MapData, Scan> =
+            aya::maps::Array::try_from(map).map_err(|e| map_err("open", "SCAN", &e))?;
+        array
+            .set(0, scan, 0)
+            .map_err(|e| map_err("write", "SCAN", &e))
     }
 
     /// Records `child` (a cgroup that already existed under a target) into `owner`'s set.

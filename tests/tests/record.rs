@@ -376,6 +376,45 @@ fn two_targets_at_once_stay_separate() {
     );
 }
 
+/// Past the program's inline list of 8 target ids, the hash decides: ten targets at once,
+/// each keeps its own marker.
+#[test]
+fn ten_targets_at_once_stay_separate() {
+    require_root();
+    let s = Scratch::new("ten");
+    let bin = markers(&s.0);
+    let marker = |i: usize| if i % 2 == 0 { "min" } else { "max" };
+    let cgs: Vec<TestCgroup> = (0..10)
+        .map(|i| TestCgroup::start(&format!("ten{i}"), &bin, marker(i)))
+        .collect();
+    let dir = s.path("profiles");
+    let mut args = vec!["record".to_string(), "-o".into(), dir.display().to_string()];
+    for cg in &cgs {
+        args.push("--cgroup".into());
+        args.push(cg.path.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (status, _) = record_existing(&args, &cgs.iter().collect::<Vec<_>>());
+    assert!(status.success());
+    for (i, cg) in cgs.iter().enumerate() {
+        let name = cg.path.file_name().unwrap().to_str().unwrap();
+        let names = allowed(&profile(&dir.join(format!("cgroup-{name}.json"))));
+        let (own, other) = if i % 2 == 0 {
+            ("min", "max")
+        } else {
+            ("max", "min")
+        };
+        assert!(
+            names.contains(&format!("sched_get_priority_{own}")),
+            "{name}: {names:?}"
+        );
+        assert!(
+            !names.contains(&format!("sched_get_priority_{other}")),
+            "{name}: {names:?}"
+        );
+    }
+}
+
 #[test]
 fn duration_stops_recording_a_target_that_keeps_running() {
     require_root();
