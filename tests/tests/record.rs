@@ -383,7 +383,7 @@ fn ten_targets_at_once_stay_separate() {
     require_root();
     let s = Scratch::new("ten");
     let bin = markers(&s.0);
-    let marker = |i: usize| if i % 2 == 0 { "min" } else { "max" };
+    let marker = |i: usize| if i.is_multiple_of(2) { "min" } else { "max" };
     let cgs: Vec<TestCgroup> = (0..10)
         .map(|i| TestCgroup::start(&format!("ten{i}"), &bin, marker(i)))
         .collect();
@@ -399,7 +399,7 @@ fn ten_targets_at_once_stay_separate() {
     for (i, cg) in cgs.iter().enumerate() {
         let name = cg.path.file_name().unwrap().to_str().unwrap();
         let names = allowed(&profile(&dir.join(format!("cgroup-{name}.json"))));
-        let (own, other) = if i % 2 == 0 {
+        let (own, other) = if i.is_multiple_of(2) {
             ("min", "max")
         } else {
             ("max", "min")
