@@ -3,7 +3,7 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_task, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_str_bytes,
+        bpf_probe_read_kernel_str_bytes, generated::bpf_get_current_task_btf,
     },
     macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap},
@@ -66,13 +66,13 @@ static FOLLOW: Global<u32> = Global::new(0);
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
-    record(ctx.arg::<i64>(1));
+    record(ctx.arg::<i64>(1), task_u32_btf);
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
-    record(ctx.arg::<i64>(1));
+    record(ctx.arg::<i64>(1), task_u32_probe);
     0
 }
 
@@ -80,13 +80,37 @@ pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
 pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
     // SAFETY: the offset comes from this kernel's tracefs format file.
     if let Ok(id) = unsafe { ctx.read_at::<i64>(TP_ID_OFF.load() as usize) } {
-        record(id);
+        record(id, task_u32_probe);
     }
     0
 }
 
+/// A u32 of the current task at a BTF offset. tp_btf programs may load it directly from
+/// the BTF-typed task pointer (about 40 ns less than a probe read on this machine).
 #[inline(always)]
-fn record(id: i64) {
+fn task_u32_btf(off: u32) -> Option<u32> {
+    // SAFETY: the verifier checks the load against task_struct's BTF; the offset is a
+    // frozen load-time constant read from the same BTF.
+    unsafe {
+        let task = bpf_get_current_task_btf() as *const u8;
+        Some(core::ptr::read_volatile(
+            task.add(off as usize) as *const u32
+        ))
+    }
+}
+
+/// The same for program types without BTF-typed pointers.
+#[inline(always)]
+fn task_u32_probe(off: u32) -> Option<u32> {
+    // SAFETY: reads a u32 of the current task at an offset taken from BTF.
+    unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        bpf_probe_read_kernel(task.add(off as usize) as *const u32).ok()
+    }
+}
+
+#[inline(always)]
+fn record(id: i64, task_u32: fn(u32) -> Option<u32>) {
     // SAFETY: plain helper call.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
     if !maybe_target(cgroup) {
@@ -97,10 +121,11 @@ fn record(id: i64) {
     };
     // Only targets pay for the compat lookup.
     let mode = COMPAT_MODE.load();
-    let compat = mode != 0 && task_is_compat();
+    let compat =
+        mode != 0 && task_u32(COMPAT_OFF.load()).is_some_and(|v| v & COMPAT_MASK.load() != 0);
     match classify(mode, id as u64, compat) {
         Class::Slot(idx) => {
-            let bits = if task_is_filtered() {
+            let bits = if task_is_filtered(task_u32) {
                 SEEN_ANY | SEEN_FILTERED
             } else {
                 SEEN_ANY
@@ -155,31 +180,9 @@ fn scan_off() {
 /// Whether the current task runs under a seccomp filter: a container runtime installs the
 /// profile part-way through its init, and only what follows is the profile's business.
 #[inline(always)]
-fn task_is_filtered() -> bool {
+fn task_is_filtered(task_u32: fn(u32) -> Option<u32>) -> bool {
     let off = SECCOMP_MODE_OFF.load();
-    if off == 0 {
-        return false;
-    }
-    // SAFETY: reads a u32 of the current task at an offset taken from BTF.
-    unsafe {
-        let task = bpf_get_current_task() as *const u8;
-        match bpf_probe_read_kernel(task.add(off as usize) as *const u32) {
-            Ok(v) => v == SECCOMP_MODE_FILTER,
-            Err(_) => false,
-        }
-    }
-}
-
-#[inline(always)]
-fn task_is_compat() -> bool {
-    // SAFETY: reads a u32 of the current task at an offset taken from BTF.
-    unsafe {
-        let task = bpf_get_current_task() as *const u8;
-        match bpf_probe_read_kernel(task.add(COMPAT_OFF.load() as usize) as *const u32) {
-            Ok(v) => v & COMPAT_MASK.load() != 0,
-            Err(_) => false,
-        }
-    }
+    off != 0 && task_u32(off) == Some(SECCOMP_MODE_FILTER)
 }
 
 /// A cgroup made under a target (a container's own systemd, a nested runtime) is a

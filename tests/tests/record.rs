@@ -3,6 +3,7 @@
 
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::record::{self, Options};
+use seccomp_recorder::trace::AttachKind;
 use seccomp_recorder_tests::*;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -135,6 +136,28 @@ fn i386_program_is_recorded_under_scmp_arch_x86_with_i386_numbers() {
         x86.contains("sigreturn") && x86.contains("rt_sigreturn"),
         "{x86:?}"
     );
+}
+
+/// BTF, raw and classic tracepoints read the task's compat flag differently (a direct BTF
+/// load, or a probe read): all three must tell i386 from x86_64 the same way.
+#[test]
+fn every_attach_type_splits_the_abis_alike() {
+    require_root();
+    let s = Scratch::new("attach");
+    let bin = compile("markers", &s.0, &["-m32", "-static", "-pthread"]);
+    for kind in [AttachKind::Btf, AttachKind::Raw, AttachKind::Tracepoint] {
+        let opts = Options {
+            command: vec![bin.clone().into_os_string()],
+            attach: Some(kind),
+            linger: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let report = record::record(&opts, &mut |_, _| {}).expect("recording works");
+        assert_eq!(report.attach, kind);
+        let names = &report.targets[0].syscalls.names;
+        assert!(names[&Arch::X86].contains(MAIN), "{kind}: {names:?}");
+        assert!(!names[&Arch::X86_64].contains(MAIN), "{kind}: {names:?}");
+    }
 }
 
 #[test]
