@@ -66,13 +66,13 @@ static FOLLOW: Global<u32> = Global::new(0);
 
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
-    record(ctx.arg::<i64>(1), task_u32_btf);
+    record::<BtfTask>(ctx.arg::<i64>(1));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
-    record(ctx.arg::<i64>(1), task_u32_probe);
+    record::<ProbeTask>(ctx.arg::<i64>(1));
     0
 }
 
@@ -80,37 +80,56 @@ pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
 pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
     // SAFETY: the offset comes from this kernel's tracefs format file.
     if let Ok(id) = unsafe { ctx.read_at::<i64>(TP_ID_OFF.load() as usize) } {
-        record(id, task_u32_probe);
+        record::<ProbeTask>(id);
     }
     0
 }
 
-/// A u32 of the current task at a BTF offset. tp_btf programs may load it directly from
-/// the BTF-typed task pointer (about 40 ns less than a probe read on this machine).
-#[inline(always)]
-fn task_u32_btf(off: u32) -> Option<u32> {
-    // SAFETY: the verifier checks the load against task_struct's BTF; the offset is a
-    // frozen load-time constant read from the same BTF.
-    unsafe {
-        let task = bpf_get_current_task_btf() as *const u8;
-        Some(core::ptr::read_volatile(
-            task.add(off as usize) as *const u32
-        ))
+/// Reads u32 fields of the current task at BTF offsets. Made once per recorded syscall,
+/// and only for targets: the task lookup is a helper call.
+trait Task {
+    fn current() -> Self;
+    fn u32_at(&self, off: u32) -> Option<u32>;
+}
+
+/// tp_btf: a BTF-typed task pointer, read with direct loads the verifier checks against
+/// task_struct's BTF (about 40 ns less than a probe read here).
+struct BtfTask(*const u8);
+
+impl Task for BtfTask {
+    #[inline(always)]
+    fn current() -> Self {
+        // SAFETY: plain helper call.
+        BtfTask(unsafe { bpf_get_current_task_btf() } as *const u8)
+    }
+
+    #[inline(always)]
+    fn u32_at(&self, off: u32) -> Option<u32> {
+        // SAFETY: the offset is a frozen load-time constant from the kernel's BTF, and the
+        // verifier checks the access against the same BTF.
+        Some(unsafe { core::ptr::read_volatile(self.0.add(off as usize) as *const u32) })
     }
 }
 
-/// The same for program types without BTF-typed pointers.
-#[inline(always)]
-fn task_u32_probe(off: u32) -> Option<u32> {
-    // SAFETY: reads a u32 of the current task at an offset taken from BTF.
-    unsafe {
-        let task = bpf_get_current_task() as *const u8;
-        bpf_probe_read_kernel(task.add(off as usize) as *const u32).ok()
+/// raw_tp and classic tracepoints have no BTF-typed pointers: probe reads.
+struct ProbeTask(*const u8);
+
+impl Task for ProbeTask {
+    #[inline(always)]
+    fn current() -> Self {
+        // SAFETY: plain helper call.
+        ProbeTask(unsafe { bpf_get_current_task() } as *const u8)
+    }
+
+    #[inline(always)]
+    fn u32_at(&self, off: u32) -> Option<u32> {
+        // SAFETY: bpf_probe_read_kernel checks the address.
+        unsafe { bpf_probe_read_kernel(self.0.add(off as usize) as *const u32).ok() }
     }
 }
 
 #[inline(always)]
-fn record(id: i64, task_u32: fn(u32) -> Option<u32>) {
+fn record<T: Task>(id: i64) {
     // SAFETY: plain helper call.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
     if !maybe_target(cgroup) {
@@ -119,13 +138,16 @@ fn record(id: i64, task_u32: fn(u32) -> Option<u32>) {
     let Some(seen) = TARGETS.get_ptr_mut(&cgroup) else {
         return;
     };
-    // Only targets pay for the compat lookup.
+    // Only targets pay for the task lookup, once for both fields.
     let mode = COMPAT_MODE.load();
-    let compat =
-        mode != 0 && task_u32(COMPAT_OFF.load()).is_some_and(|v| v & COMPAT_MASK.load() != 0);
+    let seccomp_off = SECCOMP_MODE_OFF.load();
+    let task = (mode != 0 || seccomp_off != 0).then(T::current);
+    let field = |off: u32| task.as_ref().and_then(|t| t.u32_at(off));
+    let compat = mode != 0 && field(COMPAT_OFF.load()).is_some_and(|v| v & COMPAT_MASK.load() != 0);
     match classify(mode, id as u64, compat) {
         Class::Slot(idx) => {
-            let bits = if task_is_filtered(task_u32) {
+            let filtered = seccomp_off != 0 && field(seccomp_off) == Some(SECCOMP_MODE_FILTER);
+            let bits = if filtered {
                 SEEN_ANY | SEEN_FILTERED
             } else {
                 SEEN_ANY
@@ -175,14 +197,6 @@ fn scan_off() {
         // SAFETY: points into a live array map value; a u64 store.
         unsafe { (*scan).n = SCAN_SLOTS as u64 + 1 };
     }
-}
-
-/// Whether the current task runs under a seccomp filter: a container runtime installs the
-/// profile part-way through its init, and only what follows is the profile's business.
-#[inline(always)]
-fn task_is_filtered(task_u32: fn(u32) -> Option<u32>) -> bool {
-    let off = SECCOMP_MODE_OFF.load();
-    off != 0 && task_u32(off) == Some(SECCOMP_MODE_FILTER)
 }
 
 /// A cgroup made under a target (a container's own systemd, a nested runtime) is a
