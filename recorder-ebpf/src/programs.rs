@@ -28,6 +28,9 @@ static ODD: HashMap<OddKey, u8> = HashMap::with_max_entries(4096, 0);
 /// Up to SCAN_SLOTS target ids, checked before the hash (see `Scan`).
 #[map]
 static SCAN: Array<Scan> = Array::with_max_entries(1, 0);
+/// Seen sets of the targets in the inline list, by position (see `seen_set`).
+#[map]
+static SETS: Array<Seen> = Array::with_max_entries(SCAN_SLOTS as u32, 0);
 /// A zeroed set to copy from: a 4 KiB value cannot live on the 512-byte BPF stack.
 #[map]
 static ZERO: Array<Seen> = Array::with_max_entries(1, 0);
@@ -132,10 +135,7 @@ impl Task for ProbeTask {
 fn record<T: Task>(id: i64) {
     // SAFETY: plain helper call.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
-    if !maybe_target(cgroup) {
-        return;
-    }
-    let Some(seen) = TARGETS.get_ptr_mut(&cgroup) else {
+    let Some(seen) = seen_set(cgroup) else {
         return;
     };
     // Only targets pay for the task lookup, once for both fields.
@@ -178,16 +178,27 @@ fn record<T: Task>(id: i64) {
     }
 }
 
-/// False when the cgroup is surely not a target: an array lookup (inlined by the
-/// verifier, no call) and a few compares instead of a hash lookup, for every process on
-/// the host while the target list is short.
+/// The seen set of a target cgroup, None for every other cgroup. While the target list
+/// is short, an array lookup (inlined by the verifier: no call) and a few compares decide,
+/// and a target's set is the array slot of its position: no hash lookup at all.
 #[inline(always)]
-fn maybe_target(cgroup: u64) -> bool {
-    match SCAN.get_ptr(0) {
-        // SAFETY: points into a live array map value.
-        Some(scan) => unsafe { (*scan).n as usize > SCAN_SLOTS || (*scan).id.contains(&cgroup) },
-        None => true,
+fn seen_set(cgroup: u64) -> Option<*mut Seen> {
+    // SAFETY: points into a live array map value.
+    let scan = unsafe { &*SCAN.get_ptr(0)? };
+    if scan.n as usize > SCAN_SLOTS {
+        return TARGETS.get_ptr_mut(&cgroup);
     }
+    let mut slot = SCAN_SLOTS as u32;
+    for i in 0..SCAN_SLOTS {
+        if scan.id[i] == cgroup {
+            slot = i as u32;
+            break;
+        }
+    }
+    if slot as usize >= SCAN_SLOTS {
+        return None;
+    }
+    SETS.get_ptr_mut(slot)
 }
 
 /// A target appeared after the inline list was written: from now on the hash decides.

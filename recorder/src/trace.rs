@@ -111,6 +111,9 @@ pub struct Tracer {
     kernel_btf: Option<aya::Btf>,
     /// Target ids added so far, for the inline list (see `recorder_ebpf::Scan`).
     scan: Vec<u64>,
+    /// The ids whose sets live in the SETS array, by slot: the last inline list written
+    /// while it was on (it only grows, then turns off for good).
+    slots: Vec<u64>,
     follow: bool,
     attached: Option<AttachKind>,
     host: Arch,
@@ -167,6 +170,7 @@ impl Tracer {
             ebpf,
             kernel_btf: Some(btf_aya()?),
             scan: Vec::new(),
+            slots: Vec::new(),
             follow,
             attached: None,
             host,
@@ -245,6 +249,7 @@ impl Tracer {
         if !self.follow && self.attached.is_none() && self.scan.len() <= SCAN_SLOTS {
             scan.n = self.scan.len() as u64;
             scan.id[..self.scan.len()].copy_from_slice(&self.scan);
+            self.slots = self.scan.clone();
         }
         let map = self.ebpf.map_mut("SCAN").ok_or(TraceError::Map {
             what: "find",
@@ -407,14 +412,20 @@ impl Tracer {
         let targets: BpfHashMap<&MapData, u64, Seen> = self.map("TARGETS")?;
         for entry in targets.iter() {
             let (id, seen) = entry.map_err(|e| map_err("read", "TARGETS", &e))?;
-            let set = out.entry(owner(id)).or_default();
-            for (idx, b) in seen.nr.iter().enumerate().filter(|(_, b)| **b != 0) {
-                let abi = (idx / NR_SLOTS) as u32;
-                let name = self.add(set, abi, (idx % NR_SLOTS) as u64);
-                if let (Some((arch, name)), true) = (name, b & SEEN_FILTERED != 0) {
-                    set.filtered.entry(arch).or_default().insert(name);
-                }
-            }
+            self.add_seen(out.entry(owner(id)).or_default(), &seen);
+        }
+        let sets = self.ebpf.map("SETS").ok_or(TraceError::Map {
+            what: "find",
+            map: "SETS",
+            msg: "not in the object".into(),
+        })?;
+        let sets: aya::maps::Array<&MapData, Seen> =
+            aya::maps::Array::try_from(sets).map_err(|e| map_err("open", "SETS", &e))?;
+        for (slot, id) in self.slots.iter().enumerate() {
+            let seen = sets
+                .get(&(slot as u32), 0)
+                .map_err(|e| map_err("read", "SETS", &e))?;
+            self.add_seen(out.entry(owner(*id)).or_default(), &seen);
         }
         let odd: BpfHashMap<&MapData, OddKey, u8> = self.map("ODD")?;
         for entry in odd.iter() {
@@ -423,6 +434,16 @@ impl Tracer {
             self.add(set, key.abi, key.nr);
         }
         Ok(out)
+    }
+
+    fn add_seen(&self, set: &mut Syscalls, seen: &Seen) {
+        for (idx, b) in seen.nr.iter().enumerate().filter(|(_, b)| **b != 0) {
+            let abi = (idx / NR_SLOTS) as u32;
+            let name = self.add(set, abi, (idx % NR_SLOTS) as u64);
+            if let (Some((arch, name)), true) = (name, b & SEEN_FILTERED != 0) {
+                set.filtered.entry(arch).or_default().insert(name);
+            }
+        }
     }
 
     /// Adds one call; returns its arch and name when a table names it.

@@ -423,12 +423,12 @@ impl Cfg {
                 place(p)
             ),
             Cfg::ScanHash(p) => format!(
-                "variant (proposed): inline scan of 8 ids, then the hash on a hit, {}",
+                "variant: inline scan of 8 ids, then the hash on a hit, {}",
                 place(p)
             ),
             Cfg::Recorder(k, p) => format!("**seccomp-recorder**, {}, {}", short(*k), place(p)),
             Cfg::Bpftrace(p) => format!("bpftrace per-cgroup count (classic tp), {}", place(p)),
-            Cfg::ScanCompat(false) => "variant: scan + array sets + compat read via bpf_probe_read_kernel (as today), workload inside the target".into(),
+            Cfg::ScanCompat(false) => "variant: scan + array sets + compat read via bpf_probe_read_kernel, workload inside the target".into(),
             Cfg::ScanCompat(true) => "variant: scan + array sets + compat read via bpf_get_current_task_btf + direct load, workload inside the target".into(),
             Cfg::Strace => "strace -f -c (tracer pinned to the workload's CPU)".into(),
             Cfg::StraceUnpinned => "strace -f -c (default placement)".into(),
