@@ -239,12 +239,24 @@ pub fn apt_packages(list: &str) -> Result<()> {
     }
     eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
     check(Command::new("apt-get").arg("update").arg("-qq"))?;
-    check(
+    // The tests start their own daemons and registries on private sockets and ports:
+    // installing must not start the system's copies.
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let guard = !policy.exists() && std::fs::write(policy, "#!/bin/sh\nexit 101\n").is_ok();
+    if guard {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let result = check(
         Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(["install", "-y", "-qq"])
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    );
+    if guard {
+        let _ = std::fs::remove_file(policy);
+    }
+    result
 }
 
 fn installed(pkg: &str) -> bool {
