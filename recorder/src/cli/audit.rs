@@ -288,7 +288,7 @@ fn result(
 ) {
     let per_arch: Vec<String> = logged
         .iter()
-        .map(|(a, s)| format!("{}: {}", short(*a), s.len()))
+        .map(|(a, s)| format!("{}: {}", super::report::short(*a), s.len()))
         .collect();
     let target = if path == Path::new("-") {
         "stdout".to_string()
@@ -305,14 +305,7 @@ fn result(
         }
     );
     if !before.is_empty() {
-        let new: Vec<String> = logged
-            .iter()
-            .flat_map(|(a, s)| {
-                s.iter()
-                    .filter(|n| !before.get(a).is_some_and(|b| b.contains(*n)))
-                    .map(move |n| format!("{n} ({})", short(*a)))
-            })
-            .collect();
+        let new = super::report::not_in(logged, before);
         log::info!(
             "{} of them not allowed by --base{}{}",
             new.len(),
@@ -320,10 +313,6 @@ fn result(
             new.join(", ")
         );
     }
-}
-
-fn short(a: Arch) -> &'static str {
-    a.scmp_name().trim_start_matches("SCMP_ARCH_")
 }
 
 fn size(bytes: u64) -> String {

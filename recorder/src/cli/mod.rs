@@ -11,6 +11,7 @@ mod diff;
 mod merge;
 mod oci;
 mod record;
+mod report;
 mod validate;
 
 #[derive(Parser)]

@@ -256,7 +256,7 @@ fn summary(
         .syscalls
         .names
         .iter()
-        .map(|(a, s)| format!("{}: {}", short(*a), s.len()))
+        .map(|(a, s)| format!("{}: {}", super::report::short(*a), s.len()))
         .collect();
     let total: BTreeSet<&String> = t.syscalls.names.values().flatten().collect();
     if let Some(c) = &t.container {
@@ -285,14 +285,7 @@ fn summary(
         }
     );
     if !before.is_empty() {
-        let new: Vec<String> = names
-            .iter()
-            .flat_map(|(a, s)| {
-                s.iter()
-                    .filter(|n| !before.get(a).is_some_and(|b| b.contains(*n)))
-                    .map(move |n| format!("{n} ({})", short(*a)))
-            })
-            .collect();
+        let new = super::report::not_in(names, before);
         log::info!(
             "{}: {} new since the existing profile{}{}",
             t.label,
@@ -301,10 +294,6 @@ fn summary(
             new.join(", ")
         );
     }
-}
-
-fn short(a: Arch) -> &'static str {
-    a.scmp_name().trim_start_matches("SCMP_ARCH_")
 }
 
 /// One line per second at most, naming the syscalls seen since the last line.
@@ -323,7 +312,7 @@ fn progress(t: Duration, now: &[TargetReport], seen: &mut BTreeSet<(String, Arch
             let arch = if Some(*a) == Arch::host() {
                 String::new()
             } else {
-                format!(" ({})", short(*a))
+                format!(" ({})", super::report::short(*a))
             };
             match now.len() {
                 1 => format!("{n}{arch}"),
