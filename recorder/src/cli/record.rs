@@ -201,7 +201,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
             ExitCode::from(code.clamp(1, 255) as u8)
         }
-        Stop::Signal(_) | Stop::Duration | Stop::TargetsEmpty => ExitCode::SUCCESS,
+        Stop::TargetsEmpty => {
+            for t in report.targets.iter().filter(|t| !t.cgroup.exists()) {
+                log::info!("{}: its cgroup {} is gone", t.label, t.cgroup.display());
+            }
+            log::info!("stopped: no process is left in the recorded cgroups");
+            ExitCode::SUCCESS
+        }
+        Stop::Signal(_) | Stop::Duration => ExitCode::SUCCESS,
     })
 }
 
