@@ -222,7 +222,7 @@ fn resolve_container(
         }
     };
     let mut found: Vec<Candidate> = from_cgroup_tree(mount);
-    found.extend(from_runtime_state(mount));
+    found.extend(from_runtime_state(mount, roots));
     let mut matches: Vec<Candidate> = found
         .into_iter()
         .filter(|c| c.id == wanted_id || c.id.starts_with(&wanted_id))
@@ -738,8 +738,8 @@ fn from_cgroup_tree(mount: &Path) -> Vec<Candidate> {
 
 /// runc and crun keep `<root>/<id>/state.json` with the init PID; this finds containers
 /// whose cgroup name carries no ID (ctr's `/<namespace>/<name>`, runc's own names).
-fn from_runtime_state(mount: &Path) -> Vec<Candidate> {
-    state_dirs()
+fn from_runtime_state(mount: &Path, roots: &EngineRoots) -> Vec<Candidate> {
+    state_dirs(roots)
         .into_iter()
         .filter_map(|dir| {
             let id = dir.file_name()?.to_str()?.to_string();
@@ -756,8 +756,9 @@ fn from_runtime_state(mount: &Path) -> Vec<Candidate> {
 }
 
 /// Container directories under the runtimes' state roots (runc, crun, and the roots
-/// Docker, containerd and Podman give runc).
-fn state_dirs() -> Vec<PathBuf> {
+/// Docker, containerd and Podman give runc), and under --engine-root directories (a
+/// `runc --root DIR`).
+fn state_dirs(extra: &EngineRoots) -> Vec<PathBuf> {
     let roots = [
         "/run/runc",
         "/run/crun",
@@ -765,8 +766,12 @@ fn state_dirs() -> Vec<PathBuf> {
         "/run/containerd/runc",
     ];
     let mut out = Vec::new();
-    for root in roots {
-        collect_state_dirs(Path::new(root), 2, &mut out);
+    for root in roots
+        .iter()
+        .map(Path::new)
+        .chain(extra.0.iter().map(PathBuf::as_path))
+    {
+        collect_state_dirs(root, 2, &mut out);
     }
     out
 }

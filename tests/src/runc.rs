@@ -10,7 +10,7 @@
 use crate::{Scratch, bin, compile, stderr, workspace};
 use serde_json::{Value, json};
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread::JoinHandle;
@@ -133,6 +133,19 @@ impl Container {
         self.config["linux"]["cgroupsPath"] = json!(format!("/scr-test-{}", self.id));
         self.state = None;
         self
+    }
+
+    /// Names the container `scr-test-<tag>-<12 hex>` and keeps its state in the test's own
+    /// runc root (`runc --root`), which only `--engine-root` tells the recorder about.
+    pub fn named_in_private_root(&mut self, tag: &str) -> &mut Self {
+        self.id = format!("scr-test-{tag}-{}", &self.id[..12]);
+        self.config["linux"]["cgroupsPath"] = json!(format!("/scr-test-{}", self.id));
+        self
+    }
+
+    /// runc's state root for this container, when it is not runc's default.
+    pub fn state_root(&self) -> Option<&Path> {
+        self.state.as_deref()
     }
 
     pub fn env(&mut self, var: &str) -> &mut Self {

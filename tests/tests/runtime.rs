@@ -125,6 +125,49 @@ fn container_named_in_runcs_default_root_is_found_through_its_state() {
     assert!(has(&p, TWO) && has(&p, "execve"), "{:?}", allowed(&p));
 }
 
+/// `runc --root DIR`: a named container there is found once `--engine-root DIR` says where
+/// to look, and not found (a clear error, no file) without it.
+#[test]
+fn container_in_a_private_runc_root_is_found_with_engine_root() {
+    require_root();
+    let s = Scratch::new("rt-root");
+    let rootfs = Rootfs::new(&s);
+    let mut c = Container::new(&s, &rootfs, &["/bin/sh", "-c", "/workload two"]);
+    c.named_in_private_root("root");
+    let root = c
+        .state_root()
+        .expect("a private state root")
+        .display()
+        .to_string();
+    let out = s.path("root.json");
+    let out_s = out.to_str().unwrap();
+    c.create();
+    let o = recorder(&["record", "-o", out_s, "--container", &c.id]);
+    assert!(
+        !o.status.success() && !out.exists(),
+        "found without --engine-root?"
+    );
+    assert!(
+        stderr(&o).contains("no container matches"),
+        "{}",
+        stderr(&o)
+    );
+    let rec = Recording::start(&[
+        "record",
+        "-o",
+        out_s,
+        "--engine-root",
+        &root,
+        "--container",
+        &c.id,
+    ]);
+    c.start();
+    let (status, err) = rec.finish();
+    assert!(status.success(), "{err}");
+    assert_eq!(c.stdout(), "marker two 0\n");
+    assert!(has(&profile(&out), TWO), "{:?}", allowed(&profile(&out)));
+}
+
 #[test]
 fn two_containers_recorded_at_once_get_only_their_own_syscalls() {
     require_root();

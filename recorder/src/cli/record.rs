@@ -68,8 +68,8 @@ pub struct Args {
 
     /// An engine state directory besides the defaults (/var/lib/docker,
     /// /var/lib/containers/storage, /run/containerd): a dockerd --data-root, a podman
-    /// --root, a containerd state directory. Used to find containers by name and to tell
-    /// followed containers apart.
+    /// --root, a containerd state directory, a `runc --root` state directory. Used to find
+    /// containers by name and to tell followed containers apart.
     #[arg(long, value_name = "DIR")]
     engine_root: Vec<PathBuf>,
 
@@ -142,7 +142,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if !root.is_dir() {
             bail!(
                 "--engine-root {}: no such directory (give a dockerd --data-root, a podman --root \
-                 or a containerd state directory)",
+                 a containerd state directory or a runc --root)",
                 root.display()
             );
         }
