@@ -29,18 +29,24 @@ pub const COMPAT_NONE: u32 = 0;
 pub const COMPAT_X86: u32 = 1;
 pub const COMPAT_ARM64: u32 = 2;
 
-/// One byte per (ABI, syscall number): 0 = never seen; [`SEEN_ANY`] = seen;
-/// [`SEEN_FILTERED`] also set = seen from a task that had a seccomp filter installed (the
-/// part of a container's calls its runtime puts under the profile). Bytes rather than bits
-/// because byte stores never clobber a neighbour, so no atomics are needed.
+/// One byte per (ABI, syscall number), 0 = never seen, 1 = seen: in `nr` for any call, in
+/// `filtered` for calls from a task that had a seccomp filter installed (the part of a
+/// container's calls its runtime puts under the profile). Bytes rather than bits, and two
+/// planes rather than two bits of one byte, because a store of 1 to a byte never clobbers
+/// anything another CPU wrote: exact without atomics.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Seen {
     pub nr: [u8; SEEN_LEN],
+    pub filtered: [u8; SEEN_LEN],
 }
 
-pub const SEEN_ANY: u8 = 1;
-pub const SEEN_FILTERED: u8 = 2;
+impl Seen {
+    pub const ZERO: Seen = Seen {
+        nr: [0; SEEN_LEN],
+        filtered: [0; SEEN_LEN],
+    };
+}
 /// `task_struct.seccomp.mode` of a task with a filter (SECCOMP_MODE_FILTER).
 pub const SECCOMP_MODE_FILTER: u32 = 2;
 

@@ -10,8 +10,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use recorder_ebpf::{
-    BORN_NAME_LEN, Born, Class, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER, SEEN_ANY, SEEN_FILTERED,
-    Scan, Seen, classify,
+    BORN_NAME_LEN, Born, Class, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER, SEEN_LEN, Scan, Seen,
+    classify,
 };
 
 /// Target cgroup id -> its seen set. Sized by user space at load time.
@@ -31,7 +31,7 @@ static SCAN: Array<Scan> = Array::with_max_entries(1, 0);
 /// Seen sets of the targets in the inline list, by position (see `seen_set`).
 #[map]
 static SETS: Array<Seen> = Array::with_max_entries(SCAN_SLOTS as u32, 0);
-/// A zeroed set to copy from: a 4 KiB value cannot live on the 512-byte BPF stack.
+/// A zeroed set to copy from: an 8 KiB value cannot live on the 512-byte BPF stack.
 #[map]
 static ZERO: Array<Seen> = Array::with_max_entries(1, 0);
 
@@ -86,6 +86,20 @@ pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
         record::<ProbeTask>(id);
     }
     0
+}
+
+/// Sets a seen byte. Read before write keeps the cache line shared once the set is warm.
+///
+/// # Safety
+/// `p` points into a live map value.
+#[inline(always)]
+unsafe fn mark(p: *mut u8) {
+    // SAFETY: see above.
+    unsafe {
+        if core::ptr::read_volatile(p) == 0 {
+            core::ptr::write_volatile(p, 1);
+        }
+    }
 }
 
 /// Reads u32 fields of the current task at BTF offsets. Made once per recorded syscall,
@@ -147,20 +161,12 @@ fn record<T: Task>(id: i64) {
     match classify(mode, id as u64, compat) {
         Class::Slot(idx) => {
             let filtered = seccomp_off != 0 && field(seccomp_off) == Some(SECCOMP_MODE_FILTER);
-            let bits = if filtered {
-                SEEN_ANY | SEEN_FILTERED
-            } else {
-                SEEN_ANY
-            };
-            // SAFETY: idx < SEEN_LEN by construction; `seen` points into a live map value.
-            // Read before write keeps the cache line shared once the set is warm. Two tasks
-            // of one target racing on a first call can drop one's bit; the next such call
-            // sets it again.
+            // SAFETY: idx < SEEN_LEN by construction, so both planes stay inside the live
+            // map value `seen` points to.
             unsafe {
-                let p = (seen as *mut u8).add(idx);
-                let old = core::ptr::read_volatile(p);
-                if old & bits != bits {
-                    core::ptr::write_volatile(p, old | bits);
+                mark((seen as *mut u8).add(idx));
+                if filtered {
+                    mark((seen as *mut u8).add(SEEN_LEN + idx));
                 }
             }
         }

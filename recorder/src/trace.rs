@@ -11,7 +11,7 @@ use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use recorder_ebpf::{
     ABI_ARM_PRIVATE, ABI_COMPAT, ABI_NATIVE, ABI_X32, Born, COMPAT_ARM64, COMPAT_NONE, COMPAT_X86,
-    NR_SLOTS, OddKey, SCAN_SLOTS, SEEN_FILTERED, SEEN_LEN, Scan, Seen,
+    NR_SLOTS, OddKey, SCAN_SLOTS, Scan, Seen,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -230,9 +230,8 @@ impl Tracer {
 
     /// Makes `cgroup` a target (its syscalls are recorded from now on).
     pub fn add_target(&mut self, cgroup: u64) -> Result<(), TraceError> {
-        let zero = Seen { nr: [0; SEEN_LEN] };
         let mut map: BpfHashMap<&mut MapData, u64, Seen> = self.map_mut("TARGETS")?;
-        map.insert(cgroup, zero, 0)
+        map.insert(cgroup, Seen::ZERO, 0)
             .map_err(|e| map_err("insert into", "TARGETS", &e))?;
         self.scan.push(cgroup);
         self.write_scan()
@@ -437,10 +436,10 @@ impl Tracer {
     }
 
     fn add_seen(&self, set: &mut Syscalls, seen: &Seen) {
-        for (idx, b) in seen.nr.iter().enumerate().filter(|(_, b)| **b != 0) {
+        for (idx, _) in seen.nr.iter().enumerate().filter(|(_, b)| **b != 0) {
             let abi = (idx / NR_SLOTS) as u32;
             let name = self.add(set, abi, (idx % NR_SLOTS) as u64);
-            if let (Some((arch, name)), true) = (name, b & SEEN_FILTERED != 0) {
+            if let (Some((arch, name)), true) = (name, seen.filtered[idx] != 0) {
                 set.filtered.entry(arch).or_default().insert(name);
             }
         }

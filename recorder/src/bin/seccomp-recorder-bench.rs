@@ -8,7 +8,7 @@
 use anyhow::{Context, Result, bail};
 use aya::programs::{BtfTracePoint, FEntry, RawTracePoint, TracePoint, loaded_programs};
 use aya::{Ebpf, EbpfLoader};
-use recorder_ebpf::{SEEN_LEN, Seen};
+use recorder_ebpf::Seen;
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::trace::{AttachKind, Tracer};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -552,7 +552,7 @@ fn attach_floor(ebpf: &mut Ebpf, name: &str, kind: AttachKind) -> Result<()> {
 }
 
 fn zero_seen() -> Seen {
-    Seen { nr: [0; SEEN_LEN] }
+    Seen::ZERO
 }
 
 struct Ctx {
