@@ -616,7 +616,7 @@ fn map_err(what: &'static str, map: &'static str, e: &dyn std::error::Error) -> 
 }
 
 /// An error and its causes on one line: aya's top-level messages alone hide the errno.
-fn chain(e: &dyn std::error::Error) -> String {
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {

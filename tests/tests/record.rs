@@ -21,6 +21,21 @@ fn markers(dir: &Path) -> PathBuf {
     compile("markers", dir, &["-pthread"])
 }
 
+/// Records `markers MODE ARGS...` into a fresh profile; returns the run and the profile path.
+fn record_markers(s: &Scratch, args: &[&str]) -> (std::process::Output, PathBuf) {
+    let bin = markers(&s.0);
+    let out = s.path("p.json");
+    let mut all = vec![
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        bin.to_str().unwrap(),
+    ];
+    all.extend(args);
+    (recorder(&all), out)
+}
+
 fn cgroup_mount() -> PathBuf {
     seccomp_recorder::cgroup::mount_point().expect("cgroup v2 is mounted")
 }
@@ -84,18 +99,8 @@ fn command_records_threads_forks_and_exec_chains_but_nothing_outside() {
 fn cgroup_created_under_the_target_while_recording_is_recorded() {
     require_root();
     let s = Scratch::new("nested");
-    let bin = markers(&s.0);
-    let out = s.path("p.json");
     let mount = cgroup_mount();
-    let o = recorder(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "nested",
-        mount.to_str().unwrap(),
-    ]);
+    let (o, out) = record_markers(&s, &["nested", mount.to_str().unwrap()]);
     assert!(o.status.success(), "record failed: {}", stderr(&o));
     assert!(allowed(&profile(&out)).contains(&"sched_get_priority_max".to_string()));
 }
@@ -164,17 +169,7 @@ fn every_attach_type_splits_the_abis_alike() {
 fn exit_status_is_the_commands_and_the_profile_is_still_written() {
     require_root();
     let s = Scratch::new("exit");
-    let bin = markers(&s.0);
-    let out = s.path("p.json");
-    let o = recorder(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "exit",
-        "7",
-    ]);
+    let (o, out) = record_markers(&s, &["exit", "7"]);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     assert!(allowed(&profile(&out)).contains(&MAIN.to_string()));
     assert!(
@@ -534,16 +529,7 @@ fn without_cap_bpf_the_error_names_the_capability() {
 fn unknown_syscall_numbers_are_reported_not_dropped() {
     require_root();
     let s = Scratch::new("odd");
-    let bin = markers(&s.0);
-    let out = s.path("p.json");
-    let o = recorder(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "odd",
-    ]);
+    let (o, out) = record_markers(&s, &["odd"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -562,16 +548,7 @@ fn unknown_syscall_numbers_are_reported_not_dropped() {
 fn the_last_of_200_short_lived_children_is_recorded() {
     require_root();
     let s = Scratch::new("storm");
-    let bin = markers(&s.0);
-    let out = s.path("p.json");
-    let o = recorder(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        bin.to_str().unwrap(),
-        "storm",
-    ]);
+    let (o, out) = record_markers(&s, &["storm"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(allowed(&profile(&out)).contains(&"sched_get_priority_max".to_string()));
 }

@@ -10,6 +10,7 @@ use aya::programs::{BtfTracePoint, FEntry, RawTracePoint, TracePoint, loaded_pro
 use aya::{Ebpf, EbpfLoader};
 use recorder_ebpf::Seen;
 use seccomp_recorder::arch::Arch;
+use seccomp_recorder::trace::chain;
 use seccomp_recorder::trace::{AttachKind, Tracer};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -1247,17 +1248,6 @@ fn check_floor_target(e: &Ebpf, cfg: &Cfg) -> Result<()> {
         bail!("{cfg:?} did not mark getppid");
     }
     Ok(())
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 fn fmt_rate(r: f64) -> String {
