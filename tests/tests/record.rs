@@ -506,6 +506,25 @@ fn bad_targets_give_clear_errors_and_no_file() {
         "command not found",
     );
     assert_refused(&["record", "-o", o], &out, "nothing to record");
+    // A typo in -o is caught before the command runs, not after a long recording.
+    let missing = s.path("no-such-dir/p.json");
+    let ran = s.path("ran");
+    assert_refused(
+        &[
+            "record",
+            "-o",
+            missing.to_str().unwrap(),
+            "--",
+            "touch",
+            ran.to_str().unwrap(),
+        ],
+        &missing,
+        "does not exist",
+    );
+    assert!(
+        !ran.exists(),
+        "the command ran although the profile could not be written"
+    );
 }
 
 #[test]

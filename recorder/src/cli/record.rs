@@ -148,6 +148,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let base = args.append.as_deref().map(load_base).transpose()?;
+    check_output_dir(
+        args.append.as_deref().unwrap_or(&args.output),
+        count > 1 || args.follow_containers,
+    )?;
     let opts = Options {
         targets,
         command: args.command,
@@ -210,6 +214,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Stop::Signal(_) | Stop::Duration => ExitCode::SUCCESS,
     })
+}
+
+/// Fails before anything runs when the profile could not be written afterwards: a
+/// recording of a long test suite must not be lost to a typo in `-o`.
+fn check_output_dir(output: &Path, is_dir: bool) -> Result<()> {
+    if output == Path::new("-") || is_dir {
+        return Ok(());
+    }
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "cannot write the profile to {}: directory {} does not exist",
+            output.display(),
+            parent.display()
+        );
+    }
+    Ok(())
 }
 
 fn load_base(path: &Path) -> Result<Option<Profile>> {
