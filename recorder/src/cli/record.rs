@@ -127,6 +127,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.append.is_some() && count > 1 {
         bail!("--append takes one target; with several, record into a directory and merge");
     }
+    if args.registry.password_stdin && !args.command.is_empty() {
+        bail!(
+            "--password-stdin cannot be used with a command: the command owns stdin; \
+             set REGISTRY_PASSWORD or use --authfile"
+        );
+    }
     if args.push.is_some() && (count > 1 || args.output == Path::new("-")) {
         bail!("--push takes one target written to a file (not stdout)");
     }
