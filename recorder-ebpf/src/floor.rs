@@ -181,13 +181,8 @@ mod programs {
     fn mark(seen: *mut Seen, id: i64) {
         let id = id as u64;
         if id < 1024 {
-            // SAFETY: the index is below 1024 and the set is 4096 bytes.
-            unsafe {
-                let p = (seen as *mut u8).add((id as usize) & 1023);
-                if core::ptr::read_volatile(p) == 0 {
-                    core::ptr::write_volatile(p, 1);
-                }
-            }
+            // SAFETY: the index is below 1024, inside the set.
+            unsafe { recorder_ebpf::mark((seen as *mut u8).add((id as usize) & 1023)) }
         }
     }
 

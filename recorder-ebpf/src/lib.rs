@@ -47,6 +47,21 @@ impl Seen {
         filtered: [0; SEEN_LEN],
     };
 }
+
+/// Sets a seen byte. Read before write keeps the cache line shared once the set is warm.
+///
+/// # Safety
+/// `p` points into a live map value.
+#[inline(always)]
+pub unsafe fn mark(p: *mut u8) {
+    // SAFETY: see above.
+    unsafe {
+        if core::ptr::read_volatile(p) == 0 {
+            core::ptr::write_volatile(p, 1);
+        }
+    }
+}
+
 /// `task_struct.seccomp.mode` of a task with a filter (SECCOMP_MODE_FILTER).
 pub const SECCOMP_MODE_FILTER: u32 = 2;
 

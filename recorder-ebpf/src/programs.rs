@@ -11,7 +11,7 @@ use aya_ebpf::{
 };
 use recorder_ebpf::{
     BORN_NAME_LEN, Born, Class, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER, SEEN_LEN, Scan, Seen,
-    classify,
+    classify, mark,
 };
 
 /// Target cgroup id -> its seen set. Sized by user space at load time.
@@ -86,20 +86,6 @@ pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
         record::<ProbeTask>(id);
     }
     0
-}
-
-/// Sets a seen byte. Read before write keeps the cache line shared once the set is warm.
-///
-/// # Safety
-/// `p` points into a live map value.
-#[inline(always)]
-unsafe fn mark(p: *mut u8) {
-    // SAFETY: see above.
-    unsafe {
-        if core::ptr::read_volatile(p) == 0 {
-            core::ptr::write_volatile(p, 1);
-        }
-    }
 }
 
 /// Reads u32 fields of the current task at BTF offsets. Made once per recorded syscall,

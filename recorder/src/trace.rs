@@ -250,13 +250,7 @@ impl Tracer {
             scan.id[..self.scan.len()].copy_from_slice(&self.scan);
             self.slots = self.scan.clone();
         }
-        let map = self.ebpf.map_mut("SCAN").ok_or(TraceError::Map {
-            what: "find",
-            map: "SCAN",
-            msg: "not in the object".into(),
-        })?;
-        let mut array: aya::maps::Array<&mut MapData, Scan> =
-            aya::maps::Array::try_from(map).map_err(|e| map_err("open", "SCAN", &e))?;
+        let mut array: aya::maps::Array<&mut MapData, Scan> = self.map_mut("SCAN")?;
         array
             .set(0, scan, 0)
             .map_err(|e| map_err("write", "SCAN", &e))
@@ -302,28 +296,29 @@ impl Tracer {
         Ok(out)
     }
 
-    fn map_mut<K: aya::Pod, V: aya::Pod>(
-        &mut self,
-        name: &'static str,
-    ) -> Result<BpfHashMap<&mut MapData, K, V>, TraceError> {
+    /// A map of the object as the aya type `T` (hash map, array, ...).
+    fn map_mut<'a, T>(&'a mut self, name: &'static str) -> Result<T, TraceError>
+    where
+        T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+    {
         let map = self.ebpf.map_mut(name).ok_or(TraceError::Map {
             what: "find",
             map: name,
             msg: "not in the object".into(),
         })?;
-        BpfHashMap::try_from(map).map_err(|e| map_err("open", name, &e))
+        T::try_from(map).map_err(|e| map_err("open", name, &e))
     }
 
-    fn map<K: aya::Pod, V: aya::Pod>(
-        &self,
-        name: &'static str,
-    ) -> Result<BpfHashMap<&MapData, K, V>, TraceError> {
+    fn map<'a, T>(&'a self, name: &'static str) -> Result<T, TraceError>
+    where
+        T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
+    {
         let map = self.ebpf.map(name).ok_or(TraceError::Map {
             what: "find",
             map: name,
             msg: "not in the object".into(),
         })?;
-        BpfHashMap::try_from(map).map_err(|e| map_err("open", name, &e))
+        T::try_from(map).map_err(|e| map_err("open", name, &e))
     }
 
     /// Attaches to sys_enter: `prefer` only, or the cheapest the kernel accepts.
@@ -413,13 +408,7 @@ impl Tracer {
             let (id, seen) = entry.map_err(|e| map_err("read", "TARGETS", &e))?;
             self.add_seen(out.entry(owner(id)).or_default(), &seen);
         }
-        let sets = self.ebpf.map("SETS").ok_or(TraceError::Map {
-            what: "find",
-            map: "SETS",
-            msg: "not in the object".into(),
-        })?;
-        let sets: aya::maps::Array<&MapData, Seen> =
-            aya::maps::Array::try_from(sets).map_err(|e| map_err("open", "SETS", &e))?;
+        let sets: aya::maps::Array<&MapData, Seen> = self.map("SETS")?;
         for (slot, id) in self.slots.iter().enumerate() {
             let seen = sets
                 .get(&(slot as u32), 0)
