@@ -137,19 +137,17 @@ pub fn check(c: &mut Command) -> Result<()> {
 }
 
 fn setup() -> Result<()> {
-    rust_src()?;
-    bpf_linker()?;
+    let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))
+        .context("the eBPF side needs a nightly toolchain: rustup toolchain install nightly")?;
+    let sysroot = Path::new(sysroot.trim());
+    rust_src(sysroot)?;
+    bpf_linker(sysroot)?;
     apt_packages("apt-packages.txt")?;
     pip_packages()
 }
 
-fn rust_src() -> Result<()> {
-    let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))
-        .context("the eBPF side needs a nightly toolchain: rustup toolchain install nightly")?;
-    if Path::new(sysroot.trim())
-        .join("lib/rustlib/src/rust/library/core")
-        .exists()
-    {
+fn rust_src(sysroot: &Path) -> Result<()> {
+    if sysroot.join("lib/rustlib/src/rust/library/core").exists() {
         return Ok(());
     }
     eprintln!("xtask: adding rust-src to the nightly toolchain");
@@ -159,10 +157,9 @@ fn rust_src() -> Result<()> {
 /// bpf-linker must read the bitcode nightly's rustc writes, so it is built against
 /// nightly's own libLLVM (Debian has no LLVM as new). The prefix lives under ~/.cache: the
 /// linker's RUNPATH points into it.
-fn bpf_linker() -> Result<()> {
+fn bpf_linker(sysroot: &Path) -> Result<()> {
     let linker = cargo_home().join("bin/bpf-linker");
-    let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?;
-    let lib_dir = Path::new(sysroot.trim()).join("lib");
+    let lib_dir = sysroot.join("lib");
     let libllvm = std::fs::read_dir(&lib_dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
