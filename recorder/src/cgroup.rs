@@ -148,7 +148,8 @@ pub struct OwnCgroup {
 
 impl OwnCgroup {
     pub fn create(mount: &Path) -> Result<OwnCgroup, CgroupError> {
-        let name = format!("seccomp-recorder-{}", std::process::id());
+        remove_stale(mount);
+        let name = format!("{OWN_PREFIX}{}", std::process::id());
         let path = mount.join(name);
         if path.exists() {
             // Left over by a crashed run of a process with our PID: reuse only if empty.
@@ -179,6 +180,37 @@ impl OwnCgroup {
         let procs = dest.join("cgroup.procs");
         for pid in self.leftovers() {
             let _ = std::fs::write(&procs, pid.to_string());
+        }
+    }
+}
+
+const OWN_PREFIX: &str = "seccomp-recorder-";
+
+/// A recorder killed by SIGKILL cannot remove its cgroup: remove those of recorders that
+/// are gone, once the processes their commands left there have exited too (rmdir refuses
+/// a cgroup that still holds any).
+fn remove_stale(mount: &Path) {
+    let Ok(entries) = std::fs::read_dir(mount) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(OWN_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        for p in subtree(&path).iter().rev() {
+            match std::fs::remove_dir(p) {
+                Ok(()) => log::info!("removed {} left by a killed recorder", p.display()),
+                Err(e) => log::debug!("kept {}: {e}", p.display()),
+            }
         }
     }
 }

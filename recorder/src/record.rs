@@ -50,6 +50,8 @@ pub struct Options {
     pub follow: Option<FollowFilter>,
     /// Engine state directories besides the default ones (see [`EngineRoots`]).
     pub engine_roots: Vec<PathBuf>,
+    /// Give the command our stderr as its stdout, when stdout carries the profile.
+    pub command_stdout_to_stderr: bool,
 }
 
 /// Which started containers `--follow-containers` records.
@@ -561,7 +563,7 @@ fn run_command(
     progress: Progress<'_>,
     start: Instant,
 ) -> Result<(Stop, usize), RecordError> {
-    let child = spawn::spawn(&opts.command, &own.dir)?;
+    let child = spawn::spawn(&opts.command, &own.dir, opts.command_stdout_to_stderr)?;
     let mut ticker = Ticker::new();
     let status = loop {
         let (child_done, sig) = signals.poll(Some(child.pidfd.as_raw_fd()), rec.poll_ms());

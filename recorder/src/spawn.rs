@@ -47,8 +47,13 @@ struct CloneArgs {
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// Starts `argv` in the cgroup open as `cgroup_dir`.
-pub fn spawn(argv: &[OsString], cgroup_dir: &std::fs::File) -> Result<Child, SpawnError> {
+/// Starts `argv` in the cgroup open as `cgroup_dir`; with `stdout_to_stderr`, its stdout
+/// is our stderr.
+pub fn spawn(
+    argv: &[OsString],
+    cgroup_dir: &std::fs::File,
+    stdout_to_stderr: bool,
+) -> Result<Child, SpawnError> {
     let display = argv[0].to_string_lossy().into_owned();
     let path = find_program(&argv[0]).ok_or_else(|| SpawnError::NotFound(display.clone()))?;
     let path_c = cstring(path.as_os_str())?;
@@ -90,6 +95,9 @@ pub fn spawn(argv: &[OsString], cgroup_dir: &std::fs::File) -> Result<Child, Spa
     if pid == 0 {
         // SAFETY: see above; every pointer was prepared before the clone.
         unsafe {
+            if stdout_to_stderr {
+                libc::syscall(libc::SYS_dup3, 2, 1, 0);
+            }
             libc::syscall(
                 libc::SYS_execve,
                 path_c.as_ptr(),

@@ -118,20 +118,16 @@ struct Settings {
     #[arg(long, value_name = "PROFILE")]
     base: Option<PathBuf>,
 
-    /// What a syscall outside the profile gets.
-    #[arg(long, value_name = "ACTION", default_value = "errno",
-          value_parser = ["errno", "kill-process", "kill-thread", "trap", "log"])]
-    default_action: String,
-
-    /// The errno for --default-action errno (number or name, e.g. EPERM, ENOSYS).
-    #[arg(long, value_name = "ERRNO", default_value = "ENOSYS")]
-    errno: String,
+    #[command(flatten)]
+    default: super::action::ActionFlags,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let settings = &args.settings;
-    let default = DefaultAction::from_flags(&settings.default_action, &settings.errno)
-        .map_err(anyhow::Error::msg)?;
+    let default = settings
+        .default
+        .given()?
+        .unwrap_or(DefaultAction::Errno(libc::ENOSYS as u32));
     check_output(&args.output)?;
     let options = options(settings)?;
     let base = settings.base.as_deref().map(Profile::load).transpose()?;

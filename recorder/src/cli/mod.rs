@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod action;
 mod audit;
 mod convert;
 mod default;

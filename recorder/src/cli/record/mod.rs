@@ -1,15 +1,18 @@
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use plan::{Output, Plan};
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::{DefaultAction, MergeOptions, OnConflict, Profile, merge};
-use seccomp_recorder::record::{self, FollowFilter, Options, Stop, TargetReport};
-use seccomp_recorder::target::{Engine, Target};
+use seccomp_recorder::record::{self, Report, Stop, TargetReport};
+use seccomp_recorder::target::Engine;
 use seccomp_recorder::trace::AttachKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+
+mod plan;
 
 /// Record the syscalls of a command, cgroup, PID or container into a seccomp profile.
 ///
@@ -31,10 +34,11 @@ With a command, the recorder exits with the command's exit status, and still wri
 profile when the command fails. Existing targets are recorded until Ctrl-C/SIGTERM,
 --duration, or until their cgroup has no processes left.")]
 pub struct Args {
-    /// Where to write the profile ('-' for stdout). With several targets: a directory,
-    /// with one <target>.json each.
-    #[arg(short, long, value_name = "PATH", default_value = "seccomp.json")]
-    output: PathBuf,
+    /// Where to write the profile (default: seccomp.json). '-' is stdout; the command's
+    /// own stdout then goes to stderr, so that stdout holds nothing but the profile. With
+    /// several targets: a directory, with one <target>.json each.
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
 
     /// Record an existing cgroup v2 (absolute, or relative to the cgroup2 mount).
     #[arg(long, value_name = "PATH")]
@@ -78,19 +82,13 @@ pub struct Args {
     duration: Option<Duration>,
 
     /// Union with this existing profile and write the result back to it, so that several
-    /// runs build one profile (overrides --output).
+    /// runs build one profile. Its default action is kept unless --default-action or
+    /// --errno is given.
     #[arg(long, alias = "merge-into", value_name = "FILE")]
     append: Option<PathBuf>,
 
-    /// What a syscall outside the profile gets.
-    #[arg(long, value_name = "ACTION", default_value = "errno",
-          value_parser = ["errno", "kill-process", "kill-thread", "trap", "log"])]
-    default_action: String,
-
-    /// The errno for --default-action errno (number or name). ENOSYS lets libc fall back
-    /// from a newer call to an older one (clone3 -> clone); EPERM says "denied".
-    #[arg(long, value_name = "ERRNO", default_value = "ENOSYS")]
-    errno: String,
+    #[command(flatten)]
+    action: super::action::ActionFlags,
 
     /// Attach point: btf, raw or tracepoint (default: the cheapest the kernel accepts).
     #[arg(long, value_name = "TYPE")]
@@ -115,82 +113,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let default =
-        DefaultAction::from_flags(&args.default_action, &args.errno).map_err(anyhow::Error::msg)?;
-    let mut targets: Vec<Target> = args.cgroup.iter().cloned().map(Target::Cgroup).collect();
-    targets.extend(args.pid.iter().copied().map(Target::Pid));
-    targets.extend(args.container.iter().cloned().map(Target::Container));
-    let count = targets.len() + usize::from(!args.command.is_empty());
-    if args.duration.is_some() && !args.command.is_empty() {
-        bail!("--duration applies to existing targets; a command is recorded until it exits");
-    }
-    if args.append.is_some() && count > 1 {
-        bail!("--append takes one target; with several, record into a directory and merge");
-    }
-    if args.registry.password_stdin && !args.command.is_empty() {
-        bail!(
-            "--password-stdin cannot be used with a command: the command owns stdin; \
-             set REGISTRY_PASSWORD or use --authfile"
-        );
-    }
-    if args.push.is_some() && (count > 1 || args.output == Path::new("-")) {
-        bail!("--push takes one target written to a file (not stdout)");
-    }
-    if args.follow_containers && (args.append.is_some() || args.push.is_some()) {
-        bail!(
-            "--follow-containers writes one profile per container into a directory; it does not combine with --append or --push"
-        );
-    }
-    if args.follow_containers && args.output == Path::new("-") {
-        bail!("--follow-containers needs --output DIR (one profile per container)");
-    }
-    for root in &args.engine_root {
-        if !root.is_dir() {
-            bail!(
-                "--engine-root {}: no such directory (give a dockerd --data-root, a podman --root \
-                 a containerd state directory or a runc --root)",
-                root.display()
-            );
-        }
-    }
-    let base = args.append.as_deref().map(load_base).transpose()?;
-    check_output_dir(
-        args.append.as_deref().unwrap_or(&args.output),
-        count > 1 || args.follow_containers,
-    )?;
-    let opts = Options {
-        targets,
-        command: args.command,
-        duration: args.duration,
-        attach: args.attach,
-        linger: args.linger,
-        follow: args.follow_containers.then(|| FollowFilter {
-            engines: args.follow_engine.clone(),
-            names: args.follow_name.clone(),
-        }),
-        engine_roots: args.engine_root.clone(),
-    };
+    let plan = Plan::from_args(&args)?;
     let mut seen = BTreeSet::new();
-    let report = record::record(&opts, &mut |t, now| progress(t, now, &mut seen))?;
-
-    let multi = report.targets.len() > 1 || args.follow_containers;
-    let out_dir = multi.then(|| args.output.clone());
-    if let Some(dir) = &out_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    for t in &report.targets {
-        let path = match (&args.append, &out_dir) {
-            (Some(file), _) => file.clone(),
-            (None, Some(dir)) => dir.join(format!("{}.json", t.label)),
-            (None, None) => args.output.clone(),
-        };
-        write_profile(t, &path, default, base.as_ref())?;
-    }
-    if let (Some(reference), Some(t)) = (&args.push, report.targets.first()) {
-        let path = args.append.as_ref().unwrap_or(&args.output);
-        let digest = super::oci::push_file(path, reference, &args.registry)
-            .with_context(|| format!("{}: the profile is in {}", t.label, path.display()))?;
-        println!("{digest}");
+    let report = record::record(&plan.options, &mut |t, now| progress(t, now, &mut seen))?;
+    let fell_back = save_all(&plan, &report)?;
+    if let (Some(reference), Output::File(path) | Output::Append { path, .. }) =
+        (&plan.push, &plan.output)
+    {
+        if fell_back {
+            log::error!(
+                "not pushed to {reference}: the profile is not in {}",
+                path.display()
+            );
+        } else {
+            let digest = super::oci::push_file(path, reference, &args.registry)
+                .with_context(|| format!("the profile is in {}", path.display()))?;
+            println!("{digest}");
+        }
     }
     log::info!(
         "recorded for {:.1}s via {}",
@@ -203,7 +142,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             report.leftovers
         );
     }
-    Ok(match report.stop {
+    Ok(exit_code(&report, fell_back))
+}
+
+fn exit_code(report: &Report, fell_back: bool) -> ExitCode {
+    match report.stop {
         Stop::CommandExited(0) => ExitCode::SUCCESS,
         Stop::CommandExited(code) => {
             log::warn!(
@@ -211,6 +154,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
             ExitCode::from(code.clamp(1, 255) as u8)
         }
+        // Without a command, the only status is ours: the profile is not where asked.
+        _ if fell_back => ExitCode::from(2),
         Stop::TargetsEmpty => {
             for t in report.targets.iter().filter(|t| !t.cgroup.exists()) {
                 log::info!("{}: its cgroup {} is gone", t.label, t.cgroup.display());
@@ -219,42 +164,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Stop::Signal(_) | Stop::Duration => ExitCode::SUCCESS,
-    })
+    }
 }
 
-/// Fails before anything runs when the profile could not be written afterwards: a
-/// recording of a long test suite must not be lost to a typo in `-o`.
-fn check_output_dir(output: &Path, is_dir: bool) -> Result<()> {
-    if output == Path::new("-") || is_dir {
-        return Ok(());
+/// Writes every target's profile where the plan says; returns whether any went to a
+/// fallback file instead.
+fn save_all(plan: &Plan, report: &Report) -> Result<bool> {
+    if let Output::Directory(dir) = &plan.output
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        log::error!("cannot create {}: {e}", dir.display());
     }
-    let parent = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        bail!(
-            "cannot write the profile to {}: directory {} does not exist",
-            output.display(),
-            parent.display()
-        );
+    let mut fell_back = false;
+    for t in &report.targets {
+        let (path, base) = match &plan.output {
+            Output::Stdout => (PathBuf::from("-"), None),
+            Output::File(path) => (path.clone(), None),
+            Output::Append { path, base } => (path.clone(), base.as_deref()),
+            Output::Directory(dir) => (dir.join(format!("{}.json", t.label)), None),
+        };
+        fell_back |= save(t, &path, plan.default, base)?;
     }
-    Ok(())
+    Ok(fell_back)
 }
 
-fn load_base(path: &Path) -> Result<Option<Profile>> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ok(Some(Profile::load(path)?))
-}
-
-fn write_profile(
+/// Writes one profile; when that fails after the run (disk full, a conflict with the
+/// appended profile), the recording goes to a fallback file named on stderr.
+fn save(
     t: &TargetReport,
     path: &Path,
     default: DefaultAction,
-    base: Option<&Option<Profile>>,
-) -> Result<()> {
+    base: Option<&Profile>,
+) -> Result<bool> {
     for (arch, nrs) in &t.syscalls.unknown {
         let list: Vec<String> = nrs.iter().map(|n| n.to_string()).collect();
         log::warn!(
@@ -265,22 +206,59 @@ fn write_profile(
     }
     let recorded = Profile::allow(&t.syscalls.names, default);
     let (profile, before) = match base {
-        Some(Some(old)) => {
-            // The existing profile's conditional rules survive; the new default wins.
+        Some(old) => {
+            // The existing profile's conditional rules survive.
             let opts = MergeOptions {
                 default_action: Some(default),
                 on_conflict: OnConflict::Refuse,
             };
-            let merged = merge(&[old.clone(), recorded], &opts)
-                .with_context(|| format!("cannot merge the recording into {}", path.display()))?;
-            (merged, old.allowed())
+            match merge(&[old.clone(), recorded.clone()], &opts) {
+                Ok(merged) => (merged, old.allowed()),
+                Err(e) => {
+                    let e = anyhow::Error::new(e).context(format!(
+                        "cannot merge the recording into {}",
+                        path.display()
+                    ));
+                    return fall_back(t, &recorded, e);
+                }
+            }
         }
-        _ => (recorded, BTreeMap::new()),
+        None => (recorded, BTreeMap::new()),
     };
-    write_atomic(path, profile.to_json().as_bytes())
-        .with_context(|| format!("cannot write the profile to {}", path.display()))?;
-    summary(t, &profile.allowed(), &before, path);
-    Ok(())
+    let allowed = profile.allowed();
+    if allowed.values().all(BTreeSet::is_empty) {
+        log::warn!(
+            "{}: no syscall was recorded, so the profile allows none: nothing can run under it",
+            t.label
+        );
+    }
+    if let Err(e) = write_atomic(path, profile.to_json().as_bytes()) {
+        let e = anyhow::Error::new(e)
+            .context(format!("cannot write the profile to {}", path.display()));
+        return fall_back(t, &profile, e);
+    }
+    summary(t, &allowed, &before, path);
+    Ok(false)
+}
+
+fn fall_back(t: &TargetReport, profile: &Profile, error: anyhow::Error) -> Result<bool> {
+    let spare = std::env::temp_dir().join(format!(
+        "seccomp-recorder-{}-{}.json",
+        std::process::id(),
+        t.label
+    ));
+    write_atomic(&spare, profile.to_json().as_bytes()).with_context(|| {
+        format!(
+            "{error:#}; saving it to {} failed too, the recording is lost",
+            spare.display()
+        )
+    })?;
+    log::error!(
+        "{}: {error:#}; the profile is saved in {}",
+        t.label,
+        spare.display()
+    );
+    Ok(true)
 }
 
 fn summary(
@@ -289,13 +267,11 @@ fn summary(
     before: &BTreeMap<Arch, BTreeSet<String>>,
     path: &Path,
 ) {
-    let per_arch: Vec<String> = t
-        .syscalls
-        .names
+    let per_arch: Vec<String> = names
         .iter()
         .map(|(a, s)| format!("{}: {}", super::report::short(*a), s.len()))
         .collect();
-    let total: BTreeSet<&String> = t.syscalls.names.values().flatten().collect();
+    let total: BTreeSet<&String> = names.values().flatten().collect();
     if let Some(c) = &t.container {
         log::info!(
             "{}: {} container, name {}, image {}, ID {}",

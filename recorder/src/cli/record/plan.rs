@@ -1,0 +1,257 @@
+//! The arguments of `record` turned into a checked plan in one step (ripgrep's LowArgs ->
+//! HiArgs): every command-line rule, and every output problem that can be known before
+//! the command runs, is refused here, so a long recording is never lost to a typo.
+
+use super::Args;
+use anyhow::{Context, Result, bail};
+use seccomp_recorder::profile::{DefaultAction, Profile};
+use seccomp_recorder::record::{FollowFilter, Options};
+use seccomp_recorder::target::Target;
+use std::path::{Path, PathBuf};
+
+/// Where the profiles go.
+pub enum Output {
+    Stdout,
+    /// One target, one file (replaced).
+    File(PathBuf),
+    /// One target, united with the profile already in the file (if there is one).
+    Append {
+        path: PathBuf,
+        base: Option<Box<Profile>>,
+    },
+    /// Several targets: one `<label>.json` each.
+    Directory(PathBuf),
+}
+
+pub struct Plan {
+    pub options: Options,
+    pub output: Output,
+    pub default: DefaultAction,
+    pub push: Option<String>,
+}
+
+const DEFAULT_OUTPUT: &str = "seccomp.json";
+
+impl Plan {
+    pub fn from_args(args: &Args) -> Result<Plan> {
+        let mut targets: Vec<Target> = args.cgroup.iter().cloned().map(Target::Cgroup).collect();
+        targets.extend(args.pid.iter().copied().map(Target::Pid));
+        targets.extend(args.container.iter().cloned().map(Target::Container));
+        let count = targets.len() + usize::from(!args.command.is_empty());
+        check_flags(args, count)?;
+        let output = output(args, count > 1 || args.follow_containers)?;
+        if args.push.is_some() && !matches!(output, Output::File(_) | Output::Append { .. }) {
+            bail!("--push takes one target written to a file (not stdout)");
+        }
+        let base_default = match &output {
+            Output::Append {
+                path,
+                base: Some(base),
+            } => Some(default_of(base, path)?),
+            _ => None,
+        };
+        let default = args
+            .action
+            .given()?
+            .or(base_default)
+            .unwrap_or(DefaultAction::Errno(libc::ENOSYS as u32));
+        let options = Options {
+            targets,
+            command: args.command.clone(),
+            duration: args.duration,
+            attach: args.attach,
+            linger: args.linger,
+            follow: args.follow_containers.then(|| FollowFilter {
+                engines: args.follow_engine.clone(),
+                names: args.follow_name.clone(),
+            }),
+            engine_roots: args.engine_root.clone(),
+            command_stdout_to_stderr: matches!(output, Output::Stdout),
+        };
+        Ok(Plan {
+            options,
+            output,
+            default,
+            push: args.push.clone(),
+        })
+    }
+}
+
+/// Rules between flags that need no look at the file system.
+fn check_flags(args: &Args, count: usize) -> Result<()> {
+    if args.duration.is_some() && !args.command.is_empty() {
+        bail!("--duration applies to existing targets; a command is recorded until it exits");
+    }
+    if args.append.is_some() && args.output.is_some() {
+        bail!("--append FILE is where the profile goes; it does not combine with -o");
+    }
+    if args.append.is_some() && count > 1 {
+        bail!("--append takes one target; with several, record into a directory and merge");
+    }
+    if args.registry.password_stdin && !args.command.is_empty() {
+        bail!(
+            "--password-stdin cannot be used with a command: the command owns stdin; \
+             set REGISTRY_PASSWORD or use --authfile"
+        );
+    }
+    if args.push.is_some() && count > 1 {
+        bail!("--push takes one target written to a file (not stdout)");
+    }
+    if args.follow_containers && (args.append.is_some() || args.push.is_some()) {
+        bail!(
+            "--follow-containers writes one profile per container into a directory; it does not combine with --append or --push"
+        );
+    }
+    for root in &args.engine_root {
+        if !root.is_dir() {
+            bail!(
+                "--engine-root {}: no such directory (give a dockerd --data-root, a podman --root \
+                 a containerd state directory or a runc --root)",
+                root.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn output(args: &Args, several: bool) -> Result<Output> {
+    if let Some(path) = &args.append {
+        return append(path);
+    }
+    if several {
+        return directory(args.output.as_deref());
+    }
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUTPUT));
+    if path == Path::new("-") {
+        return Ok(Output::Stdout);
+    }
+    if path.is_dir() {
+        bail!(
+            "-o {} is a directory: with one target, -o names the profile file (e.g. {})",
+            path.display(),
+            path.join(DEFAULT_OUTPUT).display()
+        );
+    }
+    check_file_writable(&path)?;
+    Ok(Output::File(path))
+}
+
+fn append(path: &Path) -> Result<Output> {
+    let base = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => bail!("--append {}: {e}", path.display()),
+        Ok(m) if !m.is_file() => bail!(
+            "--append {}: not a regular file (give the profile file to grow)",
+            path.display()
+        ),
+        Ok(_) => {
+            let base = Profile::load(path)?;
+            if base.is_template() {
+                bail!(
+                    "--append {}: this is a template (includes/excludes, archMap, errno names); \
+                     --append grows a plain profile: expand it first (seccomp-recorder default \
+                     --runtime ...) or record into a new file and merge",
+                    path.display()
+                );
+            }
+            Some(Box::new(base))
+        }
+    };
+    check_file_writable(path)?;
+    Ok(Output::Append {
+        path: path.to_path_buf(),
+        base,
+    })
+}
+
+fn directory(output: Option<&Path>) -> Result<Output> {
+    let Some(dir) = output else {
+        bail!("several targets make one profile each: give --output DIR");
+    };
+    let reason = if dir == Path::new("-") {
+        Some("stdout holds one profile")
+    } else if dir.extension().is_some_and(|e| e == "json") {
+        Some("a path ending in .json names a file")
+    } else if dir.exists() && !dir.is_dir() {
+        Some("it is an existing file")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        bail!(
+            "several targets make one profile each: give --output DIR (-o {}: {reason})",
+            dir.display()
+        );
+    }
+    // The directory is made after the run; what must be writable now is its nearest
+    // existing ancestor.
+    let existing = dir
+        .ancestors()
+        .find(|a| a.is_dir() || a.as_os_str().is_empty())
+        .filter(|a| !a.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    check_dir_writable(existing, dir)?;
+    Ok(Output::Directory(dir.to_path_buf()))
+}
+
+/// The profile file is written through a temporary file beside it, so its directory must
+/// exist and take new files. A device or pipe (`/dev/stdout`) is written in place.
+fn check_file_writable(path: &Path) -> Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Ok(());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "cannot write the profile to {}: directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    check_dir_writable(parent, path)
+}
+
+/// Creates and removes a file in `dir`: the only test that sees read-only mounts, full
+/// inode tables and ACLs alike, as root too.
+fn check_dir_writable(dir: &Path, output: &Path) -> Result<()> {
+    let probe = dir.join(format!(".seccomp-recorder-probe.{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| {
+            format!(
+                "cannot write the profile to {}: cannot create files in {}",
+                output.display(),
+                dir.display()
+            )
+        })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// The default action of the profile being appended to, so that growing a profile never
+/// changes what it refuses with.
+fn default_of(base: &Profile, path: &Path) -> Result<DefaultAction> {
+    let spelled = match base.default_errno() {
+        Some(errno) if base.default_action.eq_ignore_ascii_case("SCMP_ACT_ERRNO") => {
+            format!("errno:{errno}")
+        }
+        // runc's SCMP_ACT_KILL kills the thread, not the process.
+        _ if base.default_action == "SCMP_ACT_KILL" => "kill-thread".into(),
+        _ => base.default_action.clone(),
+    };
+    spelled.parse().map_err(|e: String| {
+        anyhow::anyhow!(
+            "--append {}: its defaultAction {}: {e}; give --default-action to replace it",
+            path.display(),
+            base.default_action
+        )
+    })
+}
