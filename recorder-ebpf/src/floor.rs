@@ -76,7 +76,7 @@ mod programs {
         let id: i64 = ctx.arg(1);
         // SAFETY: plain helper call.
         let cg = unsafe { bpf_get_current_cgroup_id() };
-        if let Some(seen) = HASH.get_ptr_mut(&cg) {
+        if let Some(seen) = HASH.get_ptr_mut(cg) {
             mark(seen, id);
         }
         0
@@ -105,10 +105,10 @@ mod programs {
             if let Some(seen) = SETS.get_ptr_mut(slot) {
                 mark(seen, id);
             }
-        } else if ids.n > 8 {
-            if let Some(seen) = HASH.get_ptr_mut(&cg) {
-                mark(seen, id);
-            }
+        } else if ids.n > 8
+            && let Some(seen) = HASH.get_ptr_mut(cg)
+        {
+            mark(seen, id);
         }
         0
     }
@@ -128,7 +128,7 @@ mod programs {
         if ids.n <= 8 && !ids.id.contains(&cg) {
             return 0;
         }
-        if let Some(seen) = HASH.get_ptr_mut(&cg) {
+        if let Some(seen) = HASH.get_ptr_mut(cg) {
             mark(seen, id);
         }
         0

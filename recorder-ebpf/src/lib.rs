@@ -1,9 +1,16 @@
-//! The contract between the kernel program and user space: map value layouts, the ABI
-//! regions of a target's "seen" set, and the pure classification of a syscall id.
+//! The contract between the kernel program and user space: the names of the object's
+//! maps, globals and programs beside their types ([`maps`], [`globals`], [`programs`]),
+//! the load-time [`KernelOffsets`], map value layouts, the ABI regions of a target's
+//! "seen" set with its slot encoding, and the pure classification of a syscall id.
 //!
 //! Both halves compile this file, so the classification the kernel does is unit-tested on
-//! the host, including the arm64 paths these x86_64 machines cannot run.
+//! the host, including the arm64 paths these x86_64 machines cannot run. User space never
+//! spells a name of the object itself; a test opens the built object and checks every
+//! name and size listed here against it.
 #![no_std]
+
+use core::marker::PhantomData;
+use core::mem::size_of;
 
 /// Syscall numbers per ABI region. Every Linux table is below 1024 today; larger ids
 /// (and negative ones) go to the `ODD` map instead of being dropped.
@@ -22,7 +29,8 @@ pub const ABI_X32: u32 = 2;
 pub const ABI_ARM_PRIVATE: u32 = 3;
 
 pub const X32_SYSCALL_BIT: u64 = 0x4000_0000;
-pub const ARM_PRIVATE_BASE: u64 = 0x0f_0000;
+/// First AArch32 private call number; profiles name them by `ARM_PRIVATE_BASE + n`.
+pub const ARM_PRIVATE_BASE: u32 = 0x0f_0000;
 
 /// Values of the `COMPAT_MODE` global: how the program tells a compat syscall apart.
 pub const COMPAT_NONE: u32 = 0;
@@ -79,6 +87,28 @@ pub struct Scan {
     pub id: [u64; SCAN_SLOTS],
 }
 
+impl Scan {
+    /// A list that sends every cgroup to the hash.
+    pub const OFF: Scan = Scan {
+        n: SCAN_SLOTS as u64 + 1,
+        id: [0; SCAN_SLOTS],
+    };
+
+    /// The list of `ids` (their position is their slot in `SETS`), or None when they do
+    /// not fit.
+    pub fn of(ids: &[u64]) -> Option<Scan> {
+        let mut scan = Scan::OFF;
+        scan.id.get_mut(..ids.len())?.copy_from_slice(ids);
+        scan.n = ids.len() as u64;
+        Some(scan)
+    }
+
+    #[inline(always)]
+    pub fn is_off(&self) -> bool {
+        self.n as usize > SCAN_SLOTS
+    }
+}
+
 /// A syscall id outside every region, kept so that nothing is silently dropped.
 #[repr(C)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -122,8 +152,9 @@ pub fn classify(mode: u32, id: u64, compat: bool) -> Class {
     } else if mode == COMPAT_X86 && id & X32_SYSCALL_BIT != 0 && id >> 32 == 0 {
         (ABI_X32, id & !X32_SYSCALL_BIT)
     } else if mode == COMPAT_ARM64 && compat {
-        if id >= ARM_PRIVATE_BASE && id < ARM_PRIVATE_BASE + NR_SLOTS as u64 {
-            (ABI_ARM_PRIVATE, id - ARM_PRIVATE_BASE)
+        let base = ARM_PRIVATE_BASE as u64;
+        if id >= base && id < base + NR_SLOTS as u64 {
+            (ABI_ARM_PRIVATE, id - base)
         } else {
             (ABI_COMPAT, id)
         }
@@ -131,10 +162,226 @@ pub fn classify(mode: u32, id: u64, compat: bool) -> Class {
         (ABI_NATIVE, id)
     };
     if nr < NR_SLOTS as u64 {
-        Class::Slot((((abi as usize) << 10) | nr as usize) & (SEEN_LEN - 1))
+        Class::Slot(slot(abi, nr))
     } else {
         Class::Odd { abi, nr }
     }
+}
+
+const _: () = assert!(NR_SLOTS == 1 << 10 && SEEN_LEN.is_power_of_two());
+
+/// The index of (ABI region, number) in a [`Seen`] plane; `nr < NR_SLOTS`. The mask keeps
+/// the index provably inside the set for the verifier.
+#[inline(always)]
+pub fn slot(abi: u32, nr: u64) -> usize {
+    (((abi as usize) << 10) | nr as usize) & (SEEN_LEN - 1)
+}
+
+/// The (ABI region, number) of a [`Seen`] index: the inverse of [`slot`].
+pub fn unslot(idx: usize) -> (u32, u64) {
+    ((idx / NR_SLOTS) as u32, (idx % NR_SLOTS) as u64)
+}
+
+/// Offsets into kernel structures the program needs, from the running kernel's BTF (Rust
+/// eBPF has no CO-RE): one read-only global, [`globals::OFFSETS`], set at load time.
+/// Zero means "not available" for the optional ones (see each field).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelOffsets {
+    /// How a compat syscall is told apart: `COMPAT_NONE`, `COMPAT_X86` or `COMPAT_ARM64`.
+    pub compat_mode: u32,
+    /// `task_struct.thread_info.{status,flags}`, and the compat bit in it.
+    pub compat_off: u32,
+    pub compat_mask: u32,
+    /// `id` in the classic `raw_syscalls:sys_enter` record.
+    pub tp_id_off: u32,
+    pub cgrp_kn: u32,
+    /// `cgroup.self.parent`.
+    pub cgrp_parent: u32,
+    pub cgrp_self: u32,
+    pub cgrp_root: u32,
+    pub root_hier: u32,
+    pub kn_id: u32,
+    pub kn_name: u32,
+    /// `task_struct.seccomp.mode`; 0: calls under a filter are not told apart.
+    pub seccomp_mode: u32,
+}
+
+impl KernelOffsets {
+    /// What the object holds until user space overrides it: x86_64's usual layout for the
+    /// always-read fields, nothing for the rest.
+    pub const DEFAULT: KernelOffsets = KernelOffsets {
+        compat_mode: COMPAT_NONE,
+        compat_off: 16,
+        compat_mask: 2,
+        tp_id_off: 8,
+        cgrp_kn: 0,
+        cgrp_parent: 0,
+        cgrp_self: 0,
+        cgrp_root: 0,
+        root_hier: 0,
+        kn_id: 0,
+        kn_name: 0,
+        seccomp_mode: 0,
+    };
+}
+
+/// What a map is in the object (the aya type user space opens it as).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    Hash,
+    Array,
+}
+
+/// A map of the object: its name beside its kind, key and value types.
+pub struct MapDef<K, V> {
+    pub name: &'static str,
+    pub kind: MapKind,
+    types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> MapDef<K, V> {
+    const fn new(name: &'static str, kind: MapKind) -> Self {
+        MapDef {
+            name,
+            kind,
+            types: PhantomData,
+        }
+    }
+
+    pub const fn spec(&self) -> MapSpec {
+        MapSpec {
+            name: self.name,
+            kind: self.kind,
+            key_size: size_of::<K>(),
+            value_size: size_of::<V>(),
+        }
+    }
+}
+
+/// A [`MapDef`] without its types, for checking the object.
+#[derive(Clone, Copy, Debug)]
+pub struct MapSpec {
+    pub name: &'static str,
+    pub kind: MapKind,
+    pub key_size: usize,
+    pub value_size: usize,
+}
+
+/// The maps of the recorder's object (`src/programs.rs` declares them by these names).
+pub mod maps {
+    use super::{Born, MapDef, MapKind, MapSpec, OddKey, Scan, Seen};
+
+    /// Target cgroup id -> its seen set. Sized by user space at load time.
+    pub const TARGETS: MapDef<u64, Seen> = MapDef::new("TARGETS", MapKind::Hash);
+    /// Cgroup created under a target while recording -> the target it belongs to.
+    pub const PARENT: MapDef<u64, u64> = MapDef::new("PARENT", MapKind::Hash);
+    /// Follow mode: every cgroup v2 directory made while recording -> parent and name.
+    pub const BORN: MapDef<u64, Born> = MapDef::new("BORN", MapKind::Hash);
+    /// Syscall ids outside every region.
+    pub const ODD: MapDef<OddKey, u8> = MapDef::new("ODD", MapKind::Hash);
+    /// The inline target list, one entry.
+    pub const SCAN: MapDef<u32, Scan> = MapDef::new("SCAN", MapKind::Array);
+    /// Seen sets of the targets in the inline list, by position.
+    pub const SETS: MapDef<u32, Seen> = MapDef::new("SETS", MapKind::Array);
+    /// A zeroed set the kernel copies from; user space never opens it.
+    pub const ZERO: MapDef<u32, Seen> = MapDef::new("ZERO", MapKind::Array);
+
+    pub const ALL: [MapSpec; 7] = [
+        TARGETS.spec(),
+        PARENT.spec(),
+        BORN.spec(),
+        ODD.spec(),
+        SCAN.spec(),
+        SETS.spec(),
+        ZERO.spec(),
+    ];
+}
+
+/// A read-only global of the object that user space sets at load time.
+pub struct GlobalDef<T> {
+    pub name: &'static str,
+    ty: PhantomData<fn() -> T>,
+}
+
+impl<T> GlobalDef<T> {
+    const fn new(name: &'static str) -> Self {
+        GlobalDef {
+            name,
+            ty: PhantomData,
+        }
+    }
+
+    pub const fn size(&self) -> usize {
+        size_of::<T>()
+    }
+}
+
+/// The globals of the recorder's object.
+pub mod globals {
+    use super::{GlobalDef, KernelOffsets};
+
+    pub const OFFSETS: GlobalDef<KernelOffsets> = GlobalDef::new("OFFSETS");
+    /// Non-zero: every new cgroup v2 directory is a target from birth.
+    pub const FOLLOW: GlobalDef<u32> = GlobalDef::new("FOLLOW");
+
+    /// (name, size) of each.
+    pub const ALL: [(&str, usize); 2] =
+        [(OFFSETS.name, OFFSETS.size()), (FOLLOW.name, FOLLOW.size())];
+}
+
+/// How a program attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramKind {
+    /// `tp_btf/<function>`.
+    BtfTracePoint { function: &'static str },
+    /// `raw_tp/<tracepoint>`.
+    RawTracePoint { tracepoint: &'static str },
+    /// `tracepoint/<category>/<name>`.
+    TracePoint {
+        category: &'static str,
+        name: &'static str,
+    },
+}
+
+/// A program of the object: its name and where it attaches.
+#[derive(Clone, Copy, Debug)]
+pub struct ProgramDef {
+    pub name: &'static str,
+    pub kind: ProgramKind,
+}
+
+/// The programs of the recorder's object.
+pub mod programs {
+    use super::{ProgramDef, ProgramKind};
+
+    pub const SYS_ENTER_BTF: ProgramDef = ProgramDef {
+        name: "sys_enter_btf",
+        kind: ProgramKind::BtfTracePoint {
+            function: "sys_enter",
+        },
+    };
+    pub const SYS_ENTER_RAW: ProgramDef = ProgramDef {
+        name: "sys_enter_raw",
+        kind: ProgramKind::RawTracePoint {
+            tracepoint: "sys_enter",
+        },
+    };
+    pub const SYS_ENTER_TP: ProgramDef = ProgramDef {
+        name: "sys_enter_tp",
+        kind: ProgramKind::TracePoint {
+            category: "raw_syscalls",
+            name: "sys_enter",
+        },
+    };
+    pub const CGROUP_MKDIR: ProgramDef = ProgramDef {
+        name: "cgroup_mkdir",
+        kind: ProgramKind::BtfTracePoint {
+            function: "cgroup_mkdir",
+        },
+    };
+
+    pub const ALL: [ProgramDef; 4] = [SYS_ENTER_BTF, SYS_ENTER_RAW, SYS_ENTER_TP, CGROUP_MKDIR];
 }
 
 #[cfg(feature = "user")]
@@ -144,6 +391,7 @@ mod user {
     unsafe impl aya::Pod for super::OddKey {}
     unsafe impl aya::Pod for super::Scan {}
     unsafe impl aya::Pod for super::Born {}
+    unsafe impl aya::Pod for super::KernelOffsets {}
 }
 
 #[cfg(test)]
@@ -173,17 +421,35 @@ mod tests {
         assert_eq!(classify(COMPAT_ARM64, 221, false), Class::Slot(221));
         assert_eq!(classify(COMPAT_ARM64, 11, true), Class::Slot(1024 + 11));
         assert_eq!(
-            classify(COMPAT_ARM64, ARM_PRIVATE_BASE + 5, true),
+            classify(COMPAT_ARM64, ARM_PRIVATE_BASE as u64 + 5, true),
             Class::Slot(3072 + 5)
         );
         // On a native task the private range is just an unknown number.
         assert_eq!(
-            classify(COMPAT_ARM64, ARM_PRIVATE_BASE + 5, false),
+            classify(COMPAT_ARM64, ARM_PRIVATE_BASE as u64 + 5, false),
             Class::Odd {
                 abi: ABI_NATIVE,
-                nr: ARM_PRIVATE_BASE + 5
+                nr: ARM_PRIVATE_BASE as u64 + 5
             }
         );
+    }
+
+    #[test]
+    fn unslot_inverts_slot() {
+        for abi in 0..ABI_REGIONS as u32 {
+            for nr in 0..NR_SLOTS as u64 {
+                assert_eq!(unslot(slot(abi, nr)), (abi, nr));
+            }
+        }
+    }
+
+    #[test]
+    fn scan_of_fills_or_refuses() {
+        let s = Scan::of(&[7, 9]).unwrap();
+        assert_eq!((s.n, s.id[0], s.id[1], s.id[2]), (2, 7, 9, 0));
+        assert!(!s.is_off());
+        assert!(Scan::of(&[1; SCAN_SLOTS + 1]).is_none());
+        assert!(Scan::OFF.is_off());
     }
 
     #[test]

@@ -10,8 +10,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use recorder_ebpf::{
-    BORN_NAME_LEN, Born, Class, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER, SEEN_LEN, Scan, Seen,
-    classify, mark,
+    BORN_NAME_LEN, Born, Class, KernelOffsets, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER, SEEN_LEN,
+    Scan, Seen, classify, mark,
 };
 
 /// Target cgroup id -> its seen set. Sized by user space at load time.
@@ -35,33 +35,22 @@ static SETS: Array<Seen> = Array::with_max_entries(SCAN_SLOTS as u32, 0);
 #[map]
 static ZERO: Array<Seen> = Array::with_max_entries(1, 0);
 
-// Set by user space from the running kernel's BTF (no CO-RE in Rust eBPF).
+/// Set by user space from the running kernel's BTF; read a field with `off!`.
 #[unsafe(no_mangle)]
-static COMPAT_MODE: Global<u32> = Global::new(0);
-#[unsafe(no_mangle)]
-static COMPAT_OFF: Global<u32> = Global::new(16);
-#[unsafe(no_mangle)]
-static COMPAT_MASK: Global<u32> = Global::new(2);
-#[unsafe(no_mangle)]
-static TP_ID_OFF: Global<u32> = Global::new(8);
-#[unsafe(no_mangle)]
-static CGRP_KN_OFF: Global<u32> = Global::new(0);
-#[unsafe(no_mangle)]
-static CGRP_PARENT_OFF: Global<u32> = Global::new(0);
-#[unsafe(no_mangle)]
-static CGRP_SELF_OFF: Global<u32> = Global::new(0);
-#[unsafe(no_mangle)]
-static CGRP_ROOT_OFF: Global<u32> = Global::new(0);
-#[unsafe(no_mangle)]
-static ROOT_HIER_OFF: Global<u32> = Global::new(0);
-#[unsafe(no_mangle)]
-static KN_ID_OFF: Global<u32> = Global::new(0);
-#[unsafe(no_mangle)]
-static KN_NAME_OFF: Global<u32> = Global::new(0);
-/// Offset of `task_struct.seccomp.mode`; 0 when BTF lacks it (every call then counts as
-/// unfiltered).
-#[unsafe(no_mangle)]
-static SECCOMP_MODE_OFF: Global<u32> = Global::new(0);
+static OFFSETS: KernelOffsets = KernelOffsets::DEFAULT;
+
+/// One field of `OFFSETS`. The volatile read keeps the compiler from folding the default
+/// in; the verifier sees the frozen value and prunes what it turns off.
+macro_rules! off {
+    ($field:ident) => {{
+        // Also used inside unsafe blocks, where this one is redundant.
+        #[allow(unused_unsafe)]
+        // SAFETY: a read of a field of a live static.
+        let v = unsafe { core::ptr::read_volatile(&raw const OFFSETS.$field) };
+        v
+    }};
+}
+
 /// Non-zero: every new cgroup v2 directory is a target from birth (--follow-containers,
 /// containers not started yet). Only cgroup_mkdir reads it; sys_enter is unchanged.
 #[unsafe(no_mangle)]
@@ -82,7 +71,7 @@ pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
 #[tracepoint]
 pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
     // SAFETY: the offset comes from this kernel's tracefs format file.
-    if let Ok(id) = unsafe { ctx.read_at::<i64>(TP_ID_OFF.load() as usize) } {
+    if let Ok(id) = unsafe { ctx.read_at::<i64>(off!(tp_id_off) as usize) } {
         record::<ProbeTask>(id);
     }
     0
@@ -139,11 +128,11 @@ fn record<T: Task>(id: i64) {
         return;
     };
     // Only targets pay for the task lookup, once for both fields.
-    let mode = COMPAT_MODE.load();
-    let seccomp_off = SECCOMP_MODE_OFF.load();
+    let mode = off!(compat_mode);
+    let seccomp_off = off!(seccomp_mode);
     let task = (mode != 0 || seccomp_off != 0).then(T::current);
     let field = |off: u32| task.as_ref().and_then(|t| t.u32_at(off));
-    let compat = mode != 0 && field(COMPAT_OFF.load()).is_some_and(|v| v & COMPAT_MASK.load() != 0);
+    let compat = mode != 0 && field(off!(compat_off)).is_some_and(|v| v & off!(compat_mask) != 0);
     match classify(mode, id as u64, compat) {
         Class::Slot(idx) => {
             let filtered = seccomp_off != 0 && field(seccomp_off) == Some(SECCOMP_MODE_FILTER);
@@ -163,8 +152,8 @@ fn record<T: Task>(id: i64) {
                 pad: 0,
                 nr,
             };
-            if ODD.get_ptr(&key).is_none() {
-                let _ = ODD.insert(&key, &1, 0);
+            if ODD.get_ptr(key).is_none() {
+                let _ = ODD.insert(key, 1, 0);
             }
         }
     }
@@ -177,8 +166,8 @@ fn record<T: Task>(id: i64) {
 fn seen_set(cgroup: u64) -> Option<*mut Seen> {
     // SAFETY: points into a live array map value.
     let scan = unsafe { &*SCAN.get_ptr(0)? };
-    if scan.n as usize > SCAN_SLOTS {
-        return TARGETS.get_ptr_mut(&cgroup);
+    if scan.is_off() {
+        return TARGETS.get_ptr_mut(cgroup);
     }
     let mut slot = SCAN_SLOTS as u32;
     for i in 0..SCAN_SLOTS {
@@ -198,7 +187,7 @@ fn seen_set(cgroup: u64) -> Option<*mut Seen> {
 fn scan_off() {
     if let Some(scan) = SCAN.get_ptr_mut(0) {
         // SAFETY: points into a live array map value; a u64 store.
-        unsafe { (*scan).n = SCAN_SLOTS as u64 + 1 };
+        unsafe { (*scan).n = Scan::OFF.n };
     }
 }
 
@@ -215,32 +204,30 @@ fn adopt(cgrp: *const u8) -> Result<(), i32> {
     // SAFETY: pointer walks with bpf_probe_read_kernel at offsets taken from BTF.
     unsafe {
         let root: *const u8 =
-            bpf_probe_read_kernel(cgrp.add(CGRP_ROOT_OFF.load() as usize) as *const *const u8)?;
+            bpf_probe_read_kernel(cgrp.add(off!(cgrp_root) as usize) as *const *const u8)?;
         let hierarchy: i32 =
-            bpf_probe_read_kernel(root.add(ROOT_HIER_OFF.load() as usize) as *const i32)?;
+            bpf_probe_read_kernel(root.add(off!(root_hier) as usize) as *const i32)?;
         // Hierarchy 0 is cgroup v2; v1 hierarchies on hybrid hosts number their own nodes.
         if hierarchy != 0 {
             return Ok(());
         }
         let parent_css: *const u8 =
-            bpf_probe_read_kernel(cgrp.add(CGRP_PARENT_OFF.load() as usize) as *const *const u8)?;
-        let parent = parent_css.wrapping_sub(CGRP_SELF_OFF.load() as usize);
+            bpf_probe_read_kernel(cgrp.add(off!(cgrp_parent) as usize) as *const *const u8)?;
+        let parent = parent_css.wrapping_sub(off!(cgrp_self) as usize);
         let parent_id = cgroup_id(parent)?;
         if FOLLOW.load() != 0 {
             return follow(cgrp, parent_id);
         }
-        if TARGETS.get_ptr(&parent_id).is_none() {
+        if TARGETS.get_ptr(parent_id).is_none() {
             return Ok(());
         }
-        let owner = match PARENT.get_ptr(&parent_id) {
+        let owner = match PARENT.get_ptr(parent_id) {
             Some(p) => *p,
             None => parent_id,
         };
         let id = cgroup_id(cgrp)?;
-        let zero = ZERO.get_ptr(0).ok_or(0i32)?;
-        scan_off();
-        TARGETS.insert(&id, &*zero, BPF_NOEXIST as u64)?;
-        PARENT.insert(&id, &owner, 0)?;
+        new_target(id)?;
+        PARENT.insert(id, owner, 0)?;
     }
     Ok(())
 }
@@ -255,19 +242,28 @@ unsafe fn follow(cgrp: *const u8, parent: u64) -> Result<(), i32> {
     unsafe {
         let id = cgroup_id(cgrp)?;
         let kn: *const u8 =
-            bpf_probe_read_kernel(cgrp.add(CGRP_KN_OFF.load() as usize) as *const *const u8)?;
+            bpf_probe_read_kernel(cgrp.add(off!(cgrp_kn) as usize) as *const *const u8)?;
         let name: *const u8 =
-            bpf_probe_read_kernel(kn.add(KN_NAME_OFF.load() as usize) as *const *const u8)?;
-        let mut born = Born {
+            bpf_probe_read_kernel(kn.add(off!(kn_name) as usize) as *const *const u8)?;
+        // Held by reference: passing the value would copy it on the small BPF stack.
+        let born = &mut Born {
             parent,
             name: [0; BORN_NAME_LEN],
         };
         let _ = bpf_probe_read_kernel_str_bytes(name, &mut born.name);
-        let _ = BORN.insert(&id, &born, 0);
-        let zero = ZERO.get_ptr(0).ok_or(0i32)?;
-        scan_off();
-        TARGETS.insert(&id, &*zero, BPF_NOEXIST as u64)?;
+        let _ = BORN.insert(id, born, 0);
+        new_target(id)
     }
+}
+
+/// Makes `id` a target with an empty set, unless it is one already.
+#[inline(always)]
+fn new_target(id: u64) -> Result<(), i32> {
+    // SAFETY: points into a live array map value. By reference: an 8 KiB set cannot pass
+    // through the 512-byte BPF stack.
+    let zero: &Seen = unsafe { &*ZERO.get_ptr(0).ok_or(0i32)? };
+    scan_off();
+    TARGETS.insert(id, zero, BPF_NOEXIST as u64)?;
     Ok(())
 }
 
@@ -276,10 +272,8 @@ unsafe fn cgroup_id(cgrp: *const u8) -> Result<u64, i32> {
     // SAFETY: see adopt().
     unsafe {
         let kn: *const u8 =
-            bpf_probe_read_kernel(cgrp.add(CGRP_KN_OFF.load() as usize) as *const *const u8)?;
-        Ok(bpf_probe_read_kernel(
-            kn.add(KN_ID_OFF.load() as usize) as *const u64
-        )?)
+            bpf_probe_read_kernel(cgrp.add(off!(cgrp_kn) as usize) as *const *const u8)?;
+        bpf_probe_read_kernel(kn.add(off!(kn_id) as usize) as *const u64)
     }
 }
 

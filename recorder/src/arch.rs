@@ -65,7 +65,7 @@ const ARM_PRIVATE: [&str; 7] = [
     "set_tls",
     "get_tls",
 ];
-pub const ARM_PRIVATE_BASE: u32 = 0x0f_0000;
+pub use recorder_ebpf::ARM_PRIVATE_BASE;
 
 impl Arch {
     pub const ALL: [Arch; 5] = [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64, Arch::Arm];

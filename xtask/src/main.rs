@@ -7,6 +7,7 @@
 //! build  setup + build the recorder (kernel side included).
 //! run    build + run `seccomp-recorder` with the given arguments.
 //! test   build + run the whole test suite.
+//! clippy lint the host workspace and the kernel side (bpfel target), warnings as errors.
 //! bench  build (release) + run the benchmarks, write BENCHMARKS.md.
 
 use anyhow::{Context, Result, bail};
@@ -24,10 +25,11 @@ fn main() -> Result<ExitCode> {
         "build" => build(false).map(|_| ExitCode::SUCCESS),
         "run" => run(&rest),
         "test" => test(&rest),
+        "clippy" => clippy().map(|_| ExitCode::SUCCESS),
         "bench" => bench::run(&root(), &rest).map(|_| ExitCode::SUCCESS),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build|run|test|bench> [ARGS]\n\
+                "usage: cargo xtask <setup|build|run|test|clippy|bench> [ARGS]\n\
                  \n  run -- ARGS   run seccomp-recorder, e.g. cargo xtask run -- record -o p.json -- ls\
                  \n  test [ARGS]   the whole test suite (ARGS go to cargo test)"
             );
@@ -94,6 +96,44 @@ fn count(summary: &str, what: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Clippy with `-D warnings` on the host workspace, then on the kernel side as aya-build
+/// compiles it (nightly, bpfel target, `build-std=core`, the `bpf_target_arch` cfg), in
+/// its own target directory so the two never invalidate each other's cache.
+fn clippy() -> Result<()> {
+    setup()?;
+    check(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    let arch = std::env::consts::ARCH;
+    check(
+        Command::new("rustup")
+            .current_dir(root())
+            .args([
+                "run",
+                "nightly",
+                "cargo",
+                "clippy",
+                "--package",
+                "recorder-ebpf",
+            ])
+            .args(["--bins", "--release", "--target", "bpfel-unknown-none"])
+            .args(["-Z", "build-std=core", "--target-dir"])
+            .arg(root().join("target/bpf-clippy"))
+            .args(["--", "-D", "warnings"])
+            .env(
+                "CARGO_ENCODED_RUSTFLAGS",
+                format!("--cfg=bpf_target_arch=\"{arch}\""),
+            )
+            .env_remove("RUSTC")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER"),
+    )
+}
+
 pub fn build(release: bool) -> Result<()> {
     setup()?;
     let mut c = cargo();
@@ -141,6 +181,7 @@ fn setup() -> Result<()> {
         .context("the eBPF side needs a nightly toolchain: rustup toolchain install nightly")?;
     let sysroot = Path::new(sysroot.trim());
     rust_src(sysroot)?;
+    nightly_clippy(sysroot)?;
     bpf_linker(sysroot)?;
     apt_packages("apt-packages.txt")?;
     pip_packages()
@@ -152,6 +193,15 @@ fn rust_src(sysroot: &Path) -> Result<()> {
     }
     eprintln!("xtask: adding rust-src to the nightly toolchain");
     check(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+}
+
+/// `cargo xtask clippy` lints the kernel side with nightly's clippy.
+fn nightly_clippy(sysroot: &Path) -> Result<()> {
+    if sysroot.join("bin/cargo-clippy").exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: adding clippy to the nightly toolchain");
+    check(Command::new("rustup").args(["component", "add", "clippy", "--toolchain", "nightly"]))
 }
 
 /// bpf-linker must read the bitcode nightly's rustc writes, so it is built against

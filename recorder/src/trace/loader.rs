@@ -1,0 +1,183 @@
+//! Loading the recorder's object and attaching programs, by the names and attach points
+//! of the contract in `recorder_ebpf`. Public so that the benchmark attaches its own
+//! objects the way the recorder does.
+
+use super::TraceError;
+use aya::programs::{BtfTracePoint, Program, RawTracePoint, TracePoint};
+use aya::{Ebpf, EbpfLoader};
+use recorder_ebpf::{KernelOffsets, ProgramKind, globals, maps};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/recorder-ebpf"));
+
+/// Loads the recorder's object with its globals set, sized for `capacity` cgroups;
+/// `follow` sizes BORN and turns the cgroup_mkdir hook's follow mode on.
+pub fn load(capacity: u32, follow: bool, offsets: &KernelOffsets) -> Result<Ebpf, TraceError> {
+    let capacity = capacity.max(1);
+    let follow_flag = u32::from(follow);
+    // The object has no CO-RE relocations (offsets come in as a global), so the loader's
+    // own copy of the kernel BTF is dropped before the one the attach needs is made.
+    EbpfLoader::new()
+        .btf(None)
+        .map_max_entries(maps::TARGETS.name, capacity)
+        .map_max_entries(maps::PARENT.name, capacity)
+        .map_max_entries(maps::BORN.name, if follow { capacity } else { 1 })
+        .override_global(globals::FOLLOW.name, &follow_flag, true)
+        .override_global(globals::OFFSETS.name, offsets, true)
+        .load(OBJECT)
+        .map_err(TraceError::Load)
+}
+
+/// aya's parse of the running kernel's BTF, which BTF tracepoints load against.
+pub fn kernel_btf() -> Result<aya::Btf, TraceError> {
+    aya::Btf::from_sys_fs().map_err(TraceError::KernelBtf)
+}
+
+/// Loads program `name` of `ebpf` and attaches it as `kind` says; BTF tracepoints need
+/// `btf` (see [`kernel_btf`]).
+pub fn attach(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    kind: ProgramKind,
+    btf: Option<&aya::Btf>,
+) -> Result<(), TraceError> {
+    let fail = |what| move |source| TraceError::Program { name, what, source };
+    let p = program(ebpf, name)?;
+    match kind {
+        ProgramKind::BtfTracePoint { function } => {
+            let p: &mut BtfTracePoint = p.try_into().map_err(fail("open"))?;
+            let owned;
+            let btf = match btf {
+                Some(b) => b,
+                None => {
+                    owned = kernel_btf()?;
+                    &owned
+                }
+            };
+            p.load(function, btf).map_err(fail("load"))?;
+            p.attach().map_err(fail("attach"))?;
+        }
+        ProgramKind::RawTracePoint { tracepoint } => {
+            let p: &mut RawTracePoint = p.try_into().map_err(fail("open"))?;
+            p.load().map_err(fail("load"))?;
+            p.attach(tracepoint).map_err(fail("attach"))?;
+        }
+        ProgramKind::TracePoint { category, name: tp } => {
+            super::tracefs::ensure_tracefs();
+            let p: &mut TracePoint = p.try_into().map_err(fail("open"))?;
+            p.load().map_err(fail("load"))?;
+            p.attach(category, tp).map_err(fail("attach"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Detaches and unloads program `name`: unloading waits for runs in progress, so its
+/// maps are final afterwards.
+pub fn detach(ebpf: &mut Ebpf, name: &'static str) -> Result<(), TraceError> {
+    let r = match program(ebpf, name)? {
+        Program::BtfTracePoint(p) => p.unload(),
+        Program::RawTracePoint(p) => p.unload(),
+        Program::TracePoint(p) => p.unload(),
+        _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
+    };
+    r.map_err(|source| TraceError::Program {
+        name,
+        what: "unload",
+        source,
+    })
+}
+
+fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Program, TraceError> {
+    ebpf.program_mut(name)
+        .ok_or(TraceError::MissingProgram(name))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The contract test: every name and size user space uses, against the built object.
+    //! Unprivileged: the object is parsed, not loaded.
+    use super::*;
+    use aya_obj::{Object, ProgramSection};
+    use recorder_ebpf::{MapKind, programs};
+    use std::collections::HashMap;
+
+    fn object() -> Object {
+        Object::parse(OBJECT).expect("the built object parses")
+    }
+
+    #[test]
+    fn every_map_has_the_name_kind_and_sizes_user_space_uses() {
+        let obj = object();
+        // BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY.
+        let kind_of = |t| match t {
+            1 => Some(MapKind::Hash),
+            2 => Some(MapKind::Array),
+            _ => None,
+        };
+        for spec in maps::ALL {
+            let map = obj
+                .maps
+                .get(spec.name)
+                .unwrap_or_else(|| panic!("map {} is not in the object", spec.name));
+            assert_eq!(kind_of(map.map_type()), Some(spec.kind), "{}", spec.name);
+            assert_eq!(map.key_size() as usize, spec.key_size, "{} key", spec.name);
+            assert_eq!(
+                map.value_size() as usize,
+                spec.value_size,
+                "{} value",
+                spec.name
+            );
+        }
+        let sets = &obj.maps[maps::SETS.name];
+        assert_eq!(sets.max_entries() as usize, recorder_ebpf::SCAN_SLOTS);
+    }
+
+    #[test]
+    fn every_global_exists_with_the_size_user_space_writes() {
+        for (name, size) in globals::ALL {
+            // What the loader does with each override: it fails on a missing name or a
+            // size that differs from the symbol's.
+            let mut obj = object();
+            let data = vec![0u8; size];
+            obj.patch_map_data(HashMap::from([(name, (data.as_slice(), true))]))
+                .unwrap_or_else(|e| panic!("global {name} ({size} bytes): {e}"));
+        }
+    }
+
+    #[test]
+    fn every_program_exists_with_its_attach_type() {
+        let obj = object();
+        for def in programs::ALL {
+            let p = obj
+                .programs
+                .get(def.name)
+                .unwrap_or_else(|| panic!("program {} is not in the object", def.name));
+            let ok = matches!(
+                (&p.section, def.kind),
+                (
+                    ProgramSection::BtfTracePoint,
+                    ProgramKind::BtfTracePoint { .. }
+                ) | (
+                    ProgramSection::RawTracePoint,
+                    ProgramKind::RawTracePoint { .. }
+                ) | (ProgramSection::TracePoint, ProgramKind::TracePoint { .. })
+            );
+            assert!(
+                ok,
+                "{} is a {:?}, expected {:?}",
+                def.name, p.section, def.kind
+            );
+        }
+    }
+
+    /// The global check above is only worth something if the loader's patching refuses.
+    #[test]
+    fn a_wrong_global_name_or_size_is_caught() {
+        let mut obj = object();
+        let four = [0u8; 4];
+        let wrong = HashMap::from([(globals::OFFSETS.name, (&four[..], true))]);
+        assert!(obj.patch_map_data(wrong).is_err());
+        let missing = HashMap::from([("OFFSET", (&four[..], true))]);
+        assert!(obj.patch_map_data(missing).is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! The kernel offsets the program needs, read from this kernel's BTF.
+
+use super::tracefs::tracepoint_id_offset;
+use crate::arch::Arch;
+use crate::btf::{Btf, BtfError};
+use recorder_ebpf::{COMPAT_ARM64, COMPAT_NONE, COMPAT_X86, KernelOffsets};
+
+/// What [`read`] found.
+#[derive(Clone, Copy, Debug)]
+pub struct Offsets {
+    pub kernel: KernelOffsets,
+    /// The cgroup and kernfs fields the cgroup_mkdir hook walks are all there.
+    pub cgroup_fields: bool,
+}
+
+/// The offsets for `host` (x86_64 or aarch64). Missing optional fields turn their feature
+/// off (with a note) rather than fail.
+pub fn read(btf: &Btf, host: Arch) -> Offsets {
+    let (compat_mode, compat_off, compat_mask) = compat(btf, host);
+    let cgroup = cgroup(btf);
+    let [
+        cgrp_kn,
+        cgrp_parent,
+        cgrp_self,
+        cgrp_root,
+        root_hier,
+        kn_id,
+        kn_name,
+    ] = cgroup.as_ref().copied().unwrap_or_default();
+    let seccomp_mode = btf
+        .member_offset("task_struct", "seccomp")
+        .and_then(|s| Ok(s + btf.member_offset("seccomp", "mode")?))
+        .unwrap_or_else(|e| {
+            log::debug!("{e}: calls under a seccomp filter are not told apart");
+            0
+        });
+    Offsets {
+        kernel: KernelOffsets {
+            compat_mode,
+            compat_off,
+            compat_mask,
+            tp_id_off: tracepoint_id_offset().unwrap_or(KernelOffsets::DEFAULT.tp_id_off),
+            cgrp_kn,
+            cgrp_parent,
+            cgrp_self,
+            cgrp_root,
+            root_hier,
+            kn_id,
+            kn_name,
+            seccomp_mode,
+        },
+        cgroup_fields: cgroup.is_ok(),
+    }
+}
+
+/// (mode, offset, mask) of the task's compat flag.
+fn compat(btf: &Btf, host: Arch) -> (u32, u32, u32) {
+    let (field, mode, mask) = match host {
+        // TS_COMPAT in thread_info.status: what seccomp itself uses for in_ia32_syscall().
+        Arch::X86_64 => ("status", COMPAT_X86, 0x0002),
+        // TIF_32BIT (bit 22) in thread_info.flags: is_compat_task().
+        _ => ("flags", COMPAT_ARM64, 1 << 22),
+    };
+    let off = btf
+        .member_offset("task_struct", "thread_info")
+        .and_then(|ti| Ok(ti + btf.member_offset("thread_info", field)?));
+    match off {
+        Ok(off) => (mode, off, mask),
+        Err(e) => {
+            log::warn!("{e}: 32-bit syscalls will be recorded as native ones");
+            (COMPAT_NONE, 0, mask)
+        }
+    }
+}
+
+/// cgroup.kn, cgroup.self.parent, cgroup.self, cgroup.root, cgroup_root.hierarchy_id,
+/// kernfs_node.id, kernfs_node.name.
+fn cgroup(btf: &Btf) -> Result<[u32; 7], BtfError> {
+    let css = btf.member_offset("cgroup", "self")?;
+    Ok([
+        btf.member_offset("cgroup", "kn")?,
+        css + btf.member_offset("cgroup_subsys_state", "parent")?,
+        css,
+        btf.member_offset("cgroup", "root")?,
+        btf.member_offset("cgroup_root", "hierarchy_id")?,
+        btf.member_offset("kernfs_node", "id")?,
+        btf.member_offset("kernfs_node", "name")?,
+    ])
+}
