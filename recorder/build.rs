@@ -1,7 +1,12 @@
 use anyhow::Context as _;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
 
 fn main() -> anyhow::Result<()> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../recorder-ebpf");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    runtime_defaults(manifest)?;
+    let root = manifest.join("../recorder-ebpf");
     let root = root.to_str().context("non-UTF-8 path")?;
     println!("cargo:rerun-if-changed={root}/src");
     aya_build::build_ebpf(
@@ -12,4 +17,30 @@ fn main() -> anyhow::Result<()> {
         }],
         aya_build::Toolchain::default(),
     )
+}
+
+/// Builds in every profile file SOURCES names, so that adding a release is a data change.
+fn runtime_defaults(manifest: &Path) -> anyhow::Result<()> {
+    let dir = manifest.join("data/runtime-defaults");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let sources = std::fs::read_to_string(dir.join("SOURCES")).context("reading SOURCES")?;
+    let files: BTreeSet<&str> = sources
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let mut out = String::from("&[\n");
+    for f in files {
+        let path = dir.join(f);
+        anyhow::ensure!(path.is_file(), "SOURCES names {f}, which is missing");
+        writeln!(
+            out,
+            "    ({f:?}, include_str!({:?})),",
+            path.display().to_string()
+        )?;
+    }
+    out += "]\n";
+    let target = Path::new(&std::env::var("OUT_DIR")?).join("runtime_defaults.rs");
+    std::fs::write(target, out)?;
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod btf;
 pub mod cgroup;
 pub mod diff;
+pub mod engine_version;
 pub mod oci;
 pub mod output;
 pub mod profile;

@@ -1,6 +1,7 @@
-//! The runtimes' RuntimeDefault seccomp profiles, built in as data (see
-//! `runtime_default/README.md` for sources and versions), and the loader logic that expands
-//! a template for one host: architecture, container capabilities and kernel version.
+//! The runtimes' RuntimeDefault seccomp profiles of each release, built in as data (see
+//! `data/runtime-defaults/README.md` and `SOURCES`), which release a name means, and the
+//! loader logic that expands a template for one host: architecture, container capabilities
+//! and kernel version.
 
 use crate::arch::Arch;
 use crate::profile::{CAPABILITIES, Filter, Profile, Rule, parse_kernel};
@@ -81,32 +82,15 @@ impl Runtime {
             .find(|r| r.name() == name.to_ascii_lowercase())
     }
 
-    /// Where the built-in data comes from.
-    pub fn source(self) -> &'static str {
-        match self {
-            Runtime::Docker => "moby/profiles seccomp/v0.2.3",
-            Runtime::Containerd => "containerd 301026e58 contrib/seccomp",
-            Runtime::Podman => "containers/common f437c58a pkg/seccomp",
-            Runtime::Crio => {
-                "cri-o f954a17e50 DefaultProfile, go.podman.io/common v0.66.2-0.20260126213724"
-            }
-        }
+    /// The built-in releases, oldest first.
+    pub fn releases(self) -> impl Iterator<Item = &'static Release> {
+        all_releases().iter().filter(move |r| r.runtime == self)
     }
 
-    fn data(self) -> &'static str {
-        match self {
-            Runtime::Docker => include_str!("runtime_default/docker.json"),
-            Runtime::Containerd => include_str!("runtime_default/containerd.json"),
-            Runtime::Podman => include_str!("runtime_default/podman.json"),
-            Runtime::Crio => include_str!("runtime_default/crio.json"),
-        }
-    }
-
-    /// The profile template, unexpanded.
-    pub fn template(self) -> Profile {
-        Profile::parse(self.data().as_bytes()).unwrap_or_else(|(field, e)| {
-            panic!("built-in {} profile is broken at {field}: {e}", self.name())
-        })
+    pub fn newest(self) -> &'static Release {
+        self.releases()
+            .last()
+            .unwrap_or_else(|| panic!("SOURCES lists no {} release", self.name()))
     }
 
     /// The capabilities a container of this runtime gets by default.
@@ -124,6 +108,215 @@ impl Runtime {
             Runtime::Docker | Runtime::Containerd => Loader::Moby,
             Runtime::Podman | Runtime::Crio => Loader::Common,
         }
+    }
+}
+
+/// The profile files, by name, built in from `data/runtime-defaults` (see build.rs).
+const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/runtime_defaults.rs"));
+const SOURCES: &str = include_str!("../data/runtime-defaults/SOURCES");
+
+/// One engine release and the RuntimeDefault it ships.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Release {
+    pub runtime: Runtime,
+    pub version: Version,
+    /// Where the profile comes from: repository, tag and path.
+    pub source: String,
+    data: &'static str,
+}
+
+impl Release {
+    /// `docker@20.10.24`.
+    pub fn name(&self) -> String {
+        format!("{}@{}", self.runtime.name(), self.version)
+    }
+
+    /// The profile template, unexpanded.
+    pub fn template(&self) -> Profile {
+        Profile::parse(self.data.as_bytes()).unwrap_or_else(|(field, e)| {
+            panic!("built-in {} profile is broken at {field}: {e}", self.name())
+        })
+    }
+}
+
+fn all_releases() -> &'static [Release] {
+    static RELEASES: OnceLock<Vec<Release>> = OnceLock::new();
+    RELEASES.get_or_init(|| {
+        let mut releases: Vec<Release> = SOURCES
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(parse_source_line)
+            .collect();
+        releases.sort_by(|a, b| (a.runtime, &a.version).cmp(&(b.runtime, &b.version)));
+        releases
+    })
+}
+
+/// `engine version file how repo tag commit path blob ...`: the data is checked by this
+/// crate's tests, so a broken line is a build defect, not input.
+fn parse_source_line(line: &str) -> Release {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let broken = || panic!("broken SOURCES line: {line}");
+    let (Some(runtime), Some(version), Some(data)) = (
+        f.first().and_then(|n| Runtime::from_name(n)),
+        f.get(1).and_then(|v| Version::parse(v)),
+        f.get(2)
+            .and_then(|name| FILES.iter().find(|(n, _)| n == name))
+            .map(|(_, d)| *d),
+    ) else {
+        broken()
+    };
+    if f.len() < 9 {
+        broken()
+    }
+    Release {
+        runtime,
+        version,
+        source: format!("{} {} {}", f[4], f[5], f[7]),
+        data,
+    }
+}
+
+/// A release number, compared numerically: `20.10.24`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(Vec<u32>);
+
+impl Version {
+    /// The leading `1.6.20` of what engines print (`v1.6.20`, `20.10.24+dfsg1`,
+    /// `1.6.20~ds1`); at least major.minor.
+    pub fn parse(s: &str) -> Option<Version> {
+        let s = s.strip_prefix('v').unwrap_or(s);
+        let end = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        let parts: Vec<u32> = s[..end]
+            .trim_end_matches('.')
+            .split('.')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        (parts.len() >= 2 || (parts.len() == 1 && end == s.len())).then_some(Version(parts))
+    }
+
+    /// True if `self` is `prefix` or a release of that series (`20.10.24` in `20.10`).
+    fn within(&self, prefix: &Version) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(u32::to_string).collect();
+        f.write_str(&parts.join("."))
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RuntimeError {
+    #[error(
+        "'{0}' is not docker, containerd, podman or crio (optionally @VERSION, e.g. docker@20.10)"
+    )]
+    Unknown(String),
+    #[error("'{0}': the version after @ is not a number like 20.10 or 1.7.3")]
+    BadVersion(String),
+    #[error("{asked} is older than every built-in {} profile (the oldest is {oldest})", .runtime.name())]
+    TooOld {
+        asked: String,
+        runtime: Runtime,
+        oldest: String,
+    },
+}
+
+/// A runtime as users name it: `docker`, or one release (series) of it, `docker@20.10`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeSpec {
+    pub runtime: Runtime,
+    pub version: Option<Version>,
+}
+
+impl std::str::FromStr for RuntimeSpec {
+    type Err = RuntimeError;
+
+    fn from_str(s: &str) -> Result<RuntimeSpec, RuntimeError> {
+        let (name, version) = match s.split_once('@') {
+            Some((n, v)) => (n, Some(v)),
+            None => (s, None),
+        };
+        let runtime = Runtime::from_name(name).ok_or_else(|| RuntimeError::Unknown(s.into()))?;
+        let version = version
+            .map(|v| Version::parse(v).ok_or_else(|| RuntimeError::BadVersion(s.into())))
+            .transpose()?;
+        Ok(RuntimeSpec { runtime, version })
+    }
+}
+
+/// The release a spec names: the newest of its series, else the nearest older one (with a
+/// note saying so); without a version, the installed engine's, else the newest built in.
+/// Notes are for stderr.
+pub fn resolve(spec: &RuntimeSpec) -> Result<(&'static Release, Vec<String>), RuntimeError> {
+    let r = spec.runtime;
+    match &spec.version {
+        Some(v) => nearest(r, v).map(|(rel, note)| (rel, note.into_iter().collect())),
+        None => Ok(match crate::engine_version::installed(r) {
+            Some(found) => {
+                let (rel, note) = nearest(r, &found.version).unwrap_or_else(|_| {
+                    let oldest = r.releases().next().expect("SOURCES lists every runtime");
+                    let note = format!(
+                        "{} {} is older than every built-in profile; using the oldest, {}",
+                        r.name(),
+                        found.version,
+                        oldest.name()
+                    );
+                    (oldest, Some(note))
+                });
+                let mut notes = vec![format!(
+                    "{}: using {}, the installed engine's ({}: {})",
+                    r.name(),
+                    rel.name(),
+                    found.how,
+                    found.text
+                )];
+                notes.extend(note);
+                (rel, notes)
+            }
+            None => {
+                let rel = r.newest();
+                let note = format!(
+                    "{}: no installed {} engine found; using the newest built-in, {} \
+                     (name a version with {}@VERSION)",
+                    r.name(),
+                    r.name(),
+                    rel.name(),
+                    r.name()
+                );
+                (rel, vec![note])
+            }
+        }),
+    }
+}
+
+fn nearest(
+    r: Runtime,
+    asked: &Version,
+) -> Result<(&'static Release, Option<String>), RuntimeError> {
+    let exact = r.releases().filter(|rel| rel.version.within(asked)).last();
+    if let Some(rel) = exact {
+        return Ok((rel, None));
+    }
+    let asked_name = format!("{}@{asked}", r.name());
+    match r.releases().filter(|rel| &rel.version < asked).last() {
+        Some(rel) => {
+            let note = format!(
+                "{asked_name} is not a release with a built-in profile; using the nearest older, {}",
+                rel.name()
+            );
+            Ok((rel, Some(note)))
+        }
+        None => Err(RuntimeError::TooOld {
+            asked: asked_name,
+            runtime: r,
+            oldest: r.releases().next().map(Release::name).unwrap_or_default(),
+        }),
     }
 }
 
@@ -268,9 +461,10 @@ pub fn known_elsewhere(name: &str) -> bool {
             .into_iter()
             .flat_map(|a| a.syscall_names())
             .map(String::from);
-        let builtin = Runtime::ALL
-            .into_iter()
-            .flat_map(|r| r.template().syscalls)
+        let builtin = FILES
+            .iter()
+            .filter_map(|(_, data)| Profile::parse(data.as_bytes()).ok())
+            .flat_map(|p| p.syscalls)
             .flat_map(|r| r.all_names().cloned().collect::<Vec<_>>());
         tables.chain(builtin).collect()
     });
@@ -315,11 +509,75 @@ mod tests {
 
     #[test]
     fn builtins_parse_and_validate() {
-        for r in Runtime::ALL {
-            let t = r.template();
+        for (name, data) in FILES {
+            let t = Profile::parse(data.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let errors: Vec<_> = t.validate().into_iter().filter(|i| i.error).collect();
-            assert!(errors.is_empty(), "{}: {errors:?}", r.name());
+            assert!(errors.is_empty(), "{name}: {errors:?}");
         }
+        for r in Runtime::ALL {
+            assert!(r.releases().count() > 1, "{}", r.name());
+        }
+    }
+
+    /// The copies are the upstream blobs SOURCES names, byte for byte (git's blob id).
+    #[test]
+    fn copies_are_the_named_upstream_blobs() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/runtime-defaults");
+        let mut checked = BTreeSet::new();
+        for line in SOURCES.lines().filter(|l| !l.starts_with('#')) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f[3] != "copy" || !checked.insert((f[2], f[8])) {
+                continue;
+            }
+            let out = std::process::Command::new("git")
+                .args(["hash-object", &format!("{dir}/{}", f[2])])
+                .output()
+                .expect("git runs");
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), f[8], "{line}");
+        }
+        assert!(checked.len() > 20, "{checked:?}");
+    }
+
+    fn spec(s: &str) -> RuntimeSpec {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_version_picks_the_newest_of_its_series_else_the_nearest_older() {
+        let name = |s: &str| nearest(spec(s).runtime, spec(s).version.as_ref().unwrap());
+        assert_eq!(name("docker@20.10").unwrap().0.name(), "docker@20.10.27");
+        assert_eq!(name("docker@20.10.24").unwrap().0.name(), "docker@20.10.24");
+        assert_eq!(
+            name("docker@20.10.24").unwrap().0.source,
+            "moby/moby v20.10.24 profiles/seccomp/default.json"
+        );
+        let (older, note) = name("docker@22").unwrap();
+        assert_eq!(older.name(), "docker@20.10.27");
+        assert!(note.unwrap().contains("nearest older"));
+        assert!(matches!(
+            name("docker@19.03"),
+            Err(RuntimeError::TooOld { .. })
+        ));
+        assert_eq!(name("containerd@2").unwrap().0.runtime, Runtime::Containerd);
+        assert_eq!(
+            "docker@x".parse::<RuntimeSpec>(),
+            Err(RuntimeError::BadVersion("docker@x".into()))
+        );
+        assert!(matches!(
+            "dockr".parse::<RuntimeSpec>(),
+            Err(RuntimeError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn versions_as_engines_print_them() {
+        let v = |s: &str| Version::parse(s).map(|v| v.to_string());
+        assert_eq!(v("20.10.24+dfsg1").as_deref(), Some("20.10.24"));
+        assert_eq!(v("1.6.20~ds1").as_deref(), Some("1.6.20"));
+        assert_eq!(v("v2.0.0").as_deref(), Some("2.0.0"));
+        assert_eq!(v("29").as_deref(), Some("29"));
+        assert_eq!(v("5ab"), None);
+        assert_eq!(v("github.com/containerd/containerd"), None);
     }
 
     #[test]
@@ -342,7 +600,13 @@ mod tests {
     #[test]
     fn docker_archmap_and_rule_counts() {
         // moby/profiles v0.2.3: 33 rules; rule 0 allows 361 names unconditionally.
-        let t = Runtime::Docker.template();
+        let t = Runtime::Docker.newest().template();
+        assert!(
+            Runtime::Docker
+                .newest()
+                .source
+                .contains("profiles/seccomp/default.json")
+        );
         assert_eq!(t.syscalls.len(), 33);
         assert_eq!(t.syscalls[0].names.len(), 361);
         let p = expand(&t, &host(&[], (6, 18)), Loader::Moby);
@@ -355,14 +619,14 @@ mod tests {
 
     #[test]
     fn min_kernel_gates_ptrace_for_docker_only() {
-        let t = Runtime::Docker.template();
+        let t = Runtime::Docker.newest().template();
         assert!(names(&expand(&t, &host(&[], (4, 8)), Loader::Moby)).contains("ptrace"));
         assert!(!names(&expand(&t, &host(&[], (4, 7)), Loader::Moby)).contains("ptrace"));
     }
 
     #[test]
     fn caps_include_and_exclude() {
-        let t = Runtime::Docker.template();
+        let t = Runtime::Docker.newest().template();
         let without = expand(&t, &host(&[], (6, 18)), Loader::Moby);
         let with = expand(&t, &host(&["CAP_SYS_ADMIN"], (6, 18)), Loader::Moby);
         assert!(!names(&without).contains("mount"));
@@ -381,7 +645,7 @@ mod tests {
     fn containerd_transcription() {
         // seccomp_default.go: 363 names, lsm_* unconditional, riscv_hwprobe only on riscv64,
         // pidfd_getfd with CAP_SYS_PTRACE, clone3 ENOSYS without CAP_SYS_ADMIN.
-        let t = Runtime::Containerd.template();
+        let t = Runtime::Containerd.newest().template();
         assert_eq!(t.syscalls[0].names.len(), 363);
         assert!(t.syscalls[0].names.iter().any(|n| n == "lsm_get_self_attr"));
         let plain = expand(&t, &host(&[], (6, 18)), Loader::Moby);
@@ -399,13 +663,13 @@ mod tests {
 
     #[test]
     fn crio_regates_namespaces() {
-        let t = Runtime::Crio.template();
+        let t = Runtime::Crio.newest().template();
         let uncond = &t.syscalls[1].names;
         for n in ["clone", "clone3", "unshare"] {
             assert!(!uncond.iter().any(|x| x == n), "{n} still unconditional");
         }
         assert!(
-            Runtime::Podman.template().syscalls[1]
+            Runtime::Podman.newest().template().syscalls[1]
                 .names
                 .iter()
                 .any(|x| x == "unshare")
@@ -415,7 +679,7 @@ mod tests {
     #[test]
     fn common_errno_names_become_numbers() {
         let p = expand(
-            &Runtime::Podman.template(),
+            &Runtime::Podman.newest().template(),
             &host(&[], (6, 18)),
             Loader::Common,
         );

@@ -4,7 +4,7 @@
 //!
 //! The expected facts below were read off the profile files, not produced by the tool:
 //! moby/profiles v0.2.3 `default.json`, containers/common f437c58 `seccomp.json`, CRI-O's
-//! `DefaultProfile()` and containerd's `seccomp_default.go` (recorder/src/runtime_default/).
+//! `DefaultProfile()` and containerd's `seccomp_default.go` (recorder/data/runtime-defaults/).
 
 use seccomp_recorder::profile::Profile;
 use seccomp_recorder_tests::{Scratch, recorder, require_root, stderr, workspace};
@@ -16,6 +16,17 @@ use std::process::Command;
 const DEBIAN_DOCKER: &str =
     "/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json";
 const DEBIAN_CONTAINERS: &str = "/usr/share/containers/seccomp.json";
+
+// The built-in releases the facts below were read from. A bare `docker` would mean the
+// installed engine's release, which differs between machines.
+/// moby/profiles seccomp/v0.2.3.
+const DOCKER: &str = "docker@29.7";
+/// contrib/seccomp at 301026e58.
+const CONTAINERD: &str = "containerd@2.3";
+/// containers/common f437c58 (the same seccomp.json as v0.63.0 to v0.66.1).
+const PODMAN: &str = "podman@0.66";
+/// cri-o f954a17e50, the same DefaultProfile as v1.35.1 to v1.36.3.
+const CRIO: &str = "crio@1.36";
 
 fn fixture(name: &str) -> PathBuf {
     workspace().join("tests/fixtures/profiles").join(name)
@@ -142,7 +153,7 @@ fn names(list: &[(String, u64)]) -> Vec<&str> {
 fn docker_blocks_namespace_and_bpf_calls_with_eperm() {
     // default.json: bpf/mount/setns/unshare only in the CAP_SYS_ADMIN rule (bpf also CAP_BPF),
     // reboot only with CAP_SYS_BOOT; none of those is in Docker's 14 default caps.
-    let r = diff_json("docker", &[]);
+    let r = diff_json(DOCKER, &[]);
     let b = blocked(&r);
     assert_eq!(names(&b), ["bpf", "mount", "reboot", "setns", "unshare"]);
     assert!(
@@ -165,13 +176,13 @@ fn docker_blocks_namespace_and_bpf_calls_with_eperm() {
 
 #[test]
 fn docker_allows_mount_with_cap_sys_admin_only() {
-    let r = diff_json("docker", &["--caps", "CAP_SYS_ADMIN"]);
+    let r = diff_json(DOCKER, &["--caps", "CAP_SYS_ADMIN"]);
     assert!(find(&r, "would_be_blocked", "mount").is_none());
     assert_eq!(
         find(&r, "conditional", "mount").unwrap()["needs_caps"],
         json!(["CAP_SYS_ADMIN"])
     );
-    let none = diff_json("docker", &["--no-default-caps", "--caps", "sys_admin"]);
+    let none = diff_json(DOCKER, &["--no-default-caps", "--caps", "sys_admin"]);
     assert!(find(&none, "would_be_blocked", "mount").is_none());
     // chroot needs CAP_SYS_CHROOT, which only the default set gives.
     assert!(find(&none, "would_be_blocked", "chroot").is_some());
@@ -179,7 +190,7 @@ fn docker_allows_mount_with_cap_sys_admin_only() {
 
 #[test]
 fn docker_allows_personality_and_clone_only_with_listed_arguments() {
-    let r = diff_json("docker", &[]);
+    let r = diff_json(DOCKER, &[]);
     let personality = find(&r, "conditional", "personality").unwrap();
     assert_eq!(
         personality["only_with_args"],
@@ -207,7 +218,7 @@ fn docker_allows_personality_and_clone_only_with_listed_arguments() {
 fn podman_allows_mount_and_unshare_and_only_capabilities_stop_them() {
     // seccomp.json rule 1 allows clone, mount, reboot, setns and unshare unconditionally;
     // setns's later EPERM rule (unless CAP_SYS_ADMIN) is dead because the first rule wins.
-    let r = diff_json("podman", &[]);
+    let r = diff_json(PODMAN, &[]);
     assert_eq!(
         blocked(&r),
         [("bpf".to_string(), 1)],
@@ -234,7 +245,7 @@ fn podman_allows_mount_and_unshare_and_only_capabilities_stop_them() {
 fn crio_regates_unshare_and_clone_and_lacks_sys_chroot() {
     // CRI-O: unshare only with CAP_SYS_ADMIN, else the default errno ENOSYS (38); chroot's
     // EPERM rule applies because CRI-O's 9 caps lack CAP_SYS_CHROOT; mount stays allowed.
-    let r = diff_json("crio", &[]);
+    let r = diff_json(CRIO, &[]);
     assert_eq!(
         blocked(&r),
         [
@@ -252,7 +263,7 @@ fn crio_regates_unshare_and_clone_and_lacks_sys_chroot() {
         json!(["arg0 & 0x7e020000 == 0x0"])
     );
     assert!(find(&r, "would_be_blocked", "mount").is_none());
-    let admin = diff_json("crio", &["--caps", "CAP_SYS_ADMIN,CAP_SYS_CHROOT"]);
+    let admin = diff_json(CRIO, &["--caps", "CAP_SYS_ADMIN,CAP_SYS_CHROOT"]);
     assert_eq!(names(&blocked(&admin)), Vec::<&str>::new());
 }
 
@@ -260,7 +271,7 @@ fn crio_regates_unshare_and_clone_and_lacks_sys_chroot() {
 fn containerd_gates_like_docker_with_eperm() {
     // seccomp_default.go: no defaultErrnoRet (runc uses EPERM); the CAP_SYS_ADMIN and
     // CAP_SYS_BOOT cases add mount/setns/unshare/bpf and reboot.
-    let r = diff_json("containerd", &[]);
+    let r = diff_json(CONTAINERD, &[]);
     let b = blocked(&r);
     assert_eq!(names(&b), ["bpf", "mount", "reboot", "setns", "unshare"]);
     assert!(b.iter().all(|(_, errno)| *errno == 1));
@@ -268,7 +279,7 @@ fn containerd_gates_like_docker_with_eperm() {
 
 #[test]
 fn removed_surface_counts_and_notable_calls() {
-    let r = diff_json("docker", &[]);
+    let r = diff_json(DOCKER, &[]);
     let removed: Vec<&str> = r["removed"]
         .as_array()
         .unwrap()
@@ -301,7 +312,7 @@ fn removed_surface_counts_and_notable_calls() {
         "{notable:?}"
     );
     // Podman allows keyctl, mount and pivot_root for everyone.
-    let podman = diff_json("podman", &[]);
+    let podman = diff_json(PODMAN, &[]);
     let notable: Vec<&str> = podman["notable_removed"]
         .as_array()
         .unwrap()
@@ -316,7 +327,7 @@ fn removed_surface_counts_and_notable_calls() {
 
 #[test]
 fn min_kernel_decides_ptrace_under_docker() {
-    let old = diff_json("docker", &["--kernel", "4.4"]);
+    let old = diff_json(DOCKER, &["--kernel", "4.4"]);
     assert!(
         !old["removed"]
             .as_array()
@@ -357,7 +368,7 @@ fn diff_against_a_file_uses_its_rules() {
 #[test]
 fn diff_text_and_check_exit_code() {
     let workload = fixture("workload.json");
-    let o = recorder(&["diff", arg(&workload), "--against", "docker", "--check"]);
+    let o = recorder(&["diff", arg(&workload), "--against", DOCKER, "--check"]);
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -370,7 +381,7 @@ fn diff_text_and_check_exit_code() {
         "no colour when stdout is not a terminal"
     );
     let tiny = fixture("app-a.json");
-    let o = recorder(&["diff", arg(&tiny), "--against", "podman", "--check"]);
+    let o = recorder(&["diff", arg(&tiny), "--against", PODMAN, "--check"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
@@ -381,7 +392,7 @@ fn diff_reports_each_architecture_of_the_profile() {
         "diff",
         arg(&two),
         "--against",
-        "docker",
+        DOCKER,
         "--kernel",
         "6.1",
         "--format",
@@ -427,7 +438,7 @@ fn diff_reports_each_runtimes_default_errno() {
         .iter()
         .map(|r| {
             (
-                r["against"].as_str().unwrap().split(' ').next().unwrap(),
+                r["against"].as_str().unwrap().split('@').next().unwrap(),
                 r["default_errno"].as_u64().unwrap(),
             )
         })
@@ -672,7 +683,7 @@ fn default_log_profile_is_docker_expanded_for_this_host() {
     ok_stdout(&[
         "default",
         "--runtime",
-        "docker",
+        DOCKER,
         "--action",
         "log",
         "--kernel",
@@ -719,7 +730,7 @@ fn crio_default_becomes_a_valid_spo_resource() {
     ok_stdout(&[
         "default",
         "--runtime",
-        "crio",
+        CRIO,
         "--kernel",
         "6.1",
         "--arch",
@@ -748,7 +759,7 @@ fn default_respects_caps_and_podman_errno() {
     let p: Value = serde_json::from_str(&ok_stdout(&[
         "default",
         "--runtime",
-        "podman",
+        PODMAN,
         "--kernel",
         "6.1",
         "--arch",
@@ -767,7 +778,7 @@ fn default_respects_caps_and_podman_errno() {
     let admin: Value = serde_json::from_str(&ok_stdout(&[
         "default",
         "--runtime",
-        "docker",
+        DOCKER,
         "--caps",
         "CAP_SYS_ADMIN",
         "--arch",
@@ -779,7 +790,7 @@ fn default_respects_caps_and_podman_errno() {
             .iter()
             .any(|n| n == "mount")
     );
-    let o = recorder(&["default", "--runtime", "docker", "--caps", "CAP_FLY"]);
+    let o = recorder(&["default", "--runtime", DOCKER, "--caps", "CAP_FLY"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("CAP_FLY"));
 }
@@ -817,7 +828,12 @@ fn run_under_runc(dir: &Scratch, probe: &Path, runtime: &str) -> BTreeMap<String
     config["process"]["args"] = json!(args);
     config["linux"]["seccomp"] = seccomp_recorder_tests::profile(&seccomp);
     std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
-    let id = format!("scr-profiles-{}-{runtime}", std::process::id());
+    // runc ids take no '@'.
+    let id = format!(
+        "scr-profiles-{}-{}",
+        std::process::id(),
+        runtime.replace('@', "-")
+    );
     let run = Command::new("timeout")
         .args(["60", "runc", "run", "--bundle"])
         .arg(&bundle)
@@ -858,10 +874,10 @@ fn runc_enforces_what_diff_predicts() {
     // unshare (the kernel's capability check answers EPERM), clone3 (EINVAL for NULL) and
     // setns (EBADF: its later EPERM rule is dead); CRI-O re-gates unshare and clone3.
     let expected: [(&str, [i32; 7]); 4] = [
-        ("docker", [1, 1, 1, 38, 1, 0, 1]),
-        ("containerd", [1, 1, 1, 38, 1, 0, 1]),
-        ("podman", [38, 38, 1, 22, 9, 0, 38]),
-        ("crio", [38, 38, 38, 38, 9, 0, 38]),
+        (DOCKER, [1, 1, 1, 38, 1, 0, 1]),
+        (CONTAINERD, [1, 1, 1, 38, 1, 0, 1]),
+        (PODMAN, [38, 38, 1, 22, 9, 0, 38]),
+        (CRIO, [38, 38, 38, 38, 9, 0, 38]),
     ];
     let profile = dir.path("probed.json");
     let names: Vec<&str> = PROBES

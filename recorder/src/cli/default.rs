@@ -3,7 +3,7 @@ use seccomp_recorder::arch::Arch;
 use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::{DefaultAction, parse_kernel};
 use seccomp_recorder::runtime_default::{
-    Host, Runtime, expand, host_kernel, host_native, native_for, parse_cap,
+    Host, RuntimeSpec, expand, host_kernel, host_native, native_for, parse_cap, resolve,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,9 +21,10 @@ Examples:
   docker run --security-opt seccomp=log-profile.json IMAGE
   seccomp-recorder default --runtime crio --caps CAP_NET_ADMIN --arch aarch64 -o crio.json")]
 pub struct Args {
-    /// Whose RuntimeDefault.
-    #[arg(long, value_enum)]
-    runtime: Runtime,
+    /// Whose RuntimeDefault: docker, containerd, podman or crio (the installed engine's
+    /// version, else the newest built in), or one release such as docker@20.10.
+    #[arg(long, value_name = "RUNTIME[@VERSION]")]
+    runtime: RuntimeSpec,
     /// Replace the default action: errno, errno:ENOSYS, kill, kill-thread, trap, log.
     #[arg(long)]
     action: Option<DefaultAction>,
@@ -53,21 +54,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             host_kernel().context("cannot read the kernel version from /proc; pass --kernel")?
         }
     };
+    let (release, notes) = resolve(&args.runtime)?;
+    for n in notes {
+        eprintln!("seccomp-recorder: {n}");
+    }
+    let runtime = args.runtime.runtime;
     let mut caps = if args.no_default_caps {
         Default::default()
     } else {
-        args.runtime.default_caps()
+        runtime.default_caps()
     };
     caps.extend(args.caps.iter().cloned());
     let native = args.arch.map(native_for).unwrap_or_else(host_native);
     let mut profile = expand(
-        &args.runtime.template(),
+        &release.template(),
         &Host {
             native,
             caps,
             kernel,
         },
-        args.runtime.loader(),
+        runtime.loader(),
     );
     if let Some(action) = args.action {
         action.apply(&mut profile);

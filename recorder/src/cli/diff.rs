@@ -1,7 +1,9 @@
 use anyhow::{Context, bail};
 use seccomp_recorder::diff::{Baseline, Report, diff, render_text};
 use seccomp_recorder::profile::{Profile, parse_kernel};
-use seccomp_recorder::runtime_default::{Loader, Runtime, host_kernel, parse_cap};
+use seccomp_recorder::runtime_default::{
+    Loader, Runtime, RuntimeError, RuntimeSpec, host_kernel, parse_cap, resolve,
+};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -110,11 +112,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn baseline(against: &str, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Baseline> {
-    if let Some(r) = Runtime::from_name(against) {
-        let label = format!("{} ({})", r.name(), r.source());
+    let builtin = against.parse::<RuntimeSpec>();
+    if let Ok(spec) = &builtin {
+        let (release, notes) = resolve(spec).with_context(|| format!("--against '{against}'"))?;
+        for n in notes {
+            eprintln!("seccomp-recorder: {n}");
+        }
+        let r = spec.runtime;
         return Ok(with_caps(
-            label,
-            r.template(),
+            format!("{} ({})", release.name(), release.source),
+            release.template(),
             r.loader(),
             r.default_caps(),
             args,
@@ -123,17 +130,21 @@ fn baseline(against: &str, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Ba
     }
     // RUNTIME=FILE: another version of a runtime's profile, with that runtime's loader and caps.
     let (runtime, file) = match against.split_once('=') {
-        Some((name, file)) => match Runtime::from_name(name) {
-            Some(r) => (Some(r), file),
-            None => {
-                bail!("--against '{against}': '{name}' is not docker, containerd, podman or crio")
-            }
+        Some((name, file)) => match name.parse::<RuntimeSpec>() {
+            Ok(spec) => (Some(spec.runtime), file),
+            Err(e) => bail!("--against '{against}': {e}"),
         },
         None => (None, against),
     };
     let path = PathBuf::from(file);
     if !path.exists() {
-        bail!("--against '{against}': not docker, containerd, podman or crio, and no such file");
+        match builtin {
+            Err(e @ RuntimeError::BadVersion(_)) => bail!("--against '{against}': {e}"),
+            _ => bail!(
+                "--against '{against}': not docker, containerd, podman or crio (optionally \
+                 @VERSION), and no such file"
+            ),
+        }
     }
     let template = Profile::load_valid(&path)?;
     let (loader, defaults) = runtime.map_or((Loader::Moby, BTreeSet::new()), |r| {
