@@ -32,22 +32,31 @@ pub fn installed(runtime: Runtime) -> Option<Installed> {
 /// (some distributions number their package differently).
 fn containers_common_package() -> Option<Installed> {
     // dpkg remembers removed packages: only "installed" counts.
-    let dpkg = |package| {
-        from_command(
+    let dpkg = |package: &str| {
+        let i = from_command(
             "dpkg-query",
             &[
                 "--showformat=${db:Status-Status} ${Version}",
                 "--show",
                 package,
             ],
-        )
-        .filter(|i| i.text.starts_with("installed "))
+        )?;
+        let version = i.text.strip_prefix("installed ")?.to_string();
+        Some(Installed {
+            how: format!("dpkg package {package}"),
+            text: version,
+            ..i
+        })
     };
     let rpm = || {
-        from_command(
+        let i = from_command(
             "rpm",
             &["--query", "--queryformat=%{VERSION}", "containers-common"],
-        )
+        )?;
+        Some(Installed {
+            how: "rpm package containers-common".into(),
+            ..i
+        })
     };
     dpkg("golang-github-containers-common")
         .or_else(|| dpkg("containers-common"))

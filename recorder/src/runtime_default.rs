@@ -177,37 +177,62 @@ fn parse_source_line(line: &str) -> Release {
     }
 }
 
-/// A release number, compared numerically: `20.10.24`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version(Vec<u32>);
+/// A release number, compared numerically (`20.10.24`), shown as written (`19.03`).
+#[derive(Clone, Debug)]
+pub struct Version {
+    parts: Vec<u32>,
+    text: String,
+}
 
 impl Version {
     /// The leading `1.6.20` of what engines print (`v1.6.20`, `20.10.24+dfsg1`,
-    /// `1.6.20~ds1`); at least major.minor.
+    /// `1.6.20~ds1`); at least major.minor unless the whole text is one number.
     pub fn parse(s: &str) -> Option<Version> {
         let s = s.strip_prefix('v').unwrap_or(s);
         let end = s
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(s.len());
-        let parts: Vec<u32> = s[..end]
-            .trim_end_matches('.')
+        let text = s[..end].trim_end_matches('.');
+        let parts: Vec<u32> = text
             .split('.')
             .map(str::parse)
             .collect::<Result<_, _>>()
             .ok()?;
-        (parts.len() >= 2 || (parts.len() == 1 && end == s.len())).then_some(Version(parts))
+        (parts.len() >= 2 || end == s.len()).then(|| Version {
+            parts,
+            text: text.to_string(),
+        })
     }
 
     /// True if `self` is `prefix` or a release of that series (`20.10.24` in `20.10`).
     fn within(&self, prefix: &Version) -> bool {
-        self.0.starts_with(&prefix.0)
+        self.parts.starts_with(&prefix.parts)
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Version) -> bool {
+        self.parts == other.parts
+    }
+}
+
+impl Eq for Version {}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Version) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Version) -> std::cmp::Ordering {
+        self.parts.cmp(&other.parts)
     }
 }
 
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(u32::to_string).collect();
-        f.write_str(&parts.join("."))
+        f.write_str(&self.text)
     }
 }
 
@@ -219,7 +244,7 @@ pub enum RuntimeError {
     Unknown(String),
     #[error("'{0}': the version after @ is not a number like 20.10 or 1.7.3")]
     BadVersion(String),
-    #[error("{asked} is older than every built-in {} profile (the oldest is {oldest})", .runtime.name())]
+    #[error("'{asked}' is older than every built-in {} profile (the oldest is {oldest})", .runtime.name())]
     TooOld {
         asked: String,
         runtime: Runtime,
@@ -576,6 +601,8 @@ mod tests {
         assert_eq!(v("1.6.20~ds1").as_deref(), Some("1.6.20"));
         assert_eq!(v("v2.0.0").as_deref(), Some("2.0.0"));
         assert_eq!(v("29").as_deref(), Some("29"));
+        assert_eq!(v("19.03").as_deref(), Some("19.03"));
+        assert_eq!(Version::parse("19.03"), Version::parse("19.3"));
         assert_eq!(v("5ab"), None);
         assert_eq!(v("github.com/containerd/containerd"), None);
     }

@@ -336,6 +336,50 @@ fn min_kernel_decides_ptrace_under_docker() {
     );
 }
 
+/// A release is named with @: a series means its newest release, a version without a
+/// built-in profile the nearest older one (said on stderr), an older one is refused.
+#[test]
+fn diff_against_a_release_of_a_runtime() {
+    let workload = fixture("workload.json");
+    let run = |against: &str| {
+        recorder(&[
+            "diff",
+            arg(&workload),
+            "--against",
+            against,
+            "--format",
+            "json",
+        ])
+    };
+    let label = |o: &std::process::Output| -> String {
+        assert!(o.status.success(), "{}", stderr(o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["against"][0]["against"].as_str().unwrap().to_string()
+    };
+    // moby v20.10.27 is the last 20.10 tag (SOURCES); 21 and 22 were never released.
+    let series = run("docker@20.10");
+    assert!(
+        label(&series).starts_with("docker@20.10.27 (moby/moby v20.10.27 "),
+        "{}",
+        label(&series)
+    );
+    let between = run("docker@22");
+    assert!(label(&between).starts_with("docker@20.10.27 "));
+    assert!(
+        stderr(&between).contains("docker@22 is not a release with a built-in profile; using the nearest older, docker@20.10.27"),
+        "{}",
+        stderr(&between)
+    );
+    let old = run("docker@19.03");
+    assert_eq!(old.status.code(), Some(2));
+    assert!(stderr(&old).contains("'docker@19.03' is older than every built-in docker profile"));
+    assert_eq!(run("docker@20.x").status.code(), Some(2));
+    // The containers-common release of Debian 12, and CRI-O's 1.30 that re-gates only unshare.
+    assert!(label(&run("podman@0.50.1")).starts_with("podman@0.50.1 (containers/common v0.50.1 "));
+    let crio = run("crio@1.30");
+    assert!(label(&crio).starts_with("crio@1.30."), "{}", label(&crio));
+}
+
 #[test]
 fn diff_against_a_file_uses_its_rules() {
     let r = diff_json(DEBIAN_DOCKER, &[]);

@@ -20,24 +20,27 @@ use std::process::ExitCode;
 #[command(after_help = "\
 Examples:
   seccomp-recorder diff profile.json                       # against all four built-ins
-  seccomp-recorder diff profile.json --against docker
+  seccomp-recorder diff profile.json --against docker           # the installed release
+  seccomp-recorder diff profile.json --against docker@20.10
   seccomp-recorder diff profile.json --against crio --caps CAP_NET_ADMIN --format json
   seccomp-recorder diff profile.json --against podman=/usr/share/containers/seccomp.json
   seccomp-recorder diff profile.json --against ./custom.json --caps SYS_ADMIN
   seccomp-recorder diff profile.json --against podman --check   # exit 1 if anything breaks
 
-Built-ins: docker (moby/profiles v0.2.3), containerd (contrib/seccomp), podman
-(containers/common), crio (containers/common with clone/clone3/unshare needing
-CAP_SYS_ADMIN). Each is evaluated the way its loader does for this kernel and the runtime's
+Built-ins: each release's own default profile of docker (20.10 on), containerd, podman
+(by containers-common release, 0.33 on) and crio (1.24 on). A bare name means the installed
+engine's release (else the newest), RUNTIME@VERSION one release or series; stderr says which
+was used. Each is evaluated the way its loader does for this kernel and the runtime's
 default capabilities (Docker/containerd 14, Podman 11, CRI-O 9).")]
 pub struct Args {
     /// The profile to check (runtime-spec JSON, e.g. written by `seccomp-recorder record`).
     profile: PathBuf,
-    /// What to compare with: docker, containerd, podman, crio; a profile FILE (plain or a
+    /// What to compare with: docker, containerd, podman, crio (the installed release, else
+    /// the newest built in) or one release, e.g. docker@20.10; a profile FILE (plain or a
     /// Docker/containers-common template, no capabilities by default); or RUNTIME=FILE, another
-    /// version of that runtime's profile read with its loader and default capabilities.
-    /// Repeat for several; default: the four built-ins.
-    #[arg(long, value_name = "RUNTIME|FILE|RUNTIME=FILE")]
+    /// profile read with that runtime's loader and default capabilities.
+    /// Repeat for several; default: the four runtimes.
+    #[arg(long, value_name = "RUNTIME[@VERSION]|FILE|RUNTIME=FILE")]
     against: Vec<String>,
     /// Capabilities the container gets on top of the runtime's defaults (a FILE baseline has
     /// none by default). Repeat or separate with commas: CAP_NET_ADMIN, net_admin.
@@ -114,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn baseline(against: &str, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Baseline> {
     let builtin = against.parse::<RuntimeSpec>();
     if let Ok(spec) = &builtin {
-        let (release, notes) = resolve(spec).with_context(|| format!("--against '{against}'"))?;
+        let (release, notes) = resolve(spec).context("--against")?;
         for n in notes {
             eprintln!("seccomp-recorder: {n}");
         }
@@ -132,14 +135,14 @@ fn baseline(against: &str, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Ba
     let (runtime, file) = match against.split_once('=') {
         Some((name, file)) => match name.parse::<RuntimeSpec>() {
             Ok(spec) => (Some(spec.runtime), file),
-            Err(e) => bail!("--against '{against}': {e}"),
+            Err(e) => bail!("--against {e}"),
         },
         None => (None, against),
     };
     let path = PathBuf::from(file);
     if !path.exists() {
         match builtin {
-            Err(e @ RuntimeError::BadVersion(_)) => bail!("--against '{against}': {e}"),
+            Err(e @ RuntimeError::BadVersion(_)) => bail!("--against {e}"),
             _ => bail!(
                 "--against '{against}': not docker, containerd, podman or crio (optionally \
                  @VERSION), and no such file"
