@@ -2,7 +2,8 @@
 //! it gets only conditionally, and how much attack surface the profile removes.
 
 use crate::arch::Arch;
-use crate::profile::{CAPABILITIES, Profile, Rule, action_allows, errno_name};
+use crate::linux::CAPABILITIES;
+use crate::profile::{Profile, Rule, action_allows, errno_name};
 use crate::runtime_default::{Host, Loader, expand, native_for};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -17,7 +17,7 @@ mod validate;
 
 pub use merge::{MergeError, MergeOptions, OnConflict, merge};
 pub use spo::SpoVersion;
-pub use validate::{CAPABILITIES, Issue, parse_kernel};
+pub use validate::Issue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {

@@ -4,7 +4,8 @@
 //! and kernel version.
 
 use crate::arch::Arch;
-use crate::profile::{CAPABILITIES, Filter, Profile, Rule, parse_kernel};
+use crate::linux::{CAPABILITIES, parse_kernel};
+use crate::profile::{Filter, Profile, Rule};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
@@ -475,25 +476,6 @@ fn applies(rule: &Rule, host: &Host, loader: Loader) -> bool {
     let inc_arches_miss = inc.arches.as_ref().is_some_and(|a| !a.is_empty()) && !arches(inc);
     let inc_caps_miss = inc.caps.iter().flatten().any(|c| !host.caps.contains(c));
     !(inc_arches_miss || inc_caps_miss || kernel_below(inc))
-}
-
-/// True if `name` is a syscall on some architecture: one of our tables has it, or a
-/// RuntimeDefault profile names it (they list calls of arches we have no table for).
-pub fn known_elsewhere(name: &str) -> bool {
-    static NAMES: OnceLock<BTreeSet<String>> = OnceLock::new();
-    let names = NAMES.get_or_init(|| {
-        let tables = Arch::ALL
-            .into_iter()
-            .flat_map(|a| a.syscall_names())
-            .map(String::from);
-        let builtin = FILES
-            .iter()
-            .filter_map(|(_, data)| Profile::parse(data.as_bytes()).ok())
-            .flat_map(|p| p.syscalls)
-            .flat_map(|r| r.all_names().cloned().collect::<Vec<_>>());
-        tables.chain(builtin).collect()
-    });
-    names.contains(name)
 }
 
 /// A capability as users type it (`net_admin`, `NET_ADMIN`, `CAP_NET_ADMIN`), checked.

@@ -1,7 +1,8 @@
 use anyhow::Context;
 use seccomp_recorder::arch::Arch;
+use seccomp_recorder::linux::parse_kernel;
 use seccomp_recorder::output::write_atomic;
-use seccomp_recorder::profile::{DefaultAction, parse_kernel};
+use seccomp_recorder::profile::DefaultAction;
 use seccomp_recorder::runtime_default::{
     Host, RuntimeSpec, expand, host_kernel, host_native, native_for, parse_cap, resolve,
 };

@@ -1,6 +1,7 @@
 use anyhow::{Context, bail};
 use seccomp_recorder::diff::{Baseline, Report, diff, render_text};
-use seccomp_recorder::profile::{Profile, parse_kernel};
+use seccomp_recorder::linux::parse_kernel;
+use seccomp_recorder::profile::Profile;
 use seccomp_recorder::runtime_default::{
     Loader, Runtime, RuntimeError, RuntimeSpec, host_kernel, parse_cap, resolve,
 };

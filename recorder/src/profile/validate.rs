@@ -3,6 +3,7 @@
 
 use super::{ACTIONS, Filter, Profile, Rule, errno_number};
 use crate::arch::Arch;
+use crate::linux::{CAPABILITIES, is_syscall_anywhere, parse_kernel};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -92,51 +93,6 @@ pub const FLAGS: [&str; 4] = [
     "SECCOMP_FILTER_FLAG_LOG",
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
-];
-
-/// The 41 Linux capabilities (`include/uapi/linux/capability.h`).
-pub const CAPABILITIES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
 ];
 
 #[derive(Default)]
@@ -335,14 +291,6 @@ fn check_filter(out: &mut Issues, at: &str, f: &Filter) {
     out.unknown_fields(at, &f.extra);
 }
 
-/// `major.minor` (more parts and suffixes are ignored, as Docker's loader does).
-pub fn parse_kernel(s: &str) -> Option<(u32, u32)> {
-    let mut parts = s.split(['.', '-']);
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
 /// The arches whose names we can check: every listed arch must have a table, else a name
 /// we do not know may be right for an arch we do not know.
 fn name_tables(p: &Profile) -> Option<Vec<Arch>> {
@@ -374,7 +322,7 @@ fn check_names(out: &mut Issues, at: &str, rule: &Rule, tables: &[Arch]) {
             continue;
         }
         let listed: Vec<&str> = tables.iter().map(|a| a.scmp_name()).collect();
-        if crate::runtime_default::known_elsewhere(n) {
+        if is_syscall_anywhere(n) {
             out.warning(
                 field,
                 format!(

@@ -1,0 +1,87 @@
+//! `docker inspect` / `podman inspect`, for an engine whose state is not on this
+//! filesystem where we look (a remote DOCKER_HOST, a data root nobody named).
+
+use super::EngineRoots;
+use crate::target::container::{Container, Engine, is_hex_id};
+use std::path::Path;
+
+/// How long an engine CLI may take to answer before it is ignored.
+const CLI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `docker inspect` / `podman inspect` of `wanted`, for the CLIs in PATH.
+pub(crate) fn inspect(wanted: &str) -> Vec<Container> {
+    // Go templates: the ID, the name and the image, separated by a character none contains.
+    let clis = [
+        (
+            "docker",
+            Engine::Docker,
+            "{{.Id}}\t{{.Name}}\t{{.Config.Image}}",
+        ),
+        (
+            "podman",
+            Engine::Podman,
+            "{{.Id}}\t{{.Name}}\t{{.ImageName}}",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (cli, engine, format) in clis {
+        // Podman would create its default storage just to answer: no storage, no containers.
+        if engine == Engine::Podman && !Path::new(EngineRoots::DEFAULTS[1]).is_dir() {
+            continue;
+        }
+        let Some(text) = run_cli(
+            cli,
+            &["inspect", "--type", "container", "--format", format, wanted],
+        ) else {
+            continue;
+        };
+        for line in text.lines() {
+            let mut f = line.split('\t');
+            let (Some(id), name, image) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            if !is_hex_id(id) {
+                continue;
+            }
+            log::debug!("{cli} inspect {wanted}: {id}");
+            out.push(Container {
+                engine,
+                id: id.into(),
+                name: name
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .filter(|n| !n.is_empty()),
+                image: image.map(String::from).filter(|i| !i.is_empty()),
+            });
+        }
+    }
+    out
+}
+
+/// Runs an engine CLI if it is installed; its stdout on success within [`CLI_TIMEOUT`].
+fn run_cli(cli: &str, args: &[&str]) -> Option<String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(cli)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + CLI_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => break,
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) if std::time::Instant::now() > deadline => {
+                log::warn!("{cli} did not answer within {CLI_TIMEOUT:?}; not asking it");
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut text).ok()?;
+    Some(text)
+}

@@ -1,0 +1,74 @@
+//! The engines' own state on disk, one module per format, and the engine CLIs as a last
+//! resort for state kept elsewhere.
+
+pub(crate) mod cli;
+pub(crate) mod containerd;
+mod docker;
+mod podman;
+pub(crate) mod runc;
+
+use super::container::{Container, Engine};
+use std::path::PathBuf;
+
+/// Where engines keep their state: Docker data roots (`<root>/containers/<id>/config.v2.json`),
+/// Podman/containers-storage roots (`<root>/<driver>-containers/containers.json`) and
+/// containerd state directories (`<state>/io.containerd.runtime.v2.task/<ns>/<id>`).
+#[derive(Clone, Debug, Default)]
+pub struct EngineRoots(pub Vec<PathBuf>);
+
+impl EngineRoots {
+    pub const DEFAULTS: [&'static str; 3] = [
+        "/var/lib/docker",
+        "/var/lib/containers/storage",
+        "/run/containerd",
+    ];
+
+    /// `extra` (engines started with their own data roots) and the default locations.
+    pub fn with_defaults(extra: &[PathBuf]) -> EngineRoots {
+        let mut roots = extra.to_vec();
+        roots.extend(Self::DEFAULTS.iter().map(PathBuf::from));
+        EngineRoots(roots)
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        self.0
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Every Docker and Podman container on disk, running or not, and containerd's
+    /// running tasks (named by their ID).
+    pub fn containers(&self) -> Vec<Container> {
+        let mut out = Vec::new();
+        for root in &self.0 {
+            out.extend(docker::containers(root));
+            out.extend(podman::containers(root));
+        }
+        out.extend(
+            self.containerd_tasks()
+                .into_iter()
+                .map(|(ns, id)| Container {
+                    engine: Engine::Containerd,
+                    id: format!("{ns}/{id}"),
+                    name: Some(id),
+                    image: None,
+                }),
+        );
+        out.dedup_by(|a, b| a.id == b.id);
+        out
+    }
+
+    pub(crate) fn containerd_tasks(&self) -> Vec<(String, String)> {
+        containerd::tasks(&self.0)
+    }
+
+    pub(crate) fn bundle_cgroup(&self, ns: &str, id: &str) -> Option<PathBuf> {
+        containerd::bundle_cgroup(&self.0, ns, id)
+    }
+
+    pub(crate) fn containerd_ns(&self, ns: &str) -> bool {
+        containerd::is_namespace(&self.0, ns)
+    }
+}
