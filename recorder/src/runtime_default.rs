@@ -671,6 +671,25 @@ mod tests {
     }
 
     #[test]
+    fn containerd_1_6_20_as_its_go_code_reads() {
+        // v1.6.20 seccomp_default.go: io_uring_setup in the unconditional list;
+        // name_to_handle_at only under CAP_SYS_ADMIN, process_vm_readv under CAP_SYS_PTRACE;
+        // ptrace alone behind the 4.8 kernel check.
+        let (rel, _) = nearest(Runtime::Containerd, &Version::parse("1.6.20").unwrap()).unwrap();
+        let t = rel.template();
+        assert!(t.syscalls[0].names.iter().any(|n| n == "io_uring_setup"));
+        let plain = names(&expand(&t, &host(&[], (6, 1)), Loader::Moby))
+            .into_iter()
+            .map(String::from)
+            .collect::<BTreeSet<_>>();
+        assert!(!plain.contains("name_to_handle_at") && !plain.contains("process_vm_readv"));
+        assert!(plain.contains("ptrace"));
+        let ptrace_rule = t.syscalls.iter().find(|r| r.names == ["ptrace"]).unwrap();
+        let inc = ptrace_rule.includes.as_ref().unwrap();
+        assert_eq!(inc.min_kernel.as_deref(), Some("4.8"));
+    }
+
+    #[test]
     fn crio_regates_namespaces() {
         let t = Runtime::Crio.newest().template();
         let uncond = &t.syscalls[1].names;

@@ -615,10 +615,32 @@ fn podman_default_profile_refuses_what_diff_predicts() {
     );
 }
 
-// containerd is not checked: its default is compiled in, and the built-in `containerd`
-// baseline is a newer contrib/seccomp than Debian's 1.6.20 (on this probe it predicts
-// io_uring_setup refused, which 1.6.20 allows, and name_to_handle_at/process_vm_readv
-// allowed, which 1.6.20 refuses). See docs/engines.md.
+/// Bare `containerd` means the installed containerd's release. Its default is Go code
+/// compiled into ctr (`ctr run --seccomp`); on Debian 12 (1.6.20) it refuses
+/// name_to_handle_at and process_vm_readv and allows io_uring_setup, unlike the newest.
+#[test]
+fn containerd_default_profile_refuses_what_diff_predicts() {
+    require_root();
+    let c = Containerd::get();
+    let version = installed_release("containerd", &["--version"]);
+    let logs = default_profile_matches_diff(&["containerd"], |unconfined| {
+        let id = format!("dflt-{}-{unconfined}", std::process::id());
+        let mut cmd = c.ctr();
+        cmd.args(["run", "--rm"]);
+        if !unconfined {
+            cmd.arg("--seccomp");
+        }
+        cmd.args([IMAGE, &id, "/bin/probe"]).args(PROBED);
+        stdout(&run_ok(&mut cmd))
+    });
+    assert!(
+        logs[0].contains(&format!(
+            "using containerd@{version}, the installed engine's"
+        )),
+        "diff must say which containerd release it used: {}",
+        logs[0]
+    );
+}
 
 #[test]
 fn names_resolve_from_engine_state_and_an_ambiguous_one_lists_both_engines() {
