@@ -48,7 +48,8 @@ pub struct Options {
     pub linger: Duration,
     /// Also record every container any engine starts while recording, one target each.
     pub follow: Option<FollowFilter>,
-    /// Engine state directories besides the default ones (see [`EngineRoots`]).
+    /// Engine state directories besides the running engines' and the default ones (see
+    /// [`EngineRoots::discover`]).
     pub engine_roots: Vec<PathBuf>,
     /// Give the command our stderr as its stdout, when stdout carries the profile.
     pub command_stdout_to_stderr: bool,
@@ -150,7 +151,7 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
         return Err(RecordError::NoTarget);
     }
     let mount = cgroup::mount_point()?;
-    let roots = EngineRoots::with_defaults(&opts.engine_roots);
+    let roots = EngineRoots::discover(&opts.engine_roots);
     let resolved: Vec<Resolution> = opts
         .targets
         .iter()

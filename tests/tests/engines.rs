@@ -689,6 +689,9 @@ fn names_resolve_from_engine_state_and_an_ambiguous_one_lists_both_engines() {
     ]);
     let amb = stderr(&o);
     let written_when_ambiguous = out.exists();
+    // From here on the name is Docker's only: the recorder finds Podman's state by itself
+    // whenever any Podman container runs (conmon names its root).
+    let _ = p.cli().args(["rm", "-f", &podman_id]).output();
     // Only Docker's container is running.
     let o2 = recorder(&[
         "record",
@@ -701,7 +704,8 @@ fn names_resolve_from_engine_state_and_an_ambiguous_one_lists_both_engines() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    // No --engine-root: the docker CLI, pointed at our daemon as a user would, knows it.
+    // No --engine-root: found from the running dockerd, or from the docker CLI pointed at
+    // our daemon as a user would.
     let out3 = s.path("p3.json");
     let o3 = Command::new(bin())
         .args(["record", "--container", &name, "--duration", "1s", "-o"])
@@ -710,7 +714,6 @@ fn names_resolve_from_engine_state_and_an_ambiguous_one_lists_both_engines() {
         .output()
         .unwrap();
     let _ = d.cli().args(["rm", "-f", &docker_id]).output();
-    let _ = p.cli().args(["rm", "-f", &podman_id]).output();
     assert!(
         o3.status.success(),
         "record via the docker CLI failed: {}",
@@ -992,4 +995,122 @@ fn podman_container_recorded_by_id_prefix() {
     let out = record_from_start(&s, &id[..12], &p.root(), p.cli().args(["start", "-a", &id]));
     let _ = p.cli().args(["rm", "-f", "-t", "0", &id]).output();
     check_recorded(&out);
+}
+
+/// The engines run on private roots and no `--engine-root` is given: the recorder finds their
+/// state from dockerd's command line and podman's (and conmon's) arguments.
+#[test]
+fn followed_containers_on_private_roots_are_named_from_the_running_engines() {
+    require_root();
+    let d = Docker::get();
+    let p = Podman::get();
+    let s = Scratch::new("follow-private");
+    let tag = std::process::id();
+    let (docker_name, podman_name) = (format!("pr-dk-{tag}"), format!("pr-pm-{tag}"));
+    let (in_docker, in_podman) = ("sched_get_priority_max", "getitimer");
+    let script = s.path("e2e.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "set -e\n\
+             /usr/bin/docker -H unix://{dsock} run --rm --name {docker_name} --network none \
+               {IMAGE} /bin/probe {in_docker}\n\
+             CONTAINERS_CONF={conf} podman {pargs} run --rm --name {podman_name} --network none \
+               {IMAGE} /bin/probe {in_podman}\n",
+            dsock = d.sock.display(),
+            conf = p.conf().display(),
+            pargs = p.args().join(" "),
+        ),
+    )
+    .unwrap();
+    let out = s.path("profiles");
+    let o = recorder(&[
+        "record",
+        "--follow-containers",
+        "--follow-name",
+        &format!("pr-*-{tag}"),
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        script.to_str().unwrap(),
+    ]);
+    let log = stderr(&o);
+    assert!(o.status.success(), "record failed: {log}");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut expected = vec![
+        "command.json".to_string(),
+        format!("{docker_name}.json"),
+        format!("{podman_name}.json"),
+    ];
+    expected.sort();
+    assert_eq!(files, expected, "{log}");
+    for (file, mine, other) in [
+        (&docker_name, in_docker, in_podman),
+        (&podman_name, in_podman, in_docker),
+    ] {
+        let names = allowed(&profile(&out.join(format!("{file}.json"))));
+        assert!(names.contains(&mine.to_string()), "{file}: {names:?}");
+        assert!(!names.contains(&other.to_string()), "{file}: {names:?}");
+    }
+}
+
+/// `--container NAME` of containers on private roots, with neither `--engine-root` nor a
+/// docker CLI that knows the daemon (DOCKER_HOST points nowhere).
+#[test]
+fn containers_on_private_roots_are_found_by_name_from_the_running_engines() {
+    require_root();
+    let d = Docker::get();
+    let p = Podman::get();
+    let s = Scratch::new("names-private");
+    let tag = std::process::id();
+    let (docker_name, podman_name) = (format!("np-dk-{tag}"), format!("np-pm-{tag}"));
+    let (in_docker, in_podman) = ("sched_get_priority_max", "getitimer");
+    let looping = |call: &str| format!("while true; do /bin/probe {call}; sleep 0.1; done");
+    let docker_loop = looping(in_docker);
+    let podman_loop = looping(in_podman);
+    let common = ["--network", "none", IMAGE, "/bin/sh", "-c"];
+    run_ok(
+        d.cli()
+            .args(["run", "-d", "--name", &docker_name])
+            .args(common)
+            .arg(&docker_loop),
+    );
+    run_ok(
+        p.cli()
+            .args(["run", "-d", "--name", &podman_name])
+            .args(common)
+            .arg(&podman_loop),
+    );
+    let out = s.path("profiles");
+    let o = Command::new(bin())
+        .args([
+            "record",
+            "--container",
+            &docker_name,
+            "--container",
+            &podman_name,
+        ])
+        .args(["--duration", "2s", "-o"])
+        .arg(&out)
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", s.path("no-docker.sock").display()),
+        )
+        .output()
+        .unwrap();
+    let _ = d.cli().args(["rm", "-f", &docker_name]).output();
+    let _ = p.cli().args(["rm", "-f", "-t", "0", &podman_name]).output();
+    let log = stderr(&o);
+    assert!(o.status.success(), "record failed: {log}");
+    for (file, mine) in [(&docker_name, in_docker), (&podman_name, in_podman)] {
+        let path = out.join(format!("{file}.json"));
+        assert!(path.exists(), "{} missing: {log}", path.display());
+        let names = allowed(&profile(&path));
+        assert!(names.contains(&mine.to_string()), "{file}: {names:?}");
+    }
 }

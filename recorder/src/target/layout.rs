@@ -8,7 +8,21 @@ use std::path::{Path, PathBuf};
 /// The container whose cgroup `dir` is (not one nested inside it), by the engines'
 /// layouts: `docker/<id>`, `docker-<id>.scope`, `libpod-<id>`, `crio-<id>.scope`,
 /// `cri-containerd-<id>.scope`, any `<id>`, and containerd's `<namespace>/<id>`.
+/// An engine started after `roots` were found (Podman runs no daemon: its state shows only
+/// while a container runs) is looked up before settling for a container without a name.
 pub fn container_of(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> {
+    let found = of_known(mount, dir, roots);
+    if found.as_ref().is_some_and(|c| c.name.is_some()) {
+        return found;
+    }
+    let more = roots.with_running();
+    if more.0.len() == roots.0.len() {
+        return found;
+    }
+    of_known(mount, dir, &more).or(found)
+}
+
+fn of_known(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> {
     let rel = dir.strip_prefix(mount).ok()?;
     let name = rel.file_name()?.to_str()?;
     if let Some(id) = id_from_dir_name(name) {

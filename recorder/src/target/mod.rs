@@ -30,7 +30,8 @@ pub enum TargetError {
     #[error(
         "no container matches '{0}': looked for it in the cgroup tree (docker, libpod, crio, \
          cri-containerd scopes and plain IDs), in the runc/crun state directories, in the \
-         engines' state ({1}) and with the docker/podman CLIs where installed; give an ID \
+         engines' state (the running engines', --engine-root's and the defaults: {1}) and \
+         with the docker/podman CLIs where installed; give an ID \
          prefix, a name, containerd's NAMESPACE/ID, --engine-root DIR for an engine with its \
          own data root, or --cgroup PATH"
     )]

@@ -70,10 +70,11 @@ pub struct Args {
     #[arg(long, value_name = "PATTERN", requires = "follow_containers")]
     follow_name: Vec<String>,
 
-    /// An engine state directory besides the defaults (/var/lib/docker,
-    /// /var/lib/containers/storage, /run/containerd): a dockerd --data-root, a podman
-    /// --root, a containerd state directory, a `runc --root` state directory. Used to find
-    /// containers by name and to tell followed containers apart.
+    /// An engine state directory besides the running engines' (found from dockerd's,
+    /// containerd's, conmon's and podman's command lines) and the defaults
+    /// (/var/lib/docker, /var/lib/containers/storage, /run/containerd): a dockerd
+    /// --data-root, a podman --root, a containerd state directory, a `runc --root` state
+    /// directory. Used to find containers by name and to tell followed containers apart.
     #[arg(long, value_name = "DIR")]
     engine_root: Vec<PathBuf>,
 

@@ -6,6 +6,7 @@ pub(crate) mod containerd;
 mod docker;
 mod podman;
 pub(crate) mod runc;
+mod running;
 
 use super::container::{Container, Engine};
 use std::path::PathBuf;
@@ -23,10 +24,26 @@ impl EngineRoots {
         "/run/containerd",
     ];
 
-    /// `extra` (engines started with their own data roots) and the default locations.
-    pub fn with_defaults(extra: &[PathBuf]) -> EngineRoots {
-        let mut roots = extra.to_vec();
-        roots.extend(Self::DEFAULTS.iter().map(PathBuf::from));
+    /// `extra` (given by the user), the roots the running engines use, and the default
+    /// locations.
+    pub fn discover(extra: &[PathBuf]) -> EngineRoots {
+        let mut roots = EngineRoots(extra.to_vec()).with_running();
+        for d in Self::DEFAULTS.iter().map(PathBuf::from) {
+            if !roots.0.contains(&d) {
+                roots.0.push(d);
+            }
+        }
+        roots
+    }
+
+    /// These roots and those of the engines running now (which may have started since).
+    pub(crate) fn with_running(&self) -> EngineRoots {
+        let mut roots = self.0.clone();
+        for r in running::roots() {
+            if !roots.contains(&r) {
+                roots.push(r);
+            }
+        }
         EngineRoots(roots)
     }
 
