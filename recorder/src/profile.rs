@@ -295,6 +295,22 @@ impl Rule {
     }
 }
 
+/// Calls the kernel makes on a program's behalf: returning from a signal handler, and
+/// resuming a call a signal interrupted (`restart_syscall`, seen in 2 of 3 recordings of
+/// a `cargo test`). Refusing them grants nothing and only ever kills the process, and a
+/// run sees them only when a signal happens to arrive.
+pub const KERNEL_MADE: [&str; 3] = ["rt_sigreturn", "sigreturn", "restart_syscall"];
+
+/// Adds [`KERNEL_MADE`] to every ABI that has them.
+pub fn add_kernel_made(names: &mut BTreeMap<Arch, BTreeSet<String>>) {
+    for (arch, set) in names.iter_mut() {
+        let known = KERNEL_MADE
+            .iter()
+            .filter(|n| arch.syscall_number(n).is_some());
+        set.extend(known.map(|n| n.to_string()));
+    }
+}
+
 impl Profile {
     /// The minimal allow-list profile for recorded syscalls: only the recorded ABIs, one
     /// sorted ALLOW rule naming every call of every ABI (runtime-spec rules apply to all

@@ -3,6 +3,7 @@
 //! target made.
 
 use crate::cgroup::{self, CgroupError, OwnCgroup};
+use crate::profile;
 use crate::spawn::{self, SpawnError};
 use crate::target::{
     Container, Engine, EngineRoots, Pending, Resolution, Target, TargetError, container_of,
@@ -329,7 +330,7 @@ impl Recording<'_> {
             .map(|w| TargetReport {
                 label: w.label.clone(),
                 cgroup: w.path.clone(),
-                syscalls: with_signal_return(match (w.id, &w.container) {
+                syscalls: with_kernel_made(match (w.id, &w.container) {
                     (0, _) => Syscalls::default(),
                     (id, Some(_)) => container_calls(seen.remove(&id).unwrap_or_default()),
                     (id, None) => seen.remove(&id).unwrap_or_default(),
@@ -395,16 +396,9 @@ fn container_calls(mut s: Syscalls) -> Syscalls {
     s
 }
 
-/// Returning from a signal handler: refusing it grants nothing and only ever kills the
-/// process, and a recording sees it only if a signal happened to arrive.
-fn with_signal_return(mut s: Syscalls) -> Syscalls {
-    for (arch, names) in s.names.iter_mut() {
-        for call in ["rt_sigreturn", "sigreturn"] {
-            if arch.syscall_number(call).is_some() {
-                names.insert(call.to_string());
-            }
-        }
-    }
+/// What the kernel makes on the target's behalf (see [`profile::KERNEL_MADE`]).
+fn with_kernel_made(mut s: Syscalls) -> Syscalls {
+    profile::add_kernel_made(&mut s.names);
     s
 }
 

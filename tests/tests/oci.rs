@@ -963,3 +963,51 @@ fn record_push_to_a_dead_registry_keeps_the_profile_and_says_how_to_retry() {
         "{p}"
     );
 }
+
+/// A profile runtimes refuse is refused by push and pull, which would otherwise move the
+/// failure to every node that pulls it; --force publishes or writes it anyway.
+#[test]
+fn push_and_pull_refuse_a_profile_runtimes_cannot_load_unless_forced() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-unloadable");
+    let bogus = write_tmp(
+        &scratch,
+        "bogus.json",
+        r#"{"defaultAction":"SCMP_ACT_BOGUS","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    let reference = reg.reference("team/bogus:v1");
+    let refused = recorder_in(
+        &scratch,
+        &["push", bogus.to_str().unwrap(), &reference],
+        None,
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(
+        err.contains("SCMP_ACT_BOGUS") && err.contains("--force"),
+        "{err}"
+    );
+    let forced = recorder_in(
+        &scratch,
+        &["push", "--force", bogus.to_str().unwrap(), &reference],
+        None,
+        &[],
+    );
+    assert!(forced.status.success(), "{}", stderr(&forced));
+
+    let out = scratch.path("out.json");
+    let args = ["pull", &reference, "-o", out.to_str().unwrap()];
+    let refused = recorder_in(&scratch, &args, None, &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("SCMP_ACT_BOGUS"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!out.exists(), "an unloadable profile was written");
+    let args = ["pull", "--force", &reference, "-o", out.to_str().unwrap()];
+    let forced = recorder_in(&scratch, &args, None, &[]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_eq!(read(&out), read(&bogus));
+}

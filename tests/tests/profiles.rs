@@ -961,3 +961,119 @@ fn runc_enforces_what_diff_predicts() {
         }
     }
 }
+
+/// libseccomp refuses errnos of 4095 and above; every way of giving one refuses it before
+/// anything is written or run, naming the limit. Errno 0 is accepted with a warning.
+#[test]
+fn errnos_runtimes_cannot_load_are_refused_everywhere() {
+    let s = Scratch::new("errno-range");
+    let out = s.path("out.json");
+    let o = arg(&out);
+    let a = fixture("app-a.json");
+    let ran = s.path("ran");
+    let refusals: [Vec<&str>; 6] = [
+        vec![
+            "record",
+            "-o",
+            o,
+            "--errno",
+            "4095",
+            "--",
+            "touch",
+            arg(&ran),
+        ],
+        vec![
+            "record",
+            "-o",
+            o,
+            "--default-action",
+            "errno:70000",
+            "--",
+            "touch",
+            arg(&ran),
+        ],
+        vec![
+            "merge",
+            arg(&a),
+            arg(&a),
+            "-o",
+            o,
+            "--default-action",
+            "errno:4095",
+        ],
+        vec![
+            "default",
+            "--runtime",
+            "docker",
+            "--action",
+            "errno:65535",
+            "-o",
+            o,
+        ],
+        vec!["import-audit", "/dev/null", "-o", o, "--errno", "5000"],
+        vec![
+            "record",
+            "-o",
+            o,
+            "--default-action",
+            "log",
+            "--errno",
+            "EPERM",
+            "--",
+            "true",
+        ],
+    ];
+    for args in &refusals {
+        let res = recorder(args);
+        assert_eq!(res.status.code(), Some(2), "{args:?}: {}", stderr(&res));
+        assert!(!stderr(&res).contains("panicked"), "{}", stderr(&res));
+        assert!(
+            !out.exists() && !ran.exists(),
+            "{args:?} wrote or ran something"
+        );
+    }
+    let err = stderr(&recorder(&refusals[0]));
+    assert!(err.contains("4095") && err.contains("4094"), "{err}");
+
+    let zero = recorder(&[
+        "merge",
+        arg(&a),
+        arg(&a),
+        "-o",
+        o,
+        "--default-action",
+        "errno:0",
+    ]);
+    assert!(zero.status.success(), "{}", stderr(&zero));
+    assert!(stderr(&zero).contains("errno 0"), "{}", stderr(&zero));
+
+    for (errno, status, expect) in [(4095, 1, "cannot be loaded"), (0, 0, "errno 0")] {
+        let path = s.path(&format!("errno-{errno}.json"));
+        std::fs::write(
+            &path,
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": errno,
+                   "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]})
+            .to_string(),
+        )
+        .unwrap();
+        let v = recorder(&["validate", arg(&path)]);
+        let text = String::from_utf8_lossy(&v.stdout);
+        assert_eq!(v.status.code(), Some(status), "{errno}: {text}");
+        assert!(text.contains(expect), "{errno}: {text}");
+    }
+}
+
+#[test]
+fn validate_warns_about_a_profile_that_allows_nothing() {
+    let s = Scratch::new("validate-empty");
+    let path = s.path("empty.json");
+    std::fs::write(
+        &path,
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[]}"#,
+    )
+    .unwrap();
+    let v = recorder(&["validate", arg(&path)]);
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{text}");
+    assert!(text.contains("no syscall is allowed"), "{text}");
+}

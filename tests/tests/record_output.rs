@@ -302,3 +302,43 @@ fn append_keeps_the_default_action_unless_one_is_given() {
     let (_, p) = append_run(&eperm, &["--default-action", "kill"]);
     assert_eq!(p["defaultAction"], "SCMP_ACT_KILL_PROCESS", "{p}");
 }
+
+/// The kernel issues restart_syscall when a call a signal interrupted resumes, and
+/// rt_sigreturn when a handler returns: a run sees them only if a signal arrived, so every
+/// profile allows them.
+#[test]
+fn calls_the_kernel_makes_are_always_allowed() {
+    require_root();
+    let s = Scratch::new("out-kernel-made");
+    let out = s.path("p.json");
+    let o = recorder(&["record", "-o", out.to_str().unwrap(), "--", "true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names = allowed(&profile(&out));
+    for call in ["rt_sigreturn", "restart_syscall"] {
+        assert!(
+            names.contains(&call.to_string()),
+            "{call} missing: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn a_profile_with_no_syscall_is_written_with_a_warning() {
+    require_root();
+    let s = Scratch::new("out-empty");
+    let cg = EmptyCgroup::new("out-empty");
+    let out = s.path("p.json");
+    let o = recorder(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--cgroup",
+        cg.0.to_str().unwrap(),
+        "--duration",
+        "300ms",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(allowed(&profile(&out)).is_empty());
+    assert!(err.contains("allows none"), "no warning: {err}");
+}

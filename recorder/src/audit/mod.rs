@@ -205,6 +205,9 @@ pub struct Stats {
     pub malformed: Vec<Malformed>,
     /// Matched records made by runc's init.
     pub runtime_init: u64,
+    /// Selected processes whose execve was logged under another comm (pid -> that comm),
+    /// and so was left out.
+    pub execs_under_other_comm: BTreeMap<u32, String>,
     /// Records per format, matched or not.
     pub formats: BTreeMap<Format, u64>,
     /// `(AUDIT_ARCH, nr)` pairs that named no known syscall (the first few), with counts.
@@ -271,6 +274,9 @@ pub struct Importer<'a> {
     /// same pid (init execs the workload in place) matched.
     pending_init: HashMap<u32, PendingInit>,
     matched_pids: HashSet<u32>,
+    /// execve records that --comm/--exe did not select, per pid: a process gets its new
+    /// comm and exe only once its execve is done, so that call is logged under the old.
+    other_execs: HashMap<u32, String>,
 }
 
 impl<'a> Importer<'a> {
@@ -281,6 +287,7 @@ impl<'a> Importer<'a> {
             stats: Stats::default(),
             pending_init: HashMap::new(),
             matched_pids: HashSet::new(),
+            other_execs: HashMap::new(),
         }
     }
 
@@ -346,7 +353,12 @@ impl<'a> Importer<'a> {
         let keep_init = self.options.runtime_init;
         let pending = init && keep_init && matches!(rejected, Some(Skip::Comm | Skip::Exe));
         match rejected {
-            Some(why) if !pending => return self.stats.skip(why),
+            Some(why) if !pending => {
+                if matches!(why, Skip::Comm | Skip::Exe) && !init {
+                    self.note_exec(record);
+                }
+                return self.stats.skip(why);
+            }
             None if init && !keep_init => return self.stats.skip(Skip::RuntimeInit),
             _ => {}
         }
@@ -363,6 +375,14 @@ impl<'a> Importer<'a> {
         self.stats.matched += 1;
         self.stats.runtime_init += u64::from(init);
         self.matched_pids.insert(record.pid);
+    }
+
+    fn note_exec(&mut self, record: &Record) {
+        let name = resolve_arch(record.arch, record.syscall).and_then(|(a, nr)| a.syscall_name(nr));
+        if matches!(name, Some("execve" | "execveat")) {
+            let comm = record.comm.clone().unwrap_or_default();
+            self.other_execs.insert(record.pid, comm);
+        }
     }
 
     /// The ABI and name of a record's syscall; counts the skip when there is none.
@@ -426,6 +446,11 @@ impl<'a> Importer<'a> {
             self.stats.matched += init.records;
             self.stats.runtime_init += init.records;
         }
+        self.stats.execs_under_other_comm = self
+            .other_execs
+            .into_iter()
+            .filter(|(pid, _)| self.matched_pids.contains(pid))
+            .collect();
         let syscalls = self
             .syscalls
             .into_iter()

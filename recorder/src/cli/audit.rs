@@ -2,7 +2,9 @@ use anyhow::{Context, Result, bail};
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::audit::{self, Action, Format, Importer, Options, Stats};
 use seccomp_recorder::output::write_atomic;
-use seccomp_recorder::profile::{DefaultAction, Profile};
+use seccomp_recorder::profile::{
+    DefaultAction, MergeOptions, OnConflict, Profile, add_kernel_made, merge,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -148,10 +150,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     let mut names = logged.clone();
-    for (arch, set) in &before {
-        names.entry(*arch).or_default().extend(set.iter().cloned());
-    }
-    let profile = Profile::allow(&names, default);
+    add_kernel_made(&mut names);
+    let profile = with_base(Profile::allow(&names, default), base, default)?;
     write_atomic(&args.output, profile.to_json().as_bytes())
         .with_context(|| format!("cannot write the profile to {}", args.output.display()))?;
     result(&logged, &before, &args.output);
@@ -172,6 +172,20 @@ fn check_output(path: &Path) -> Result<()> {
         ),
         _ => Ok(()),
     }
+}
+
+/// The base's rules all survive, argument filters included (clone, socket, personality):
+/// a call allowed only for some arguments was never logged for those, so only the base
+/// knows the container needs it. A logged call wins over a base rule that refuses it.
+fn with_base(imported: Profile, base: Option<Profile>, default: DefaultAction) -> Result<Profile> {
+    let Some(base) = base else {
+        return Ok(imported);
+    };
+    let opts = MergeOptions {
+        default_action: Some(default),
+        on_conflict: OnConflict::Allow,
+    };
+    merge(&[base, imported], &opts).context("cannot add the logged calls to --base")
 }
 
 fn options(args: &Settings) -> Result<Options> {
@@ -266,6 +280,13 @@ fn summary(stats: &Stats) {
     for ((arch, nr), count) in &stats.unknown {
         log::warn!(
             "syscall {nr} of arch {arch:x} is in no syscall table we know ({count} records): not in the profile"
+        );
+    }
+    for (pid, comm) in &stats.execs_under_other_comm {
+        log::warn!(
+            "process {pid}'s execve was logged under its comm before the exec ('{comm}'), \
+             which --comm/--exe did not select: it is not in the profile (add --comm '{comm}', \
+             or allow execve in --base)"
         );
     }
     if stats.runtime_init > 0 {

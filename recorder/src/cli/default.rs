@@ -47,6 +47,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(action) = args.action {
+        super::action::warn_caveat(action);
+    }
     let kernel = match &args.kernel {
         Some(k) => {
             parse_kernel(k).with_context(|| format!("--kernel '{k}' is not a version like 6.1"))?

@@ -32,6 +32,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(action) = args.default_action {
+        super::action::warn_caveat(action);
+    }
     let profiles: Vec<Profile> = args
         .profiles
         .iter()

@@ -1,6 +1,7 @@
 use anyhow::{Context, bail};
 use seccomp_recorder::oci::{self, Access, Credentials};
 use seccomp_recorder::output::write_atomic;
+use seccomp_recorder::profile::Profile;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,6 +70,9 @@ pub struct PushArgs {
     /// `subject` points at it, and it is listed under the referrers tag sha256-<hex>.
     #[arg(long, value_name = "IMAGE_REF")]
     pub subject: Option<String>,
+    /// Push even if the profile is not one runtimes can load (see `validate`).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -83,15 +87,23 @@ pub struct PullArgs {
     /// Where to write the profile ('-' for stdout); replaced atomically.
     #[arg(short, long, value_name = "FILE", default_value = "-")]
     pub output: PathBuf,
+    /// Write the profile even if it is not one runtimes can load (see `validate`).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
 pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
-    let digest = match args.subject.as_deref() {
-        None => push_file(&args.file, &args.reference, &args.registry)?,
-        subject => push_with(&args.file, &args.reference, subject, &args.registry)?,
-    };
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    check_loadable(&bytes, &args.file.display().to_string(), args.force)?;
+    let digest = push_with(
+        &args.file,
+        &args.reference,
+        args.subject.as_deref(),
+        &args.registry,
+    )?;
     println!("{digest}");
     Ok(ExitCode::SUCCESS)
 }
@@ -100,6 +112,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     let access = access(&args.registry)?;
     let pulled = oci::pull(&args.reference, &access)
         .with_context(|| format!("cannot pull {}", args.reference))?;
+    check_loadable(&pulled.profile, &args.reference, args.force)?;
     write_atomic(&args.output, &pulled.profile)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     log::info!(
@@ -109,6 +122,44 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses, unless forced, a profile runtimes would refuse: publishing one only moves the
+/// failure to every node that pulls it.
+fn check_loadable(bytes: &[u8], name: &str, force: bool) -> anyhow::Result<()> {
+    // What is too big or does not parse is refused by push and pull themselves.
+    let too_big = bytes.len() as u64 > oci::artifact::MAX_PROFILE_BYTES;
+    let Some(profile) = Profile::parse(bytes).ok().filter(|_| !too_big) else {
+        return Ok(());
+    };
+    let mut errors: Vec<String> = profile
+        .validate()
+        .into_iter()
+        .filter(|i| i.error)
+        .map(|i| i.to_string())
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    const SHOWN: usize = 3;
+    if errors.len() > SHOWN {
+        let more = errors.len() - SHOWN;
+        errors.truncate(SHOWN);
+        errors.push(format!(
+            "{more} more (seccomp-recorder validate lists them)"
+        ));
+    }
+    if force {
+        log::warn!(
+            "{name}: not loadable, going on (--force): {}",
+            errors.join("; ")
+        );
+        return Ok(());
+    }
+    bail!(
+        "{name} is not a profile runtimes can load: {} (--force to go on anyway)",
+        errors.join("; ")
+    )
 }
 
 /// Pushes the profile at `path` to `reference` and returns the manifest digest; for

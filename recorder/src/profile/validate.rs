@@ -1,7 +1,7 @@
 //! Validation: what runc, crun, containerd, Docker and Podman would reject or misread, each
 //! problem named by its field path.
 
-use super::{ACTIONS, Filter, Profile, Rule, errno_number};
+use super::{ACTIONS, Filter, MAX_ERRNO, Profile, Rule, action_allows, errno_number};
 use crate::arch::Arch;
 use crate::linux::{CAPABILITIES, is_syscall_anywhere, parse_kernel};
 use std::collections::BTreeMap;
@@ -136,6 +136,12 @@ pub fn validate(p: &Profile) -> Vec<Issue> {
         p.default_errno_ret.is_some(),
     );
     check_errno_name(&mut out, "defaultErrno", p.default_errno.as_deref());
+    check_errno_value(
+        &mut out,
+        "defaultErrnoRet",
+        &p.default_action,
+        p.default_errno(),
+    );
     check_arches(&mut out, p);
     for (i, flag) in p.flags.iter().flatten().enumerate() {
         if !FLAGS.contains(&flag.as_str()) {
@@ -151,6 +157,7 @@ pub fn validate(p: &Profile) -> Vec<Issue> {
             "set without listenerPath (the runtime-spec forbids it)",
         );
     }
+    check_allows_something(&mut out, p);
     let tables = name_tables(p);
     for (i, rule) in p.syscalls.iter().enumerate() {
         check_rule(&mut out, &format!("syscalls[{i}]"), rule, tables.as_deref());
@@ -178,6 +185,35 @@ fn check_errno_name(out: &mut Issues, field: &str, name: Option<&str>) {
         out.error(
             field,
             format!("unknown errno '{name}' (a name like EPERM, or a number)"),
+        );
+    }
+}
+
+/// libseccomp refuses an errno above MAX_ERRNO, and errno 0 makes a refused call return
+/// success without running.
+fn check_errno_value(out: &mut Issues, field: &str, action: &str, errno: Option<u32>) {
+    if action != "SCMP_ACT_ERRNO" {
+        return;
+    }
+    match errno {
+        Some(n) if n > MAX_ERRNO => out.error(
+            field,
+            format!("errno {n} cannot be loaded: runc and libseccomp take 0 to {MAX_ERRNO}"),
+        ),
+        Some(0) => out.warning(
+            field,
+            "errno 0: a refused call looks successful to the program (it returns 0 without running)",
+        ),
+        _ => {}
+    }
+}
+
+fn check_allows_something(out: &mut Issues, p: &Profile) {
+    let allows = |r: &Rule| action_allows(&r.action) && r.all_names().next().is_some();
+    if !action_allows(&p.default_action) && !p.syscalls.iter().any(allows) {
+        out.warning(
+            "syscalls",
+            "no syscall is allowed: no process can run under this profile",
         );
     }
 }
@@ -226,6 +262,7 @@ fn check_rule(out: &mut Issues, at: &str, rule: &Rule, tables: Option<&[Arch]>) 
     let has_errno = rule.errno_ret.is_some() || rule.errno.is_some();
     check_action(out, &format!("{at}.action"), &rule.action, has_errno);
     check_errno_name(out, &format!("{at}.errno"), rule.errno.as_deref());
+    check_errno_value(out, &format!("{at}.errnoRet"), &rule.action, rule.errno());
     for (j, arg) in rule.args().iter().enumerate() {
         let field = format!("{at}.args[{j}]");
         if !OPERATORS.contains(&arg.op.as_str()) {
