@@ -130,15 +130,17 @@ fn i386_program_is_recorded_under_scmp_arch_x86_with_i386_numbers() {
         "{x86:?}"
     );
     // The only 64-bit call made is the execve that started the 32-bit image (signal
-    // return is added to every recorded ABI).
+    // return and restart_syscall are added to every recorded ABI).
     let x86_64 = &names[&Arch::X86_64];
     assert_eq!(
         x86_64.iter().collect::<Vec<_>>(),
-        vec!["execve", "rt_sigreturn"],
+        vec!["execve", "restart_syscall", "rt_sigreturn"],
         "64-bit set: {x86_64:?}"
     );
     assert!(
-        x86.contains("sigreturn") && x86.contains("rt_sigreturn"),
+        x86.contains("sigreturn")
+            && x86.contains("rt_sigreturn")
+            && x86.contains("restart_syscall"),
         "{x86:?}"
     );
 }
