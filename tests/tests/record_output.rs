@@ -342,3 +342,31 @@ fn a_profile_with_no_syscall_is_written_with_a_warning() {
     assert!(allowed(&profile(&out)).is_empty());
     assert!(err.contains("allows none"), "no warning: {err}");
 }
+
+#[test]
+fn cgroup_paths_as_proc_prints_them_are_accepted_and_the_root_is_refused() {
+    require_root();
+    let s = Scratch::new("out-cgroup-path");
+    let cg = EmptyCgroup::new("out-cgroup-path");
+    let mount = seccomp_recorder::cgroup::mount_point().unwrap();
+    // As /proc/PID/cgroup prints it: "0::/scr-test-...".
+    let as_proc = Path::new("/").join(cg.0.strip_prefix(&mount).unwrap());
+    let out = s.path("p.json");
+    let o = recorder(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--cgroup",
+        as_proc.to_str().unwrap(),
+        "--duration",
+        "200ms",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.exists());
+    for root in ["/", mount.to_str().unwrap()] {
+        let o = recorder(&["record", "-o", out.to_str().unwrap(), "--cgroup", root]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "--cgroup {root}: {err}");
+        assert!(err.contains("cgroup2 root"), "--cgroup {root}: {err}");
+    }
+}

@@ -28,6 +28,11 @@ pub enum TargetError {
     #[error("PID {0} is in the root cgroup: recording it would record every process on the host")]
     RootPid(u32),
     #[error(
+        "{0} is the cgroup2 root: recording it would record every process on the host; \
+         give a cgroup below it"
+    )]
+    RootCgroup(PathBuf),
+    #[error(
         "no container matches '{0}': looked for it in the cgroup tree (docker, libpod, crio, \
          cri-containerd scopes and plain IDs), in the runc/crun state directories, in the \
          engines' state (the running engines', --engine-root's and the defaults: {1}) and \
@@ -110,6 +115,17 @@ pub enum Resolution {
     Pending(Pending),
 }
 
+/// A `--cgroup` path: relative to the cgroup2 mount, absolute, or absolute as
+/// `/proc/PID/cgroup` prints it (`0::/system.slice/app.service`, relative to the mount).
+fn cgroup_path(mount: &Path, p: &Path) -> PathBuf {
+    let in_mount = mount.join(p.strip_prefix("/").unwrap_or(p));
+    // Nothing outside the mount is a cgroup, so a path that names one inside it wins.
+    if p.is_relative() || (!p.starts_with(mount) && in_mount.exists()) {
+        return in_mount;
+    }
+    p.to_path_buf()
+}
+
 impl Target {
     /// Resolves the target; `roots` is where the engines keep their state.
     pub fn resolve(&self, mount: &Path, roots: &EngineRoots) -> Result<Resolution, TargetError> {
@@ -122,12 +138,10 @@ impl Target {
     fn resolve_now(&self, mount: &Path) -> Result<Resolved, TargetError> {
         match self {
             Target::Cgroup(p) => {
-                let p = if p.is_absolute() {
-                    p.clone()
-                } else {
-                    mount.join(p)
-                };
-                let cgroup = cgroup::check_v2(mount, &p)?;
+                let cgroup = cgroup::check_v2(mount, &cgroup_path(mount, p))?;
+                if cgroup == mount {
+                    return Err(TargetError::RootCgroup(cgroup));
+                }
                 let label = cgroup.file_name().map(|n| n.to_string_lossy().into_owned());
                 Ok(Resolved {
                     label: format!("cgroup-{}", label.unwrap_or_else(|| "root".into())),

@@ -40,7 +40,8 @@ pub struct Args {
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
 
-    /// Record an existing cgroup v2 (absolute, or relative to the cgroup2 mount).
+    /// Record an existing cgroup v2: a path under the cgroup2 mount, or relative to it
+    /// (`/system.slice/app.service`, as /proc/PID/cgroup prints it). Not the root.
     #[arg(long, value_name = "PATH")]
     cgroup: Vec<PathBuf>,
 
