@@ -17,13 +17,16 @@ pub struct Installed {
 
 /// The version of the part of `runtime` that picks the default profile: the daemon for
 /// Docker (the `docker` client may be another version), the containers-common package for
-/// Podman (podman loads its `seccomp.json`), the daemon for containerd and CRI-O.
+/// Podman (podman loads its `seccomp.json`; without the package, podman's own release, whose
+/// built-in default is the containers/common it vendors), the daemon for containerd and CRI-O.
 pub fn installed(runtime: Runtime) -> Option<Installed> {
     match runtime {
         Runtime::Docker => from_command("dockerd", &["--version"]),
         Runtime::Containerd => from_command("containerd", &["--version"]),
         Runtime::Crio => from_command("crio", &["--version"]),
-        Runtime::Podman => containers_common_package(),
+        Runtime::Podman => {
+            containers_common_package().or_else(|| from_command("podman", &["--version"]))
+        }
     }
 }
 

@@ -132,6 +132,12 @@ impl Release {
         format!("{}@{}", self.runtime.name(), self.version)
     }
 
+    /// Podman is named by its own release (3.0 on) or by that of containers-common (0.x),
+    /// whose `seccomp.json` it loads: a version is compared only with its own kind.
+    fn numbered_like(&self, v: &Version) -> bool {
+        self.runtime != Runtime::Podman || (self.version.parts[0] == 0) == (v.parts[0] == 0)
+    }
+
     /// The profile template, unexpanded.
     pub fn template(&self) -> Profile {
         Profile::parse(self.data.as_bytes()).unwrap_or_else(|(field, e)| {
@@ -325,12 +331,12 @@ fn nearest(
     r: Runtime,
     asked: &Version,
 ) -> Result<(&'static Release, Option<String>), RuntimeError> {
-    let exact = r.releases().filter(|rel| rel.version.within(asked)).last();
-    if let Some(rel) = exact {
+    let candidates = || r.releases().filter(|rel| rel.numbered_like(asked));
+    if let Some(rel) = candidates().filter(|rel| rel.version.within(asked)).last() {
         return Ok((rel, None));
     }
     let asked_name = format!("{}@{asked}", r.name());
-    match r.releases().filter(|rel| &rel.version < asked).last() {
+    match candidates().filter(|rel| &rel.version < asked).last() {
         Some(rel) => {
             let note = format!(
                 "{asked_name} is not a release with a built-in profile; using the nearest older, {}",
@@ -341,7 +347,7 @@ fn nearest(
         None => Err(RuntimeError::TooOld {
             asked: asked_name,
             runtime: r,
-            oldest: r.releases().next().map(Release::name).unwrap_or_default(),
+            oldest: candidates().next().map(Release::name).unwrap_or_default(),
         }),
     }
 }
@@ -566,6 +572,14 @@ mod tests {
             Err(RuntimeError::TooOld { .. })
         ));
         assert_eq!(name("containerd@2").unwrap().0.runtime, Runtime::Containerd);
+        // Podman's own releases and containers-common's never stand in for each other.
+        assert_eq!(name("podman@4.3").unwrap().0.name(), "podman@4.3.1");
+        assert_eq!(name("podman@0.50").unwrap().0.name(), "podman@0.50.1");
+        assert!(matches!(name("podman@2"), Err(RuntimeError::TooOld { .. })));
+        assert!(matches!(
+            name("podman@0.20"),
+            Err(RuntimeError::TooOld { .. })
+        ));
         assert_eq!(
             "docker@x".parse::<RuntimeSpec>(),
             Err(RuntimeError::BadVersion("docker@x".into()))
