@@ -374,6 +374,24 @@ fn diff_against_a_release_of_a_runtime() {
     assert_eq!(old.status.code(), Some(2));
     assert!(stderr(&old).contains("'docker@19.03' is older than every built-in docker profile"));
     assert_eq!(run("docker@20.x").status.code(), Some(2));
+    // A bare name: the installed release, else the newest; stderr says which.
+    let crio = run("crio");
+    let log = stderr(&crio);
+    let installed = Command::new("sh")
+        .args([
+            "-c",
+            "command -v crio || test -x /usr/sbin/crio || test -x /usr/local/sbin/crio",
+        ])
+        .status()
+        .unwrap()
+        .success();
+    let expected = if installed {
+        "crio: using crio@"
+    } else {
+        "crio: no installed crio engine found; using the newest built-in, crio@"
+    };
+    assert!(log.contains(expected), "{log}");
+    assert!(label(&crio).starts_with("crio@"));
     // The containers-common release of Debian 12, and CRI-O's 1.30 that re-gates only unshare.
     assert!(label(&run("podman@0.50.1")).starts_with("podman@0.50.1 (containers/common v0.50.1 "));
     let crio = run("crio@1.30");
