@@ -7,9 +7,7 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
-    #[error(
-        "cannot read kernel BTF at {path}: {source} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)"
-    )]
+    #[error("cannot read kernel BTF at {path} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)")]
     Read {
         path: String,
         source: std::io::Error,

@@ -15,7 +15,7 @@ pub enum CgroupError {
     Missing { path: PathBuf },
     #[error("{path} is not a cgroup v2 directory (it is not under {mount})")]
     NotV2 { path: PathBuf, mount: PathBuf },
-    #[error("cannot {what} {path}: {source}")]
+    #[error("cannot {what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,

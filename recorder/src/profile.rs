@@ -21,7 +21,7 @@ pub use validate::Issue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("cannot read profile {path}: {source}")]
+    #[error("cannot read profile {path}")]
     Read {
         path: String,
         source: std::io::Error,

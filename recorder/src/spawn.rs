@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub enum SpawnError {
     #[error("{0}: command not found (searched PATH)")]
     NotFound(String),
-    #[error("cannot run {cmd}: {source}")]
+    #[error("cannot run {cmd}")]
     Exec { cmd: String, source: std::io::Error },
     #[error("clone3(CLONE_INTO_CGROUP) failed: {0} (needs Linux 5.7+ and cgroup v2)")]
     Clone(std::io::Error),

@@ -18,12 +18,12 @@ use std::str::FromStr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}")]
     Open {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot read {source_name}: {source}")]
+    #[error("cannot read {source_name}")]
     Read {
         source_name: String,
         source: std::io::Error,

@@ -29,7 +29,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let profile = match Profile::load(path) {
             Ok(p) => p,
             Err(e) => {
-                println!("{e}");
+                // The cause (the OS error) is the error's source.
+                println!("{:#}", anyhow::Error::from(e));
                 failed = true;
                 continue;
             }

@@ -81,7 +81,7 @@ pub enum OciError {
     },
     #[error("{reference} has an unusable manifest: {reason}")]
     BadManifest { reference: String, reason: String },
-    #[error("pushed {digest}, but could not list it under the referrers tag {tag}: {source}")]
+    #[error("pushed {digest}, but could not list it under the referrers tag {tag}")]
     Referrer {
         digest: String,
         tag: String,
@@ -89,8 +89,8 @@ pub enum OciError {
     },
     #[error("content of {reference} does not match its digest: {detail}")]
     Digest { reference: String, detail: String },
-    #[error("cannot start the network runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error("cannot start the network runtime")]
+    Runtime(#[source] std::io::Error),
 }
 
 impl OciError {
