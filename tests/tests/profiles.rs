@@ -1095,3 +1095,33 @@ fn validate_warns_about_a_profile_that_allows_nothing() {
     assert_eq!(v.status.code(), Some(0), "{text}");
     assert!(text.contains("no syscall is allowed"), "{text}");
 }
+
+/// An unreadable input is named with its OS error, once.
+#[test]
+fn a_missing_input_names_the_os_error_once() {
+    let s = Scratch::new("missing-input");
+    let missing = s.path("absent.json");
+    let out = s.path("out.json");
+    for args in [
+        vec!["merge", arg(&missing), arg(&missing), "-o", arg(&out)],
+        vec!["diff", arg(&missing)],
+        vec!["import-audit", arg(&missing)],
+    ] {
+        let o = recorder(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?}: {err}");
+        assert!(err.contains(arg(&missing)), "{args:?}: {err}");
+        assert_eq!(
+            err.matches("No such file or directory").count(),
+            1,
+            "{args:?}: {err}"
+        );
+    }
+    let o = recorder(&["validate", arg(&missing)]);
+    let shown = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
+    assert_eq!(
+        shown.matches("No such file or directory").count(),
+        1,
+        "{shown}"
+    );
+}
