@@ -4,7 +4,7 @@
 use crate::arch::Arch;
 use crate::linux::CAPABILITIES;
 use crate::profile::{Profile, Rule, action_allows, errno_name};
-use crate::runtime_default::{Host, Loader, expand, native_for};
+use crate::runtime_default::{Host, Loader, Release, expand, native_for};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -113,6 +113,21 @@ pub struct Baseline {
     pub loader: Loader,
     pub caps: BTreeSet<String>,
     pub kernel: (u32, u32),
+}
+
+impl Baseline {
+    /// A release's built-in RuntimeDefault with the runtime's default capabilities, as a
+    /// node with this kernel loads it.
+    pub fn runtime_default(release: &Release, kernel: (u32, u32)) -> Baseline {
+        let r = release.runtime;
+        Baseline {
+            label: format!("{} ({})", release.name(), release.source),
+            template: release.template(),
+            loader: r.loader(),
+            caps: r.default_caps(),
+            kernel,
+        }
+    }
 }
 
 #[derive(Serialize, Debug)]

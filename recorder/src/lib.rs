@@ -9,6 +9,7 @@ pub mod btf;
 pub mod cgroup;
 pub mod diff;
 pub mod engine_version;
+pub mod kep6061;
 pub mod linux;
 pub mod oci;
 pub mod output;

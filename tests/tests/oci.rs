@@ -1011,3 +1011,160 @@ fn push_and_pull_refuse_a_profile_runtimes_cannot_load_unless_forced() {
     assert!(forced.status.success(), "{}", stderr(&forced));
     assert_eq!(read(&out), read(&bogus));
 }
+
+/// The warning lines of a push, one per KEP-6061 finding.
+fn kep6061_lines(o: &Output) -> Vec<String> {
+    stderr(o)
+        .lines()
+        .filter(|l| l.contains("KEP-6061"))
+        .map(String::from)
+        .collect()
+}
+
+/// containerd's RuntimeDefault refuses bpf without CAP_BPF/CAP_SYS_ADMIN (contrib/seccomp
+/// gates it on those caps); a KEP-6061 runtime intersects, so the push says so and still
+/// pushes: the warnings go to stderr, the digest alone to stdout.
+#[test]
+fn push_warns_about_calls_a_kep6061_baseline_removes() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-kep6061");
+    let wide = write_tmp(
+        &scratch,
+        "wide.json",
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],
+            "syscalls":[{"names":["bpf","exit_group","read","write"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    let reference = reg.reference("team/wide:v1");
+    let args = [
+        "push",
+        "--baseline",
+        "containerd",
+        wide.to_str().unwrap(),
+        &reference,
+    ];
+    let o = recorder_in(&scratch, &args, None, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8(o.stdout.clone()).unwrap();
+    assert!(
+        stdout.trim().starts_with("sha256:") && stdout.lines().count() == 1,
+        "{stdout}"
+    );
+    let refused: Vec<String> = kep6061_lines(&o)
+        .into_iter()
+        .filter(|l| l.contains("refuses"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{}", stderr(&o));
+    assert!(refused[0].contains("containerd"), "{}", refused[0]);
+    assert!(refused[0].contains("bpf -> EPERM"), "{}", refused[0]);
+    for allowed in ["read", "write", "exit_group"] {
+        assert!(
+            !refused[0].contains(&format!("{allowed} ->")),
+            "{}",
+            refused[0]
+        );
+    }
+    let pulled = scratch.path("pulled.json");
+    pull(&scratch, &reference, &pulled);
+    assert_eq!(
+        read(&pulled),
+        read(&wide),
+        "the warnings change nothing in what is pushed"
+    );
+
+    let narrow = write_tmp(
+        &scratch,
+        "narrow.json",
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],
+            "syscalls":[{"names":["exit_group","read","write"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    let args = [
+        "push",
+        narrow.to_str().unwrap(),
+        &reg.reference("team/narrow:v1"),
+    ];
+    let o = recorder_in(&scratch, &args, None, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !kep6061_lines(&o).iter().any(|l| l.contains("refuses")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// KEP-6061 runtimes reject an artifact with more than 128 entries naming one syscall
+/// (MaxArtifactEntriesPerSyscall); a Localhost file has no such cap, so it is a warning.
+#[test]
+fn push_warns_about_kep6061_entry_limit() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-kep6061-entries");
+    let entries: Vec<String> = (0..129)
+        .map(|i| {
+            format!(
+                r#"{{"names":["ioctl"],"action":"SCMP_ACT_ALLOW","args":[{{"index":1,"value":{i},"op":"SCMP_CMP_EQ"}}]}}"#
+            )
+        })
+        .collect();
+    let file = write_tmp(
+        &scratch,
+        "many.json",
+        &format!(
+            r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{}]}}"#,
+            entries.join(",")
+        ),
+    );
+    let args = [
+        "push",
+        file.to_str().unwrap(),
+        &reg.reference("team/many:v1"),
+    ];
+    let o = recorder_in(&scratch, &args, None, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = kep6061_lines(&o);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("129 entries name ioctl") && l.contains("128")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `record --push`: a workload that calls unshare(2) gets the warning before its push; CRI-O
+/// gates unshare on CAP_SYS_ADMIN, which its default containers lack.
+#[test]
+fn record_push_warns_about_kep6061_removals() {
+    seccomp_recorder_tests::require_root();
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-kep6061-record");
+    let out = scratch.path("unshare.json");
+    let reference = reg.reference("team/unshare:v1");
+    let args = [
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--push",
+        &reference,
+        "--baseline",
+        "crio",
+        "--",
+        "unshare",
+        "--user",
+        "/bin/true",
+    ];
+    let o = recorder_in(&scratch, &args, None, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let refused = kep6061_lines(&o)
+        .into_iter()
+        .find(|l| l.contains("refuses"))
+        .unwrap_or_else(|| panic!("no refusal: {}", stderr(&o)));
+    assert!(
+        refused.contains("crio") && refused.contains("unshare ->"),
+        "{refused}"
+    );
+    assert!(
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .trim()
+            .starts_with("sha256:")
+    );
+}

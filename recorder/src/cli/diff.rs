@@ -122,14 +122,9 @@ fn baseline(against: &str, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Ba
         for n in notes {
             eprintln!("seccomp-recorder: {n}");
         }
-        let r = spec.runtime;
+        let b = Baseline::runtime_default(release, kernel);
         return Ok(with_caps(
-            format!("{} ({})", release.name(), release.source),
-            release.template(),
-            r.loader(),
-            r.default_caps(),
-            args,
-            kernel,
+            b.label, b.template, b.loader, b.caps, args, kernel,
         ));
     }
     // RUNTIME=FILE: another version of a runtime's profile, with that runtime's loader and caps.

@@ -1,7 +1,10 @@
 use anyhow::{Context, bail};
+use seccomp_recorder::diff::Baseline;
+use seccomp_recorder::kep6061;
 use seccomp_recorder::oci::{self, Access, Credentials};
 use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::Profile;
+use seccomp_recorder::runtime_default::{Runtime, RuntimeSpec, host_kernel, resolve};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +21,8 @@ Examples:
 The artifact is what CRI-O (annotation seccomp-profile.kubernetes.cri-o.io) and Kubernetes'
 OCI seccomp profiles pull: one layer holding the profile JSON, config media type and
 artifactType application/vnd.cncf.seccomp-profile.config.v1+json. Pin it by digest in pods.
+Before pushing, warns (stderr) about what a KEP-6061 runtime would change: recorded calls the
+node's RuntimeDefault refuses (the runtime intersects the two) and artifact limits.
 Credentials: --username with --password-stdin, else --authfile, else REGISTRY_USERNAME/
 REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE or ${XDG_RUNTIME_DIR}/containers/auth.json
 (podman login), else ~/.docker/config.json (docker login). HTTPS unless the registry is on
@@ -54,6 +59,21 @@ pub struct RegistryArgs {
     pub insecure: bool,
 }
 
+/// The KEP-6061 warnings before a push, shared by push and `record --push`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Kep6061Args {
+    /// The node baseline a KEP-6061 runtime (Kubernetes `seccompProfile: {type: OCI}`)
+    /// intersects the profile with, for the warnings before the push: docker, containerd,
+    /// podman, crio, optionally @VERSION (containerd@1.7). Repeat or separate with commas;
+    /// default: containerd and crio, the installed engine's release else the newest.
+    #[arg(
+        long = "baseline",
+        value_delimiter = ',',
+        value_name = "RUNTIME[@VERSION]"
+    )]
+    pub baselines: Vec<RuntimeSpec>,
+}
+
 /// Push a seccomp profile to an OCI registry as an artifact CRI-O and Kubernetes can pull.
 ///
 /// Prints the manifest digest (sha256:...) on stdout.
@@ -75,6 +95,8 @@ pub struct PushArgs {
     pub force: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub kep6061: Kep6061Args,
 }
 
 /// Pull a seccomp profile from an OCI registry and write it as runtime-spec JSON.
@@ -103,6 +125,7 @@ pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
         &args.reference,
         args.subject.as_deref(),
         &args.registry,
+        &args.kep6061,
     )?;
     println!("{digest}");
     Ok(ExitCode::SUCCESS)
@@ -164,8 +187,13 @@ fn check_loadable(bytes: &[u8], name: &str, force: bool) -> anyhow::Result<()> {
 
 /// Pushes the profile at `path` to `reference` and returns the manifest digest; for
 /// `record --push`, after the profile is on disk. Errors say how to retry.
-pub fn push_file(path: &Path, reference: &str, registry: &RegistryArgs) -> anyhow::Result<String> {
-    push_with(path, reference, None, registry)
+pub fn push_file(
+    path: &Path,
+    reference: &str,
+    registry: &RegistryArgs,
+    kep6061: &Kep6061Args,
+) -> anyhow::Result<String> {
+    push_with(path, reference, None, registry, kep6061)
 }
 
 fn push_with(
@@ -173,10 +201,12 @@ fn push_with(
     reference: &str,
     subject: Option<&str>,
     registry: &RegistryArgs,
+    kep6061: &Kep6061Args,
 ) -> anyhow::Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let access = access(registry)?;
     let p = path.display();
+    warn_kep6061(&bytes, &p.to_string(), &kep6061.baselines);
     oci::push(&bytes, &p.to_string(), reference, subject, &access).map_err(|e| {
         let retry = if e.is_remote() {
             let again = retry_command(path, reference, subject, registry);
@@ -186,6 +216,56 @@ fn push_with(
         };
         anyhow::Error::new(e).context(format!("cannot push {p} to {reference}{retry}"))
     })
+}
+
+/// Says on stderr what a KEP-6061 runtime would change; a profile that does not parse is
+/// left to the push, which refuses it with the reason.
+fn warn_kep6061(bytes: &[u8], what: &str, specs: &[RuntimeSpec]) {
+    let Ok(profile) = Profile::parse(bytes) else {
+        return;
+    };
+    if profile.is_template() {
+        log::warn!(
+            "{what}: KEP-6061 runtimes read plain runtime-spec profiles, and this is a template \
+             (archMap/includes/excludes); expand it with `seccomp-recorder default` first"
+        );
+        return;
+    }
+    let baselines = match host_kernel() {
+        Some(kernel) => baselines(specs, kernel),
+        None => {
+            log::warn!("cannot read the kernel version: no KEP-6061 baseline check");
+            Vec::new()
+        }
+    };
+    for w in kep6061::check(&profile, bytes.len() as u64, &baselines) {
+        log::warn!("{what}: {w}");
+    }
+}
+
+/// The RuntimeDefaults the specs name; one that names no built-in release is skipped with
+/// a warning, since the push itself does not depend on it.
+fn baselines(specs: &[RuntimeSpec], kernel: (u32, u32)) -> Vec<Baseline> {
+    let defaults = [Runtime::Containerd, Runtime::Crio].map(|runtime| RuntimeSpec {
+        runtime,
+        version: None,
+    });
+    let specs = if specs.is_empty() {
+        &defaults[..]
+    } else {
+        specs
+    };
+    let mut out = Vec::new();
+    for spec in specs {
+        match resolve(spec) {
+            Ok((release, notes)) => {
+                notes.iter().for_each(|n| log::info!("{n}"));
+                out.push(Baseline::runtime_default(release, kernel));
+            }
+            Err(e) => log::warn!("--baseline {e}: no KEP-6061 check against it"),
+        }
+    }
+    out
 }
 
 /// The same push as a command line, secrets left out (stdin is read again).

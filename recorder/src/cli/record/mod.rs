@@ -109,6 +109,9 @@ pub struct Args {
     #[command(flatten)]
     registry: super::oci::RegistryArgs,
 
+    #[command(flatten)]
+    kep6061: super::oci::Kep6061Args,
+
     /// The command to run and record, with all its threads and descendants.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -128,7 +131,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 path.display()
             );
         } else {
-            let digest = super::oci::push_file(path, reference, &args.registry)
+            let digest = super::oci::push_file(path, reference, &args.registry, &args.kep6061)
                 .with_context(|| format!("the profile is in {}", path.display()))?;
             println!("{digest}");
         }
