@@ -718,6 +718,30 @@ mod tests {
         );
     }
 
+    /// cri-o v1.30.0 seccomp.go removes only unshare (index 363 of rule 1); v1.31.0 also
+    /// clone and clone3, and adds argument rules for clone.
+    #[test]
+    fn crio_before_1_31_regates_only_unshare() {
+        let at = |v: &str| {
+            let (rel, _) = nearest(Runtime::Crio, &Version::parse(v).unwrap()).unwrap();
+            expand(&rel.template(), &host(&[], (6, 1)), Loader::Common)
+        };
+        let old = at("1.30.0");
+        let old_names = names(&old);
+        assert!(!old_names.contains("unshare"));
+        assert!(old_names.contains("clone") && old_names.contains("clone3"));
+        let new = at("1.31.0");
+        let unconditional = |p: &Profile, n: &str| {
+            p.syscalls.iter().any(|r| {
+                r.args().is_empty()
+                    && r.action == "SCMP_ACT_ALLOW"
+                    && r.names.iter().any(|x| x == n)
+            })
+        };
+        assert!(unconditional(&old, "clone"));
+        assert!(!unconditional(&new, "clone") && !unconditional(&new, "unshare"));
+    }
+
     #[test]
     fn common_errno_names_become_numbers() {
         let p = expand(
