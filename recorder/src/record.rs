@@ -115,7 +115,7 @@ pub struct TargetReport {
 /// Why recording ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stop {
-    CommandExited(i32),
+    CommandExited(spawn::Exit),
     Signal(i32),
     Duration,
     TargetsEmpty,

@@ -142,20 +142,50 @@ pub fn spawn(
     Ok(child)
 }
 
-/// Waits for the child and returns its status the way a shell reports it (128 + signal).
-pub fn wait(child: &Child) -> i32 {
+/// How the command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    /// The status a shell reports: the exit code, or 128 + the signal.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            Exit::Code(code) => code,
+            Exit::Signal(sig) => 128 + sig,
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(code) => write!(f, "exited with status {code}"),
+            Exit::Signal(sig) => {
+                // SAFETY: strsignal returns a static description for any number.
+                let name = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(*sig)) };
+                write!(f, "was killed by signal {sig} ({})", name.to_string_lossy())
+            }
+        }
+    }
+}
+
+/// Waits for the child.
+pub fn wait(child: &Child) -> Exit {
     let mut status = 0;
     // SAFETY: waiting for our own child.
     let r = unsafe { libc::waitpid(child.pid, &mut status, 0) };
     if r < 0 {
-        return 1;
+        return Exit::Code(1);
     }
     if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
+        Exit::Code(libc::WEXITSTATUS(status))
     } else if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
+        Exit::Signal(libc::WTERMSIG(status))
     } else {
-        1
+        Exit::Code(1)
     }
 }
 

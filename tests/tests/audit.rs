@@ -379,7 +379,7 @@ fn base_profile_is_added() {
     )
     .unwrap();
     let log = fixture("auditd.log");
-    let (names, arches, _) = imported(
+    let (names, arches, err) = imported(
         &s,
         &[
             log.to_str().unwrap(),
@@ -393,6 +393,11 @@ fn base_profile_is_added() {
     assert_eq!(names, sorted(&[&LEGACY32[..], &["futex"]].concat()));
     assert_eq!(arches, [X86_64, X86]);
     let p = profile(&s.path("out.json"));
+    let holds = format!("which allows {} unconditionally", allowed(&p).len());
+    assert!(
+        err.contains(&holds),
+        "the summary must count the file ({holds}): {err}"
+    );
     assert_eq!(
         p["defaultAction"], "SCMP_ACT_ERRNO",
         "the base's LOG default must not carry over"
@@ -854,4 +859,26 @@ fn base_rules_with_argument_filters_survive_and_the_container_can_fork() {
         .filter(|r| r["names"].as_array().unwrap().contains(&"clone".into()))
         .count();
     assert!(clone_rules > 0, "no clone rule: {imported}");
+}
+
+#[test]
+fn records_of_an_unsupported_architecture_are_named() {
+    let s = Scratch::new("audit-riscv");
+    let log = s.path("audit.log");
+    std::fs::write(
+        &log,
+        "type=SECCOMP msg=audit(1700000000.000:1): auid=0 uid=0 gid=0 ses=1 pid=9 \
+         comm=\"app\" exe=\"/app\" sig=0 arch=c00000f3 syscall=63 compat=0 \
+         ip=0x7f0 code=0x7ffc0000\n\
+         type=SECCOMP msg=audit(1700000000.001:2): auid=0 uid=0 gid=0 ses=1 pid=9 \
+         comm=\"app\" exe=\"/app\" sig=0 arch=c000003e syscall=12 compat=0 \
+         ip=0x7f0 code=0x7ffc0000\n",
+    )
+    .unwrap();
+    let (names, _, err) = imported(&s, &[log.to_str().unwrap()], None);
+    assert_eq!(names, ["brk"]);
+    assert!(
+        err.contains("riscv64") && err.contains("c00000f3"),
+        "the architecture is not named: {err}"
+    );
 }

@@ -264,7 +264,15 @@ fn append_run(base: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
     args.extend(["--", "true"]);
     let o = recorder(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    (o, profile(base))
+    let p = profile(base);
+    // The summary counts what the file now holds, not only this run's calls.
+    let holds = format!("command: {} syscalls", allowed(&p).len());
+    assert!(
+        stderr(&o).contains(&holds),
+        "expected '{holds}': {}",
+        stderr(&o)
+    );
+    (o, p)
 }
 
 #[test]
@@ -369,4 +377,25 @@ fn cgroup_paths_as_proc_prints_them_are_accepted_and_the_root_is_refused() {
         assert_eq!(o.status.code(), Some(2), "--cgroup {root}: {err}");
         assert!(err.contains("cgroup2 root"), "--cgroup {root}: {err}");
     }
+}
+
+#[test]
+fn a_command_killed_by_a_signal_is_reported_as_such() {
+    require_root();
+    let s = Scratch::new("out-signal");
+    let out = s.path("p.json");
+    let o = recorder(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "kill -TERM $$",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(128 + 15), "{err}");
+    assert!(err.contains("killed by signal 15"), "{err}");
+    assert!(!err.contains("status 143"), "{err}");
+    assert!(allowed(&profile(&out)).contains(&"kill".to_string()));
 }

@@ -208,6 +208,8 @@ pub struct Stats {
     /// Selected processes whose execve was logged under another comm (pid -> that comm),
     /// and so was left out.
     pub execs_under_other_comm: BTreeMap<u32, String>,
+    /// Records per `arch=` value we have no syscall table for.
+    pub unsupported_arches: BTreeMap<u32, u64>,
     /// Records per format, matched or not.
     pub formats: BTreeMap<Format, u64>,
     /// `(AUDIT_ARCH, nr)` pairs that named no known syscall (the first few), with counts.
@@ -249,6 +251,29 @@ pub fn resolve_arch(audit_arch: u32, nr: u32) -> Option<(Arch, u32)> {
         return Some((Arch::X32, nr & !X32_BIT));
     }
     Some((arch, nr))
+}
+
+/// The name of an `AUDIT_ARCH_*` value (from linux/audit.h), for messages about records
+/// whose architecture has no syscall table here.
+pub fn audit_arch_name(audit_arch: u32) -> Option<&'static str> {
+    const NAMES: [(u32, &str); 12] = [
+        (0xc000_003e, "x86_64"),
+        (0x4000_0003, "i386"),
+        (0xc000_00b7, "aarch64"),
+        (0x4000_0028, "arm"),
+        (0xc000_00f3, "riscv64"),
+        (0xc000_0015, "ppc64le"),
+        (0x8000_0015, "ppc64"),
+        (0x0000_0014, "ppc"),
+        (0x8000_0016, "s390x"),
+        (0x0000_0016, "s390"),
+        (0xc000_0102, "loongarch64"),
+        (0x8000_0008, "mips64"),
+    ];
+    NAMES
+        .iter()
+        .find(|(v, _)| *v == audit_arch)
+        .map(|(_, n)| *n)
 }
 
 /// Imports one input. For several inputs into one result use [`Importer`].
@@ -389,6 +414,11 @@ impl<'a> Importer<'a> {
     fn resolve(&mut self, record: &Record) -> Option<(Arch, &'static str)> {
         let Some((arch, nr)) = resolve_arch(record.arch, record.syscall) else {
             self.stats.skip(Skip::UnsupportedArch);
+            *self
+                .stats
+                .unsupported_arches
+                .entry(record.arch)
+                .or_default() += 1;
             return None;
         };
         let name = arch.syscall_name(nr);

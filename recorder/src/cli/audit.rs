@@ -154,7 +154,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let profile = with_base(Profile::allow(&names, default), base, default)?;
     write_atomic(&args.output, profile.to_json().as_bytes())
         .with_context(|| format!("cannot write the profile to {}", args.output.display()))?;
-    result(&logged, &before, &args.output);
+    result(&logged, &before, &profile.allowed(), &args.output);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -277,6 +277,12 @@ fn summary(stats: &Stats) {
             malformed - stats.malformed.len() as u64
         );
     }
+    for (arch, count) in &stats.unsupported_arches {
+        let name = audit::audit_arch_name(*arch).unwrap_or("an architecture not in linux/audit.h");
+        log::warn!(
+            "{count} records of arch={arch:x} ({name}): no syscall table for it here, not in the profile"
+        );
+    }
     for ((arch, nr), count) in &stats.unknown {
         log::warn!(
             "syscall {nr} of arch {arch:x} is in no syscall table we know ({count} records): not in the profile"
@@ -301,6 +307,7 @@ fn summary(stats: &Stats) {
 fn result(
     logged: &BTreeMap<Arch, BTreeSet<String>>,
     before: &BTreeMap<Arch, BTreeSet<String>>,
+    written: &BTreeMap<Arch, BTreeSet<String>>,
     path: &Path,
 ) {
     let per_arch: Vec<String> = logged
@@ -313,13 +320,14 @@ fn result(
         path.display().to_string()
     };
     log::info!(
-        "{} logged syscalls ({}) -> {target}",
+        "{} logged syscalls ({}) -> {target}, which allows {} unconditionally",
         logged.values().flatten().collect::<BTreeSet<_>>().len(),
         if per_arch.is_empty() {
             "none".to_string()
         } else {
             per_arch.join(", ")
-        }
+        },
+        written.values().flatten().collect::<BTreeSet<_>>().len()
     );
     if !before.is_empty() {
         let new = super::report::not_in(logged, before);

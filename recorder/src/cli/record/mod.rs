@@ -4,6 +4,7 @@ use seccomp_recorder::arch::Arch;
 use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::{DefaultAction, MergeOptions, OnConflict, Profile, merge};
 use seccomp_recorder::record::{self, Report, Stop, TargetReport};
+use seccomp_recorder::spawn::Exit;
 use seccomp_recorder::target::Engine;
 use seccomp_recorder::trace::AttachKind;
 use std::collections::{BTreeMap, BTreeSet};
@@ -152,12 +153,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 fn exit_code(report: &Report, fell_back: bool) -> ExitCode {
     match report.stop {
-        Stop::CommandExited(0) => ExitCode::SUCCESS,
-        Stop::CommandExited(code) => {
-            log::warn!(
-                "the command exited with status {code}; the profile covers what it did until then"
-            );
-            ExitCode::from(code.clamp(1, 255) as u8)
+        Stop::CommandExited(Exit::Code(0)) => ExitCode::SUCCESS,
+        Stop::CommandExited(exit) => {
+            log::warn!("the command {exit}; the profile covers what it did until then");
+            ExitCode::from(exit.shell_status().clamp(1, 255) as u8)
         }
         // Without a command, the only status is ours: the profile is not where asked.
         _ if fell_back => ExitCode::from(2),
