@@ -205,6 +205,10 @@ pub struct KernelOffsets {
     pub kn_name: u32,
     /// `task_struct.seccomp.mode`; 0: calls under a filter are not told apart.
     pub seccomp_mode: u32,
+    /// `task_struct.cgroups` and `css_set.dfl_cgrp`: with `cgrp_kn` and `kn_id`, the
+    /// cgroup id as direct loads (see `globals::CGROUP_READ`).
+    pub task_cgroups: u32,
+    pub cset_dfl_cgrp: u32,
 }
 
 impl KernelOffsets {
@@ -223,8 +227,16 @@ impl KernelOffsets {
         kn_id: 0,
         kn_name: 0,
         seccomp_mode: 0,
+        task_cgroups: 0,
+        cset_dfl_cgrp: 0,
     };
 }
+
+/// Values of `globals::CGROUP_READ`: the cgroup id from `bpf_get_current_cgroup_id`, or
+/// from direct loads through `bpf_get_current_task_btf` (tp_btf only; cheaper where the
+/// kernel inlines that helper).
+pub const CGROUP_FROM_HELPER: u32 = 0;
+pub const CGROUP_FROM_TASK: u32 = 1;
 
 /// What a map is in the object (the aya type user space opens it as).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,10 +336,15 @@ pub mod globals {
     pub const OFFSETS: GlobalDef<KernelOffsets> = GlobalDef::new("OFFSETS");
     /// Non-zero: every new cgroup v2 directory is a target from birth.
     pub const FOLLOW: GlobalDef<u32> = GlobalDef::new("FOLLOW");
+    /// `CGROUP_FROM_HELPER` or `CGROUP_FROM_TASK`.
+    pub const CGROUP_READ: GlobalDef<u32> = GlobalDef::new("CGROUP_READ");
 
     /// (name, size) of each.
-    pub const ALL: [(&str, usize); 2] =
-        [(OFFSETS.name, OFFSETS.size()), (FOLLOW.name, FOLLOW.size())];
+    pub const ALL: [(&str, usize); 3] = [
+        (OFFSETS.name, OFFSETS.size()),
+        (FOLLOW.name, FOLLOW.size()),
+        (CGROUP_READ.name, CGROUP_READ.size()),
+    ];
 }
 
 /// How a program attaches.

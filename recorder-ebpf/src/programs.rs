@@ -10,8 +10,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use recorder_ebpf::{
-    BORN_NAME_LEN, Born, Class, KernelOffsets, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER, SEEN_LEN,
-    Scan, Seen, classify, mark,
+    BORN_NAME_LEN, Born, CGROUP_FROM_HELPER, CGROUP_FROM_TASK, Class, KernelOffsets, OddKey,
+    SCAN_SLOTS, SECCOMP_MODE_FILTER, SEEN_LEN, Scan, Seen, classify, mark,
 };
 
 /// Target cgroup id -> its seen set. Sized by user space at load time.
@@ -51,6 +51,9 @@ macro_rules! off {
     }};
 }
 
+/// How sys_enter_btf reads the cgroup id: `CGROUP_FROM_HELPER` or `CGROUP_FROM_TASK`.
+#[unsafe(no_mangle)]
+static CGROUP_READ: Global<u32> = Global::new(CGROUP_FROM_HELPER);
 /// Non-zero: every new cgroup v2 directory is a target from birth (--follow-containers,
 /// containers not started yet). Only cgroup_mkdir reads it; sys_enter is unchanged.
 #[unsafe(no_mangle)]
@@ -77,11 +80,18 @@ pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// Reads u32 fields of the current task at BTF offsets. Made once per recorded syscall,
-/// and only for targets: the task lookup is a helper call.
-trait Task {
+/// The current task: its cgroup id (every syscall on the host asks) and u32 fields at
+/// BTF offsets (only targets ask, once per recorded syscall).
+trait Task: Sized {
     fn current() -> Self;
     fn u32_at(&self, off: u32) -> Option<u32>;
+
+    /// The cgroup v2 id, and the task when finding the id already looked it up.
+    #[inline(always)]
+    fn cgroup() -> (u64, Option<Self>) {
+        // SAFETY: plain helper call.
+        (unsafe { bpf_get_current_cgroup_id() }, None)
+    }
 }
 
 /// tp_btf: a BTF-typed task pointer, read with direct loads the verifier checks against
@@ -101,6 +111,37 @@ impl Task for BtfTask {
         // verifier checks the access against the same BTF.
         Some(unsafe { core::ptr::read_volatile(self.0.add(off as usize) as *const u32) })
     }
+
+    /// With `CGROUP_READ` at `CGROUP_FROM_TASK`, what `bpf_get_current_cgroup_id` does
+    /// (`task->cgroups->dfl_cgrp->kn->id`) as direct loads, without a call when the
+    /// kernel inlines the task lookup; the task is then free for the target path.
+    #[inline(always)]
+    fn cgroup() -> (u64, Option<Self>) {
+        if CGROUP_READ.load() != CGROUP_FROM_TASK {
+            // SAFETY: plain helper call.
+            return (unsafe { bpf_get_current_cgroup_id() }, None);
+        }
+        let task = Self::current();
+        // SAFETY: frozen offsets from the kernel's BTF; the verifier checks each load
+        // against the same BTF and turns a fault into a zero.
+        let id = unsafe {
+            let cset: *const u8 = read_ptr(task.0, off!(task_cgroups));
+            let cgrp: *const u8 = read_ptr(cset, off!(cset_dfl_cgrp));
+            let kn: *const u8 = read_ptr(cgrp, off!(cgrp_kn));
+            core::ptr::read_volatile(kn.add(off!(kn_id) as usize) as *const u64)
+        };
+        (id, Some(task))
+    }
+}
+
+/// The pointer at `base + off`, as a direct load.
+///
+/// # Safety
+/// `base` is a BTF-typed kernel pointer and `off` a member offset of its type.
+#[inline(always)]
+unsafe fn read_ptr(base: *const u8, off: u32) -> *const u8 {
+    // SAFETY: see above.
+    unsafe { core::ptr::read_volatile(base.add(off as usize) as *const *const u8) }
 }
 
 /// raw_tp and classic tracepoints have no BTF-typed pointers: probe reads.
@@ -122,15 +163,14 @@ impl Task for ProbeTask {
 
 #[inline(always)]
 fn record<T: Task>(id: i64) {
-    // SAFETY: plain helper call.
-    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    let (cgroup, task) = T::cgroup();
     let Some(seen) = seen_set(cgroup) else {
         return;
     };
     // Only targets pay for the task lookup, once for both fields.
     let mode = off!(compat_mode);
     let seccomp_off = off!(seccomp_mode);
-    let task = (mode != 0 || seccomp_off != 0).then(T::current);
+    let task = task.or_else(|| (mode != 0 || seccomp_off != 0).then(T::current));
     let field = |off: u32| task.as_ref().and_then(|t| t.u32_at(off));
     let compat = mode != 0 && field(off!(compat_off)).is_some_and(|v| v & off!(compat_mask) != 0);
     match classify(mode, id as u64, compat) {

@@ -5,15 +5,47 @@
 use super::TraceError;
 use aya::programs::{BtfTracePoint, Program, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
-use recorder_ebpf::{KernelOffsets, ProgramKind, globals, maps};
+use recorder_ebpf::{
+    CGROUP_FROM_HELPER, CGROUP_FROM_TASK, KernelOffsets, ProgramKind, globals, maps,
+};
+use std::fmt;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/recorder-ebpf"));
 
+/// How the BTF tracepoint reads the cgroup id of every syscall on the host. The raw and
+/// classic tracepoints always use the helper (their kernels may lack the task helper).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupRead {
+    /// `bpf_get_current_cgroup_id()`: one helper call.
+    Helper,
+    /// `bpf_get_current_task_btf()` then direct loads of `cgroups->dfl_cgrp->kn->id`:
+    /// no call where the kernel inlines the task helper; the target path reuses the task.
+    TaskBtf,
+}
+
+impl fmt::Display for CgroupRead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CgroupRead::Helper => "bpf_get_current_cgroup_id",
+            CgroupRead::TaskBtf => "task BTF loads",
+        })
+    }
+}
+
 /// Loads the recorder's object with its globals set, sized for `capacity` cgroups;
 /// `follow` sizes BORN and turns the cgroup_mkdir hook's follow mode on.
-pub fn load(capacity: u32, follow: bool, offsets: &KernelOffsets) -> Result<Ebpf, TraceError> {
+pub fn load(
+    capacity: u32,
+    follow: bool,
+    offsets: &KernelOffsets,
+    cgroup_read: CgroupRead,
+) -> Result<Ebpf, TraceError> {
     let capacity = capacity.max(1);
     let follow_flag = u32::from(follow);
+    let read = match cgroup_read {
+        CgroupRead::Helper => CGROUP_FROM_HELPER,
+        CgroupRead::TaskBtf => CGROUP_FROM_TASK,
+    };
     // The object has no CO-RE relocations (offsets come in as a global), so the loader's
     // own copy of the kernel BTF is dropped before the one the attach needs is made.
     EbpfLoader::new()
@@ -22,6 +54,7 @@ pub fn load(capacity: u32, follow: bool, offsets: &KernelOffsets) -> Result<Ebpf
         .map_max_entries(maps::PARENT.name, capacity)
         .map_max_entries(maps::BORN.name, if follow { capacity } else { 1 })
         .override_global(globals::FOLLOW.name, &follow_flag, true)
+        .override_global(globals::CGROUP_READ.name, &read, true)
         .override_global(globals::OFFSETS.name, offsets, true)
         .load(OBJECT)
         .map_err(TraceError::Load)

@@ -11,6 +11,7 @@ pub mod loader;
 pub mod offsets;
 mod tracefs;
 
+pub use loader::CgroupRead;
 pub use tracefs::ensure_tracefs;
 
 use crate::arch::Arch;
@@ -49,6 +50,11 @@ pub enum TraceError {
     },
     #[error("following new cgroups needs cgroup and kernfs_node fields in the kernel's BTF")]
     FollowFields,
+    #[error(
+        "reading the cgroup id through the task needs task_struct.cgroups, css_set.dfl_cgrp \
+         and cgroup/kernfs_node fields in the kernel's BTF"
+    )]
+    TaskCgroupFields,
     #[error("following new cgroups needs the cgroup_mkdir BTF tracepoint")]
     Follow(#[source] Box<TraceError>),
     /// Every attach point tried failed: the earlier ones in the message, the last one as
@@ -135,6 +141,15 @@ pub struct Syscalls {
     pub filtered: BTreeMap<Arch, BTreeSet<String>>,
 }
 
+/// How to load a [`Tracer`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Every cgroup v2 directory made from now on is a target from birth.
+    pub follow: bool,
+    /// None: through the task when the kernel's BTF has the fields, else the helper.
+    pub cgroup_read: Option<CgroupRead>,
+}
+
 /// aya map types that open a [`MapDef<K, V>`]: the definition picks the key and value
 /// types, so a map is never read as something else.
 trait Opens<K, V> {}
@@ -154,6 +169,7 @@ pub struct Tracer {
     slots: Vec<u64>,
     follow: bool,
     attached: Option<AttachKind>,
+    cgroup_read: CgroupRead,
     decoder: Decoder,
 }
 
@@ -167,12 +183,36 @@ impl Tracer {
     /// Like [`Tracer::load`]; with `follow`, every cgroup v2 directory made from now on is
     /// a target from birth (see [`Tracer::born`]), which fails unless the kernel allows it.
     pub fn load_with(capacity: u32, follow: bool) -> Result<Tracer, TraceError> {
+        Tracer::load_opts(
+            capacity,
+            LoadOptions {
+                follow,
+                cgroup_read: None,
+            },
+        )
+    }
+
+    /// Like [`Tracer::load`], as `opts` say.
+    pub fn load_opts(capacity: u32, opts: LoadOptions) -> Result<Tracer, TraceError> {
+        let follow = opts.follow;
         caps::check_privileges()?;
         let host = Arch::host()
             .filter(|a| matches!(a, Arch::X86_64 | Arch::Aarch64))
             .ok_or(TraceError::Arch(std::env::consts::ARCH))?;
         let offsets = offsets::read(&Btf::from_sys_fs()?, host);
-        let ebpf = loader::load(capacity, follow, &offsets.kernel)?;
+        let cgroup_read = match opts.cgroup_read {
+            Some(CgroupRead::TaskBtf) if !offsets.task_cgroup_fields() => {
+                return Err(TraceError::TaskCgroupFields);
+            }
+            Some(read) => read,
+            // Through the task wherever the kernel's BTF allows it: it halves what a
+            // non-target syscall pays even where the task helper is a call (6.18 x86_64),
+            // and newer kernels inline that call. Kernels without the task helper (5.10)
+            // refuse the BTF tracepoint anyway and get the raw one, which uses the helper.
+            None if offsets.task_cgroup_fields() => CgroupRead::TaskBtf,
+            None => CgroupRead::Helper,
+        };
+        let ebpf = loader::load(capacity, follow, &offsets.kernel, cgroup_read)?;
         let mut tracer = Tracer {
             ebpf,
             kernel_btf: Some(loader::kernel_btf()?),
@@ -180,6 +220,7 @@ impl Tracer {
             slots: Vec::new(),
             follow,
             attached: None,
+            cgroup_read,
             decoder: Decoder {
                 host,
                 compat: offsets.kernel.compat_mode,
@@ -329,6 +370,15 @@ impl Tracer {
             last,
             source: Box::new(source),
         })
+    }
+
+    /// How the attached program reads the cgroup id: only the BTF tracepoint can read it
+    /// through the task.
+    pub fn cgroup_read(&self) -> CgroupRead {
+        match self.attached {
+            Some(AttachKind::Btf) => self.cgroup_read,
+            _ => CgroupRead::Helper,
+        }
     }
 
     /// Detaches from sys_enter. Unloading waits for programs still running, so the maps

@@ -13,6 +13,14 @@ pub struct Offsets {
     pub cgroup_fields: bool,
 }
 
+impl Offsets {
+    /// The fields for reading the cgroup id through the task are all there.
+    pub fn task_cgroup_fields(&self) -> bool {
+        let k = &self.kernel;
+        self.cgroup_fields && k.task_cgroups != 0 && k.cset_dfl_cgrp != 0
+    }
+}
+
 /// The offsets for `host` (x86_64 or aarch64). Missing optional fields turn their feature
 /// off (with a note) rather than fail.
 pub fn read(btf: &Btf, host: Arch) -> Offsets {
@@ -34,6 +42,10 @@ pub fn read(btf: &Btf, host: Arch) -> Offsets {
             log::debug!("{e}: calls under a seccomp filter are not told apart");
             0
         });
+    let [task_cgroups, cset_dfl_cgrp] = task_cgroup(btf).unwrap_or_else(|e| {
+        log::debug!("{e}: the cgroup id is read with the helper only");
+        [0, 0]
+    });
     Offsets {
         kernel: KernelOffsets {
             compat_mode,
@@ -48,6 +60,8 @@ pub fn read(btf: &Btf, host: Arch) -> Offsets {
             kn_id,
             kn_name,
             seccomp_mode,
+            task_cgroups,
+            cset_dfl_cgrp,
         },
         cgroup_fields: cgroup.is_ok(),
     }
@@ -85,5 +99,13 @@ fn cgroup(btf: &Btf) -> Result<[u32; 7], BtfError> {
         btf.member_offset("cgroup_root", "hierarchy_id")?,
         btf.member_offset("kernfs_node", "id")?,
         btf.member_offset("kernfs_node", "name")?,
+    ])
+}
+
+/// task_struct.cgroups, css_set.dfl_cgrp.
+fn task_cgroup(btf: &Btf) -> Result<[u32; 2], BtfError> {
+    Ok([
+        btf.member_offset("task_struct", "cgroups")?,
+        btf.member_offset("css_set", "dfl_cgrp")?,
     ])
 }
