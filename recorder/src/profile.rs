@@ -347,16 +347,14 @@ impl Profile {
         })
     }
 
-    /// Loads a profile and refuses it if `validate` finds errors (warnings are logged).
-    pub fn load_valid(path: &Path) -> Result<Profile, ProfileError> {
+    /// Loads a profile and refuses it if `validate` finds errors; the warnings are returned
+    /// for the caller to show.
+    pub fn load_valid(path: &Path) -> Result<(Profile, Vec<Issue>), ProfileError> {
         let profile = Profile::load(path)?;
         let (errors, warnings): (Vec<Issue>, Vec<Issue>) =
             profile.validate().into_iter().partition(|i| i.error);
-        for w in warnings {
-            log::warn!("{}: {w}", path.display());
-        }
         if errors.is_empty() {
-            Ok(profile)
+            Ok((profile, warnings))
         } else {
             Err(ProfileError::Invalid {
                 path: path.display().to_string(),

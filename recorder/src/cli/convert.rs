@@ -1,6 +1,6 @@
 use anyhow::{Context, bail};
 use seccomp_recorder::output::write_atomic;
-use seccomp_recorder::profile::{Profile, SpoVersion};
+use seccomp_recorder::profile::SpoVersion;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,7 +42,7 @@ enum Target {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let profile = Profile::load_valid(&args.profile)?;
+    let profile = super::load_valid(&args.profile)?;
     let text = match args.to {
         Target::Oci => profile.to_json(),
         Target::Spo => {

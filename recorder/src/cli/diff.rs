@@ -68,7 +68,7 @@ enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let profile = Profile::load_valid(&args.profile)?;
+    let profile = super::load_valid(&args.profile)?;
     if profile.is_template() {
         bail!(
             "{} is a template (archMap/includes/excludes): diff compares a plain profile; expand it \
@@ -145,7 +145,7 @@ fn baseline(against: &str, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Ba
             ),
         }
     }
-    let template = Profile::load_valid(&path)?;
+    let template = super::load_valid(&path)?;
     let (loader, defaults) = runtime.map_or((Loader::Moby, BTreeSet::new()), |r| {
         (r.loader(), r.default_caps())
     });

@@ -38,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let profiles: Vec<Profile> = args
         .profiles
         .iter()
-        .map(|p| Profile::load_valid(p))
+        .map(|p| super::load_valid(p))
         .collect::<Result<_, _>>()?;
     let opts = MergeOptions {
         default_action: args.default_action,

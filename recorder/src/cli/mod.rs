@@ -86,3 +86,14 @@ fn init_logging(verbose: u8, quiet: bool) {
         .parse_env("SECCOMP_RECORDER_LOG")
         .init();
 }
+
+/// A profile that validates, its warnings shown on stderr.
+fn load_valid(
+    path: &std::path::Path,
+) -> Result<seccomp_recorder::profile::Profile, seccomp_recorder::profile::ProfileError> {
+    let (profile, warnings) = seccomp_recorder::profile::Profile::load_valid(path)?;
+    for w in warnings {
+        log::warn!("{}: {w}", path.display());
+    }
+    Ok(profile)
+}

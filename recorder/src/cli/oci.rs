@@ -135,6 +135,9 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     let access = access(&args.registry)?;
     let pulled = oci::pull(&args.reference, &access)
         .with_context(|| format!("cannot pull {}", args.reference))?;
+    for note in &pulled.notes {
+        log::debug!("{note}");
+    }
     check_loadable(&pulled.profile, &args.reference, args.force)?;
     write_atomic(&args.output, &pulled.profile)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
@@ -207,7 +210,7 @@ fn push_with(
     let access = access(registry)?;
     let p = path.display();
     warn_kep6061(&bytes, &p.to_string(), &kep6061.baselines);
-    oci::push(&bytes, &p.to_string(), reference, subject, &access).map_err(|e| {
+    let pushed = oci::push(&bytes, &p.to_string(), reference, subject, &access).map_err(|e| {
         let retry = if e.is_remote() {
             let again = retry_command(path, reference, subject, registry);
             format!("; {p} is unchanged, retry with `{again}`")
@@ -215,7 +218,12 @@ fn push_with(
             String::new()
         };
         anyhow::Error::new(e).context(format!("cannot push {p} to {reference}{retry}"))
-    })
+    })?;
+    log::info!("pushed {reference} ({})", pushed.digest);
+    for note in &pushed.notes {
+        log::info!("{note}");
+    }
+    Ok(pushed.digest)
 }
 
 /// Says on stderr what a KEP-6061 runtime would change; a profile that does not parse is

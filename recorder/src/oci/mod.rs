@@ -117,10 +117,22 @@ pub struct Pulled {
     pub profile: Vec<u8>,
     /// The digest of the manifest the profile came from.
     pub digest: String,
+    /// What the caller may want to tell the user (the index instance that was chosen).
+    pub notes: Vec<String>,
+}
+
+/// A profile pushed to a registry.
+#[derive(Debug)]
+pub struct Pushed {
+    /// The digest of the manifest pushed.
+    pub digest: String,
+    /// What the caller may want to tell the user (the referrers tag, an ignored
+    /// `SOURCE_DATE_EPOCH`).
+    pub notes: Vec<String>,
 }
 
 /// Pushes `profile` (the bytes of a runtime-spec profile; `what` names it in messages) to
-/// `reference` and returns the manifest digest. With `subject`, the artifact refers to that
+/// `reference`. With `subject`, the artifact refers to that
 /// image (same repository) and is listed under the referrers tag `sha256-<hex>`.
 pub fn push(
     profile: &[u8],
@@ -128,7 +140,7 @@ pub fn push(
     reference: &str,
     subject: Option<&str>,
     access: &Access,
-) -> Result<String, OciError> {
+) -> Result<Pushed, OciError> {
     check_profile(profile, what)?;
     let target = parse_reference(reference)?;
     if target.digest().is_some() {
@@ -209,17 +221,21 @@ fn runtime() -> Result<tokio::runtime::Runtime, OciError> {
         .map_err(OciError::Runtime)
 }
 
-/// `SOURCE_DATE_EPOCH` (reproducible builds) or now, as RFC 3339.
-fn created() -> String {
+/// `SOURCE_DATE_EPOCH` (reproducible builds) or now, as RFC 3339; a note when the
+/// variable is set but unusable.
+fn created() -> (String, Option<String>) {
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok();
     let secs = epoch.as_deref().and_then(|s| s.trim().parse::<u64>().ok());
-    if let (Some(raw), None) = (&epoch, secs) {
-        log::warn!("ignoring SOURCE_DATE_EPOCH={raw:?}: not a number of seconds");
-    }
+    let note = match (&epoch, secs) {
+        (Some(raw), None) => Some(format!(
+            "ignoring SOURCE_DATE_EPOCH={raw:?}: not a number of seconds"
+        )),
+        _ => None,
+    };
     let time = secs.map_or_else(std::time::SystemTime::now, |s| {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)
     });
-    humantime::format_rfc3339_seconds(time).to_string()
+    (humantime::format_rfc3339_seconds(time).to_string(), note)
 }
 
 async fn push_async(
@@ -227,7 +243,7 @@ async fn push_async(
     profile: &[u8],
     target: &Reference,
     subject: Option<&Reference>,
-) -> Result<String, OciError> {
+) -> Result<Pushed, OciError> {
     let name = target.whole();
     s.retry("push", &name, || {
         s.client.auth(target, &s.auth, RegistryOperation::Push)
@@ -248,22 +264,23 @@ async fn push_async(
         s.client.push_blob(target, profile.to_vec(), &layer.digest)
     })
     .await?;
-    let created = created();
+    let (created, note) = created();
+    let mut notes: Vec<String> = note.into_iter().collect();
     let manifest = artifact::manifest(profile, &created, subject.as_ref());
     push_manifest(s, target, &manifest, MANIFEST_MEDIA_TYPE).await?;
     let digest = artifact::sha256_digest(&manifest);
-    log::info!("pushed {name} ({digest})");
     if let Some(subject) = subject {
         let tag = artifact::referrers_tag(&subject.digest);
-        add_referrer(s, target, &tag, &manifest, &created)
+        let listed = add_referrer(s, target, &tag, &manifest, &created)
             .await
             .map_err(|e| OciError::Referrer {
                 digest: digest.clone(),
                 tag,
                 source: Box::new(e),
             })?;
+        notes.push(format!("listed it as a referrer under {listed}"));
     }
-    Ok(digest)
+    Ok(Pushed { digest, notes })
 }
 
 async fn push_manifest(
@@ -282,14 +299,14 @@ async fn push_manifest(
 }
 
 /// Registries without the referrers API (Debian's among them) find referrers through the
-/// tag schema; registries with it ignore the extra tag.
+/// tag schema; registries with it ignore the extra tag. Returns the index's reference.
 async fn add_referrer(
     s: &Session,
     target: &Reference,
     tag: &str,
     manifest: &[u8],
     created: &str,
-) -> Result<(), OciError> {
+) -> Result<String, OciError> {
     let index_ref = Reference::with_tag(
         target.registry().to_string(),
         target.repository().to_string(),
@@ -308,8 +325,7 @@ async fn add_referrer(
             }
         })?;
     push_manifest(s, &index_ref, &index, INDEX_MEDIA_TYPE).await?;
-    log::info!("listed it as a referrer under {}", index_ref.whole());
-    Ok(())
+    Ok(index_ref.whole())
 }
 
 /// The descriptor of the manifest at `r` (the subject of a push).
@@ -360,6 +376,7 @@ async fn pull_async(s: &Session, target: &Reference) -> Result<Pulled, OciError>
     .await?;
     let (bytes, mut digest) = fetch_manifest(s, target, ACCEPTED_MANIFESTS).await?;
     let mut manifest = parse_manifest(&bytes, &name)?;
+    let mut notes = Vec::new();
     if artifact::is_index(&manifest) {
         let chosen = artifact::pick_platform(&manifest, "linux", artifact::host_arch()).map_err(
             |reason| OciError::NoProfile {
@@ -368,7 +385,7 @@ async fn pull_async(s: &Session, target: &Reference) -> Result<Pulled, OciError>
             },
         )?;
         let instance = target.clone_with_digest(chosen);
-        log::debug!("{name} is an index; using {}", instance.whole());
+        notes.push(format!("{name} is an index; using {}", instance.whole()));
         let (bytes, d) = fetch_manifest(s, &instance, ACCEPTED_MANIFESTS).await?;
         manifest = parse_manifest(&bytes, &instance.whole())?;
         digest = d;
@@ -382,7 +399,11 @@ async fn pull_async(s: &Session, target: &Reference) -> Result<Pulled, OciError>
         })?;
     let blob = fetch_layer(s, target, &layer).await?;
     let profile = profile_from_layer(blob, &layer, &name)?;
-    Ok(Pulled { profile, digest })
+    Ok(Pulled {
+        profile,
+        digest,
+        notes,
+    })
 }
 
 fn parse_manifest(bytes: &[u8], name: &str) -> Result<Value, OciError> {
