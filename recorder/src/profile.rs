@@ -409,6 +409,20 @@ impl Profile {
         self.arch_map.is_some() || self.syscalls.iter().any(Rule::is_template)
     }
 
+    /// Drops the names that are no syscall on any listed architecture: runtimes skip them,
+    /// and upstream templates list every architecture's calls in one rule. Nothing changes
+    /// when an architecture has no table here.
+    pub fn drop_foreign_names(&mut self) {
+        let Some(tables) = validate::name_tables(self) else {
+            return;
+        };
+        for rule in &mut self.syscalls {
+            rule.names.retain(|n| validate::known_on(n, &tables));
+        }
+        self.syscalls
+            .retain(|r| !r.names.is_empty() || r.name.is_some());
+    }
+
     /// The errno of the default action, as the loader computes it.
     pub fn default_errno(&self) -> Option<u32> {
         resolve_errno(self.default_errno.as_deref(), self.default_errno_ret)

@@ -1125,3 +1125,73 @@ fn a_missing_input_names_the_os_error_once() {
         "{shown}"
     );
 }
+
+/// The tool's own `default` output passes its own `validate` without a word: names the
+/// upstream templates carry for other architectures (riscv_hwprobe, MIPS's syscall) are
+/// dropped for this host, and the x86 socketcall names (send, recv) are known.
+#[test]
+fn validate_is_quiet_on_the_default_output() {
+    let dir = Scratch::new("default-quiet");
+    for runtime in ["docker", "podman", "containerd", "crio"] {
+        let out = dir.path(&format!("{runtime}.json"));
+        let args = [
+            "default",
+            "--runtime",
+            runtime,
+            "--arch",
+            "x86_64",
+            "--kernel",
+            "6.1",
+        ];
+        ok_stdout(&[&args[..], &["-o", arg(&out)]].concat());
+        let report = ok_stdout(&["validate", arg(&out)]);
+        assert!(
+            report.ends_with("valid (0 warnings)\n"),
+            "{runtime}: {report}"
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(!text.contains("riscv_hwprobe"), "{runtime}");
+    }
+}
+
+/// `default --runtime RUNTIME=FILE` takes a template file the way `diff --against
+/// RUNTIME=FILE` does: expanded with that runtime's loader and capabilities.
+#[test]
+fn default_expands_a_template_file_for_a_runtime() {
+    let dir = Scratch::new("default-file");
+    let out = dir.path("podman.json");
+    let spec = format!("podman={DEBIAN_CONTAINERS}");
+    ok_stdout(&[
+        "default",
+        "--runtime",
+        &spec,
+        "--arch",
+        "x86_64",
+        "--kernel",
+        "6.1",
+        "-o",
+        arg(&out),
+    ]);
+    let p = seccomp_recorder_tests::profile(&out);
+    assert!(p.get("archMap").is_none(), "{p}");
+    assert_eq!(
+        p["architectures"],
+        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+    );
+    assert_eq!(p["defaultErrnoRet"], 38, "containers-common's ENOSYS");
+    let rules = p["syscalls"].as_array().unwrap();
+    assert!(
+        rules
+            .iter()
+            .all(|r| r.get("includes").is_none() && r.get("excludes").is_none())
+    );
+    let allowed = seccomp_recorder_tests::allowed(&p);
+    assert!(allowed.iter().any(|n| n == "read"));
+    assert!(
+        !allowed.iter().any(|n| n == "kexec_load"),
+        "the template does not allow kexec_load"
+    );
+    let bad = recorder(&["default", "--runtime", "nosuch=/etc/hostname"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("nosuch"), "{}", stderr(&bad));
+}

@@ -2,11 +2,11 @@ use anyhow::Context;
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::linux::parse_kernel;
 use seccomp_recorder::output::write_atomic;
-use seccomp_recorder::profile::DefaultAction;
+use seccomp_recorder::profile::{DefaultAction, Profile};
 use seccomp_recorder::runtime_default::{
-    Host, RuntimeSpec, expand, host_kernel, host_native, native_for, parse_cap, resolve,
+    Host, Runtime, RuntimeSpec, expand, host_kernel, host_native, native_for, parse_cap, resolve,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Write a runtime's RuntimeDefault profile expanded for one host: its architectures,
@@ -23,9 +23,11 @@ Examples:
   seccomp-recorder default --runtime crio --caps CAP_NET_ADMIN --arch aarch64 -o crio.json")]
 pub struct Args {
     /// Whose RuntimeDefault: docker, containerd, podman or crio (the installed engine's
-    /// version, else the newest built in), or one release such as docker@20.10.
-    #[arg(long, value_name = "RUNTIME[@VERSION]")]
-    runtime: RuntimeSpec,
+    /// version, else the newest built in), one release such as docker@20.10, or
+    /// RUNTIME=FILE: a template or profile file expanded with that runtime's loader and
+    /// capabilities (as `diff --against RUNTIME=FILE` takes it).
+    #[arg(long, value_name = "RUNTIME[@VERSION]|RUNTIME=FILE")]
+    runtime: String,
     /// Replace the default action: errno, errno:ENOSYS, kill, kill-thread, trap, log.
     #[arg(long)]
     action: Option<DefaultAction>,
@@ -58,11 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             host_kernel().context("cannot read the kernel version from /proc; pass --kernel")?
         }
     };
-    let (release, notes) = resolve(&args.runtime)?;
-    for n in notes {
-        eprintln!("seccomp-recorder: {n}");
-    }
-    let runtime = args.runtime.runtime;
+    let (runtime, template) = template(&args.runtime)?;
     let mut caps = if args.no_default_caps {
         Default::default()
     } else {
@@ -71,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     caps.extend(args.caps.iter().cloned());
     let native = args.arch.map(native_for).unwrap_or_else(host_native);
     let mut profile = expand(
-        &release.template(),
+        &template,
         &Host {
             native,
             caps,
@@ -82,7 +80,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(action) = args.action {
         action.apply(&mut profile);
     }
+    // The template serves every architecture; this host's needs only its own names.
+    profile.drop_foreign_names();
     write_atomic(&args.output, profile.to_json().as_bytes())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The runtime whose loader and capabilities apply, and the template to expand.
+fn template(spec: &str) -> anyhow::Result<(Runtime, Profile)> {
+    if let Some((name, file)) = spec.split_once('=') {
+        let runtime = name
+            .parse::<RuntimeSpec>()
+            .map_err(|e| anyhow::anyhow!("--runtime {e}"))?
+            .runtime;
+        return Ok((runtime, Profile::load_valid(Path::new(file))?));
+    }
+    let spec: RuntimeSpec = spec.parse().map_err(|e| anyhow::anyhow!("--runtime {e}"))?;
+    let (release, notes) = resolve(&spec)?;
+    for n in notes {
+        eprintln!("seccomp-recorder: {n}");
+    }
+    Ok((spec.runtime, release.template()))
 }

@@ -283,12 +283,6 @@ fn check_rule(out: &mut Issues, at: &str, rule: &Rule, tables: Option<&[Arch]>) 
         }
         out.unknown_fields(&field, &arg.extra);
     }
-    if rule.args().len() > 6 {
-        out.warning(
-            format!("{at}.args"),
-            "more than 6 conditions: the SPO resource refuses it",
-        );
-    }
     for (what, filter) in [("includes", &rule.includes), ("excludes", &rule.excludes)] {
         if let Some(f) = filter {
             check_filter(out, &format!("{at}.{what}"), f);
@@ -330,7 +324,7 @@ fn check_filter(out: &mut Issues, at: &str, f: &Filter) {
 
 /// The arches whose names we can check: every listed arch must have a table, else a name
 /// we do not know may be right for an arch we do not know.
-fn name_tables(p: &Profile) -> Option<Vec<Arch>> {
+pub(super) fn name_tables(p: &Profile) -> Option<Vec<Arch>> {
     let listed: Vec<&String> = p
         .architectures
         .iter()
@@ -347,6 +341,17 @@ fn name_tables(p: &Profile) -> Option<Vec<Arch>> {
         .collect()
 }
 
+/// Names libseccomp resolves on SCMP_ARCH_X86 through socketcall(2), although i386 has no
+/// syscall of their own: Docker's profile allows them for 32-bit programs.
+const X86_SOCKETCALL: [&str; 2] = ["send", "recv"];
+
+/// Whether runtimes load `name` for any of `arches`.
+pub(super) fn known_on(name: &str, arches: &[Arch]) -> bool {
+    arches.iter().any(|a| {
+        a.syscall_number(name).is_some() || (*a == Arch::X86 && X86_SOCKETCALL.contains(&name))
+    })
+}
+
 fn check_names(out: &mut Issues, at: &str, rule: &Rule, tables: &[Arch]) {
     let names = rule
         .names
@@ -355,7 +360,7 @@ fn check_names(out: &mut Issues, at: &str, rule: &Rule, tables: &[Arch]) {
         .map(|(k, n)| (format!("{at}.names[{k}]"), n));
     let name = rule.name.iter().map(|n| (format!("{at}.name"), n));
     for (field, n) in names.chain(name) {
-        if tables.iter().any(|a| a.syscall_number(n).is_some()) {
+        if known_on(n, tables) {
             continue;
         }
         let listed: Vec<&str> = tables.iter().map(|a| a.scmp_name()).collect();
