@@ -94,7 +94,7 @@ fn template(spec: &str) -> anyhow::Result<(Runtime, Profile)> {
             .parse::<RuntimeSpec>()
             .map_err(|e| anyhow::anyhow!("--runtime {e}"))?
             .runtime;
-        return Ok((runtime, Profile::load_valid(Path::new(file))?));
+        return Ok((runtime, super::load_valid(Path::new(file))?));
     }
     let spec: RuntimeSpec = spec.parse().map_err(|e| anyhow::anyhow!("--runtime {e}"))?;
     let (release, notes) = resolve(&spec)?;
