@@ -3,6 +3,7 @@
 //!
 //! The CLI (`src/main.rs`, `src/cli/`) is a thin layer over this library.
 
+pub mod agent;
 pub mod arch;
 pub mod audit;
 pub mod btf;

@@ -341,7 +341,7 @@ impl Recording<'_> {
     }
 }
 
-fn merge_into(into: &mut Syscalls, from: Syscalls) {
+pub fn merge_into(into: &mut Syscalls, from: Syscalls) {
     for (arch, names) in from.names {
         into.names.entry(arch).or_default().extend(names);
     }
@@ -394,6 +394,12 @@ fn container_calls(mut s: Syscalls) -> Syscalls {
         names.extend(known.map(|n| n.to_string()));
     }
     s
+}
+
+/// What a container's profile allows for what it was recorded making: see
+/// [`container_calls`] and [`with_kernel_made`].
+pub fn container_profile_calls(s: Syscalls) -> Syscalls {
+    with_kernel_made(container_calls(s))
 }
 
 /// What the kernel makes on the target's behalf (see [`profile::KERNEL_MADE`]).

@@ -116,7 +116,7 @@ pub fn remove_cgroup_parent_at_exit(name: &str) {
 /// Directories the engines create outside their state whatever they are told (dockerd's
 /// plugin directory, the shims' socket and fifo directories, Podman's network run
 /// directory); removed at exit when they did not exist before and are empty.
-fn note_host_dirs() {
+pub(crate) fn note_host_dirs() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         let new = ["/run/docker", "/run/containerd", "/run/containers"]
@@ -127,7 +127,7 @@ fn note_host_dirs() {
     });
 }
 
-fn register(pid: Option<u32>, dir: &Path) {
+pub(crate) fn register(pid: Option<u32>, dir: &Path) {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         // SAFETY: registers a plain extern "C" function; prctl on ourselves.
@@ -179,7 +179,7 @@ pub fn unmount_under(dir: &Path) {
 }
 
 /// A directory for one engine's state, kept until the test binary exits.
-fn state_dir(tag: &str) -> PathBuf {
+pub(crate) fn state_dir(tag: &str) -> PathBuf {
     let s = Scratch::new(tag);
     let dir = s.0.clone();
     std::mem::forget(s);
@@ -205,7 +205,7 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !ready() {
         assert!(Instant::now() < deadline, "{what} did not come up in time");
@@ -441,7 +441,7 @@ fn oci_archive(dir: &Path) -> PathBuf {
     tar
 }
 
-fn sha256(data: &[u8]) -> String {
+pub(crate) fn sha256(data: &[u8]) -> String {
     use std::io::Write;
     let mut child = Command::new("sha256sum")
         .stdin(Stdio::piped())

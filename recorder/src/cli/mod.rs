@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod action;
+mod agent;
 mod audit;
 mod convert;
 mod default;
@@ -45,6 +46,7 @@ enum Command {
     Validate(validate::Args),
     Default(default::Args),
     ImportAudit(audit::Args),
+    Agent(agent::Args),
     Push(oci::PushArgs),
     Pull(oci::PullArgs),
 }
@@ -60,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Default(a) => default::run(a),
         Command::ImportAudit(a) => audit::run(a),
+        Command::Agent(a) => agent::run(a),
         Command::Push(a) => oci::push(a),
         Command::Pull(a) => oci::pull(a),
     };

@@ -316,7 +316,7 @@ fn quote(word: &str) -> String {
     }
 }
 
-fn access(args: &RegistryArgs) -> anyhow::Result<Access> {
+pub fn access(args: &RegistryArgs) -> anyhow::Result<Access> {
     let explicit = match &args.username {
         None => None,
         Some(user) => Some(Credentials::basic(

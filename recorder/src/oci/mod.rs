@@ -6,7 +6,7 @@
 
 pub mod artifact;
 pub mod auth;
-mod spo;
+pub(crate) mod spo;
 mod transport;
 
 pub use auth::{Access, Credentials};

@@ -1,0 +1,214 @@
+//! Where the agent's profiles go: Localhost files, SPO `SeccompProfile` resources, and an
+//! OCI registry. Each merges into what is already there, so replicas, restarts of a
+//! container and restarts of the agent all grow one profile.
+
+use super::http::Metrics;
+use super::pods::Key;
+use super::{Acc, OnPush, Options};
+use crate::arch::Arch;
+use crate::oci::{self, Access};
+use crate::output::write_atomic;
+use crate::profile::{DefaultAction, MergeOptions, OnConflict, Profile, SpoVersion, merge};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The profile a key merges into, read once: `Ok(None)` when there is none yet; an error
+/// (an unreadable file) stops that profile from being overwritten.
+pub(super) type Base = Result<Option<Profile>, String>;
+
+/// Next to a Localhost profile while none of its containers was recorded from birth.
+const NOT_FROM_BIRTH: &str = "not-from-birth";
+/// The same mark on a `SeccompProfile` resource.
+const NOT_FROM_BIRTH_ANNOTATION: &str = "seccomp-recorder.io/not-from-birth";
+
+pub(super) struct Publisher {
+    localhost: Option<PathBuf>,
+    spo: Option<PathBuf>,
+    push: Option<String>,
+    access: Access,
+    default: DefaultAction,
+}
+
+impl Publisher {
+    pub(super) fn new(opts: &Options) -> Publisher {
+        Publisher {
+            localhost: opts.localhost_dir.clone(),
+            spo: opts.spo_dir.clone(),
+            push: opts.push.clone(),
+            access: opts.access.clone(),
+            default: opts.default,
+        }
+    }
+
+    fn localhost_path(&self, key: &Key) -> Option<PathBuf> {
+        self.localhost.as_ref().map(|d| key_path(d, key, "json"))
+    }
+
+    fn spo_path(&self, key: &Key) -> Option<PathBuf> {
+        self.spo.as_ref().map(|d| key_path(d, key, "yaml"))
+    }
+
+    /// Publishes `names` merged with the existing profile, unless nothing changed since
+    /// the last time.
+    pub(super) fn publish(
+        &self,
+        key: &Key,
+        names: &BTreeMap<Arch, BTreeSet<String>>,
+        acc: &mut Acc,
+        metrics: &Metrics,
+        on_push: OnPush<'_>,
+    ) -> Result<(), String> {
+        if acc.base.is_none() {
+            let (base, complete) = self.load_base(key);
+            acc.from_birth |= complete;
+            acc.base = Some(base);
+        }
+        let base = acc.base.clone().expect("loaded above")?;
+        let recorded = Profile::allow(names, self.default);
+        let profile = match base {
+            None => recorded,
+            Some(old) => {
+                let opts = MergeOptions {
+                    default_action: Some(self.default),
+                    on_conflict: OnConflict::Refuse,
+                };
+                merge(&[old, recorded], &opts).map_err(|e| e.to_string())?
+            }
+        };
+        let json = profile.to_json();
+        if acc.last.as_deref() == Some(json.as_str()) {
+            return Ok(());
+        }
+        let sources: Vec<&str> = acc.sources.iter().map(String::as_str).collect();
+        let count = profile.allowed().values().flatten().count();
+        if let Some(path) = self.localhost_path(key) {
+            write_file(&path, json.as_bytes())?;
+            self.mark(&path, acc.from_birth)?;
+            Metrics::inc(&metrics.profiles_written);
+            log::info!(
+                "{key}: wrote {} ({count} calls; recorded from {})",
+                path.display(),
+                sources.join(", ")
+            );
+        }
+        if let Some(path) = self.spo_path(key) {
+            let yaml = spo_resource(&profile, key, acc.from_birth)?;
+            write_file(&path, yaml.as_bytes())?;
+            Metrics::inc(&metrics.profiles_written);
+            log::info!("{key}: wrote {}", path.display());
+        }
+        if let Some(repo) = &self.push {
+            let digest = self.push(key, repo, json.as_bytes())?;
+            Metrics::inc(&metrics.profiles_pushed);
+            on_push(key, &digest);
+        }
+        acc.last = Some(json);
+        Ok(())
+    }
+
+    /// Pushes to `<repo>:<namespace>_<workload>_<container>` ('_' cannot appear in any of
+    /// the three, so tags never collide) and returns `<repo>@<digest>`.
+    fn push(&self, key: &Key, repo: &str, json: &[u8]) -> Result<String, String> {
+        let tag: String = format!("{}_{}_{}", key.namespace, key.workload, key.container)
+            .chars()
+            .take(128)
+            .collect();
+        let reference = format!("{repo}:{tag}");
+        // KEP-6061 (issue 14, branch agentdeploy): warn here about recorded calls the node's
+        // RuntimeDefault would remove and about the KEP's size and entry limits, with the
+        // library function that branch adds, once it is on main.
+        let digest = oci::push(json, &key.to_string(), &reference, None, &self.access)
+            .map_err(|e| format!("cannot push to {reference}: {e}"))?;
+        log::info!("{key}: pushed {reference} ({digest})");
+        Ok(format!("{repo}@{digest}"))
+    }
+
+    /// The profile already published for `key` (Localhost file first, else the SPO
+    /// resource), and whether it was recorded from birth.
+    fn load_base(&self, key: &Key) -> (Base, bool) {
+        if let Some(path) = self.localhost_path(key).filter(|p| p.exists()) {
+            let complete = !marker(&path).exists();
+            let base = Profile::load(&path).map(Some).map_err(|e| {
+                format!("{e}; the agent does not overwrite it: fix or remove it to record {key}")
+            });
+            return (base, complete);
+        }
+        if let Some(path) = self.spo_path(key).filter(|p| p.exists()) {
+            let read = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    let complete = !String::from_utf8_lossy(&b).contains(NOT_FROM_BIRTH_ANNOTATION);
+                    let spec = oci::spo::to_runtime_spec(&b)?;
+                    let p = Profile::parse(&spec).map_err(|(f, m)| format!("{f}: {m}"))?;
+                    Ok((p, complete))
+                });
+            return match read {
+                Ok((p, complete)) => (Ok(Some(p)), complete),
+                Err(e) => (
+                    Err(format!(
+                        "{}: {e}; the agent does not overwrite it: fix or remove it to record {key}",
+                        path.display()
+                    )),
+                    false,
+                ),
+            };
+        }
+        (Ok(None), false)
+    }
+
+    /// Keeps `<container>.not-from-birth` next to a profile no container of which was
+    /// recorded from its start (its runtime's start-up calls may be missing).
+    fn mark(&self, profile: &Path, from_birth: bool) -> Result<(), String> {
+        let path = marker(profile);
+        if from_birth {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(format!("cannot remove {}: {e}", path.display()))
+                }
+                _ => Ok(()),
+            };
+        }
+        let text = "Recorded only from when the agent started: the containers were already \
+                    running, so what their runtime did at start-up is missing. Restart the pods \
+                    with the agent running to record them from birth.\n";
+        write_file(&path, text.as_bytes())
+    }
+}
+
+fn key_path(dir: &Path, key: &Key, ext: &str) -> PathBuf {
+    dir.join(&key.namespace)
+        .join(&key.workload)
+        .join(format!("{}.{ext}", key.container))
+}
+
+fn marker(profile: &Path) -> PathBuf {
+    profile.with_extension(NOT_FROM_BIRTH)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    write_atomic(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// A namespaced `SeccompProfile` named `<workload>-<container>`.
+fn spo_resource(profile: &Profile, key: &Key, from_birth: bool) -> Result<String, String> {
+    let name: String = format!("{}-{}", key.workload, key.container)
+        .replace('_', "-")
+        .chars()
+        .take(253)
+        .collect();
+    let yaml = profile.to_spo_yaml(&name, SpoVersion::V1)?;
+    let mut meta = format!("  namespace: {}\n", key.namespace);
+    if !from_birth {
+        meta.push_str(&format!(
+            "  annotations:\n    {NOT_FROM_BIRTH_ANNOTATION}: \"true\"\n"
+        ));
+    }
+    let at = yaml
+        .find("spec:\n")
+        .ok_or("the SeccompProfile has no spec")?;
+    Ok(format!("{}{meta}{}", &yaml[..at], &yaml[at..]))
+}

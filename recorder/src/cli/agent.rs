@@ -1,0 +1,129 @@
+use anyhow::{Result, bail};
+use seccomp_recorder::agent::{self, Options, cri, http::Metrics, pods::Selector};
+use seccomp_recorder::profile::DefaultAction;
+use seccomp_recorder::trace::AttachKind;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Kubernetes node agent: record the pods selected for recording, from their birth.
+///
+/// Runs on every node (a DaemonSet, see deploy/ and docs/kubernetes.md) and talks only to
+/// the node's container runtime (CRI). Pods annotated seccomp-recorder.io/record: "true"
+/// (or matching every --selector, unless annotated "false") have every container recorded
+/// from the moment its cgroup is made; pause containers never are. One profile per
+/// namespace / workload / container: replicas, restarts and agent restarts merge into it.
+/// The workload is the seccomp-recorder.io/workload annotation, else the label
+/// app.kubernetes.io/name, else the pod name without its ReplicaSet/StatefulSet suffix.
+/// seccomp-recorder.io/skip-containers: "a,b" leaves those containers out.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  seccomp-recorder agent --runtime-endpoint unix:///run/containerd/containerd.sock
+  seccomp-recorder agent --selector team=shop --spo-dir /var/lib/seccomp-recorder/spo
+  seccomp-recorder agent --push registry.example/team/seccomp --listen 0.0.0.0:9750
+
+Profiles are written when a recorded container exits, when its pod goes away, every
+--flush-interval and on SIGTERM, atomically. A pod uses one with
+  securityContext: {seccompProfile: {type: Localhost,
+    localhostProfile: seccomp-recorder/<namespace>/<workload>/<container>.json}}
+Pushed profiles are printed on stdout as `<namespace>/<workload>/<container> <repo>@<digest>`.")]
+pub struct Args {
+    /// The CRI socket (default: the first of crictl's default endpoints that answers:
+    /// containerd, CRI-O, cri-dockerd).
+    #[arg(long, value_name = "ENDPOINT")]
+    runtime_endpoint: Option<String>,
+
+    /// Also record pods whose label KEY is VALUE (repeatable: all must match).
+    #[arg(long, value_name = "KEY=VALUE")]
+    selector: Vec<Selector>,
+
+    /// Write Localhost profiles to DIR/<namespace>/<workload>/<container>.json.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/kubelet/seccomp/seccomp-recorder"
+    )]
+    localhost_dir: PathBuf,
+
+    /// Do not write Localhost profiles (only --spo-dir and/or --push).
+    #[arg(long)]
+    no_localhost: bool,
+
+    /// Also write Security Profiles Operator SeccompProfile (v1) resources to
+    /// DIR/<namespace>/<workload>/<container>.yaml.
+    #[arg(long, value_name = "DIR")]
+    spo_dir: Option<PathBuf>,
+
+    /// Also push each profile to REPO:<namespace>_<workload>_<container>, as the artifact
+    /// CRI-O and KEP-6061 runtimes pull, and print the digest reference to use.
+    #[arg(long, value_name = "REPO")]
+    push: Option<String>,
+
+    #[command(flatten)]
+    registry: super::oci::RegistryArgs,
+
+    /// Serve /healthz and Prometheus /metrics on this address (e.g. 0.0.0.0:9750).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// Write every profile that changed this often, besides on container exit.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    flush_interval: Duration,
+
+    /// Ask the runtime for container states this often (sooner on its events).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    poll_interval: Duration,
+
+    /// What a syscall outside the profile gets.
+    #[arg(long, value_name = "ACTION", default_value = "errno",
+          value_parser = ["errno", "kill-process", "kill-thread", "trap", "log"])]
+    default_action: String,
+
+    /// The errno for --default-action errno (number or name).
+    #[arg(long, value_name = "ERRNO", default_value = "ENOSYS")]
+    errno: String,
+
+    /// Attach point: btf, raw or tracepoint (default: the cheapest the kernel accepts).
+    #[arg(long, value_name = "TYPE")]
+    attach: Option<AttachKind>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let default =
+        DefaultAction::from_flags(&args.default_action, &args.errno).map_err(anyhow::Error::msg)?;
+    if let Some(e) = &args.runtime_endpoint {
+        cri::socket_path(e)?;
+    }
+    if args.registry.password_stdin && args.push.is_none() {
+        bail!("--password-stdin is for --push");
+    }
+    if args.no_localhost && args.spo_dir.is_none() && args.push.is_none() {
+        bail!("--no-localhost leaves nowhere to publish: give --spo-dir or --push");
+    }
+    let opts = Options {
+        endpoint: args.runtime_endpoint,
+        selectors: args.selector,
+        localhost_dir: (!args.no_localhost).then_some(args.localhost_dir),
+        spo_dir: args.spo_dir,
+        push: args.push,
+        access: super::oci::access(&args.registry)?,
+        flush_interval: args.flush_interval,
+        poll_interval: args.poll_interval,
+        default,
+        attach: args.attach,
+    };
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = args.listen {
+        let bound = agent::http::serve(addr, metrics.clone())
+            .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
+        log::info!("serving /healthz and /metrics on http://{bound}");
+    }
+    agent::run(&opts, metrics, &mut |key, reference| {
+        println!("{key} {reference}");
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

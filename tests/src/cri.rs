@@ -1,0 +1,497 @@
+//! containerd's own CRI plugin (Debian's containerd 1.6) on private root, state and socket
+//! paths, and a small blocking CRI client that plays the kubelet: pods with labels,
+//! annotations and a cgroup parent, containers created, started, stopped and removed.
+//!
+//! Pods use the host network (no CNI needed) and the cgroupfs driver; nothing is pulled:
+//! the test image and a pause image are imported from local archives.
+
+use crate::engines::{
+    note_host_dirs, register, remove_cgroup_parent_at_exit, rootfs_tar, run_ok, sha256, state_dir,
+    wait_until,
+};
+use hyper_util::rt::TokioIo;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_cri::v1::{self as cri, NamespaceMode, security_profile::ProfileType};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// The test image: busybox-static and the `engine_probe` workload as /bin/probe.
+pub const IMAGE: &str = "localhost/sctest:latest";
+/// The pause image every sandbox runs (the same rootfs, sleeping).
+pub const PAUSE_IMAGE: &str = "localhost/sctest-pause:latest";
+/// Parent of the pods' cgroups, as a kubelet with the cgroupfs driver would make them.
+pub const CGROUP_ROOT: &str = "kubepods-sctest";
+
+pub struct CriRuntime {
+    pub dir: PathBuf,
+    pub sock: PathBuf,
+}
+
+impl CriRuntime {
+    /// One containerd with its CRI plugin per test binary.
+    pub fn get() -> &'static CriRuntime {
+        static C: OnceLock<CriRuntime> = OnceLock::new();
+        C.get_or_init(CriRuntime::start)
+    }
+
+    /// `unix://<socket>`, as `--runtime-endpoint` takes it.
+    pub fn endpoint(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+
+    fn start() -> CriRuntime {
+        crate::require_root();
+        let dir = state_dir("cri");
+        let sock = dir.join("containerd.sock");
+        // restrict_oom_score_adj: root here lacks CAP_SYS_RESOURCE. The runc v1 runtime
+        // plugin must stay enabled for the CRI plugin to load.
+        let config = format!(
+            r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+[grpc]
+  address = "{d}/containerd.sock"
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+[debug]
+  address = "{d}/debug.sock"
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{pause}"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = "{d}/runc"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{d}/cni/bin"
+    conf_dir = "{d}/cni/conf"
+"#,
+            d = dir.display(),
+            pause = PAUSE_IMAGE,
+        );
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        note_host_dirs();
+        remove_cgroup_parent_at_exit(CGROUP_ROOT);
+        // Reaped by PID when the test binary exits (engines::stop_all).
+        #[allow(clippy::zombie_processes)]
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("containerd is installed");
+        register(Some(child.id()), &dir);
+        let c = CriRuntime { dir, sock };
+        wait_until("containerd's CRI", Duration::from_secs(30), || {
+            c.sock.exists() && Client::try_connect(&c.sock).is_ok()
+        });
+        for (name, config) in [
+            (IMAGE, serde_json::json!({"Cmd": ["/bin/sh"]})),
+            (
+                PAUSE_IMAGE,
+                serde_json::json!({"Entrypoint": ["/bin/sleep", "1000000000"]}),
+            ),
+        ] {
+            let archive = image_archive(&c.dir, name, config);
+            run_ok(
+                Command::new("ctr")
+                    .arg("-a")
+                    .arg(&c.sock)
+                    .args(["-n", "k8s.io", "images", "import", "--index-name", name])
+                    .arg(&archive),
+            );
+        }
+        c
+    }
+
+    /// containerd's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::try_connect(&self.sock).expect("containerd's CRI answers")
+    }
+}
+
+/// An OCI image layout archive of the test rootfs with the given image config.
+fn image_archive(dir: &Path, name: &str, config: serde_json::Value) -> PathBuf {
+    let tag = name.replace(['/', ':'], "_");
+    let layout = dir.join(format!("oci-{tag}"));
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let blob = |bytes: &[u8]| {
+        let digest = sha256(bytes);
+        std::fs::write(blobs.join(&digest), bytes).unwrap();
+        (format!("sha256:{digest}"), bytes.len())
+    };
+    let layer = std::fs::read(rootfs_tar()).unwrap();
+    let (layer_digest, layer_size) = blob(&layer);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    })
+    .to_string();
+    let (config_digest, config_size) = blob(config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": layer_size}],
+    })
+    .to_string();
+    let (manifest_digest, manifest_size) = blob(manifest.as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": manifest_digest, "size": manifest_size,
+                       "platform": {"architecture": "amd64", "os": "linux"}}],
+    });
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let tar = dir.join(format!("{tag}.tar"));
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&layout)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    );
+    tar
+}
+
+/// A pod as the kubelet describes it to the runtime.
+#[derive(Clone, Debug, Default)]
+pub struct PodSpec {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+}
+
+impl PodSpec {
+    pub fn new(namespace: &str, name: &str) -> PodSpec {
+        PodSpec {
+            namespace: namespace.into(),
+            name: name.into(),
+            ..PodSpec::default()
+        }
+    }
+
+    pub fn label(mut self, k: &str, v: &str) -> PodSpec {
+        self.labels.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn annotate(mut self, k: &str, v: &str) -> PodSpec {
+        self.annotations.push((k.into(), v.into()));
+        self
+    }
+}
+
+/// A running pod sandbox and the config its containers are created with.
+pub struct Pod {
+    pub id: String,
+    pub uid: String,
+    config: cri::PodSandboxConfig,
+}
+
+/// How a container exited.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    /// Its log (the CRI log format: timestamp, stream, tag, line).
+    pub log: String,
+}
+
+fn host_namespaces() -> cri::NamespaceOption {
+    cri::NamespaceOption {
+        network: NamespaceMode::Node as i32,
+        pid: NamespaceMode::Container as i32,
+        ipc: NamespaceMode::Pod as i32,
+        ..Default::default()
+    }
+}
+
+fn unconfined() -> Option<cri::SecurityProfile> {
+    Some(cri::SecurityProfile {
+        profile_type: ProfileType::Unconfined as i32,
+        localhost_ref: String::new(),
+    })
+}
+
+/// A blocking CRI client.
+pub struct Client {
+    rt: tokio::runtime::Runtime,
+    client: RuntimeServiceClient<Channel>,
+    logs: PathBuf,
+}
+
+impl Client {
+    fn try_connect(sock: &Path) -> Result<Client, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let path = sock.to_path_buf();
+        let channel = rt
+            .block_on(
+                Endpoint::from_static("http://[::]:0").connect_with_connector(tower::service_fn(
+                    move |_: Uri| {
+                        let path = path.clone();
+                        async move {
+                            let s = tokio::net::UnixStream::connect(path).await?;
+                            Ok::<_, std::io::Error>(TokioIo::new(s))
+                        }
+                    },
+                )),
+            )
+            .map_err(|e| e.to_string())?;
+        let c = Client {
+            rt,
+            client: RuntimeServiceClient::new(channel),
+            logs: sock.parent().unwrap().join("pod-logs"),
+        };
+        let mut client = c.client.clone();
+        c.rt.block_on(client.version(cri::VersionRequest::default()))
+            .map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    fn call<T, Fut>(&self, what: &str, fut: Fut) -> T
+    where
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.rt
+            .block_on(fut)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "CRI {what} failed: {e}\ncontainerd log:\n{}",
+                    tail(&CriRuntime::get().log())
+                )
+            })
+            .into_inner()
+    }
+
+    /// RunPodSandbox with the cgroup parent a kubelet would give a BestEffort pod.
+    pub fn run_pod(&self, spec: &PodSpec) -> Pod {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let uid = format!(
+            "{:08x}-{:04x}-4000-8000-{:012x}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            nanos()
+        );
+        let log_dir = self.logs.join(&uid);
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let config = cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: spec.name.clone(),
+                uid: uid.clone(),
+                namespace: spec.namespace.clone(),
+                attempt: 0,
+            }),
+            // Host-network pods must leave the hostname to the host.
+            hostname: String::new(),
+            log_directory: log_dir.display().to_string(),
+            labels: spec.labels.iter().cloned().collect(),
+            annotations: spec.annotations.iter().cloned().collect(),
+            linux: Some(cri::LinuxPodSandboxConfig {
+                cgroup_parent: format!("/{CGROUP_ROOT}/besteffort/pod{uid}"),
+                security_context: Some(cri::LinuxSandboxSecurityContext {
+                    namespace_options: Some(host_namespaces()),
+                    seccomp: unconfined(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut c = self.client.clone();
+        let req = cri::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        };
+        let r = self.call("RunPodSandbox", async move { c.run_pod_sandbox(req).await });
+        Pod {
+            id: r.pod_sandbox_id,
+            uid,
+            config,
+        }
+    }
+
+    /// CreateContainer running `/bin/probe ARGS` (or `command` when it starts with '/'),
+    /// unconfined or under the Localhost profile at `localhost`.
+    pub fn create(
+        &self,
+        pod: &Pod,
+        name: &str,
+        command: &[&str],
+        localhost: Option<&Path>,
+    ) -> String {
+        let (cmd, args): (Vec<String>, Vec<String>) = match command.first() {
+            Some(c) if c.starts_with('/') => (
+                vec![c.to_string()],
+                command[1..].iter().map(|s| s.to_string()).collect(),
+            ),
+            _ => (
+                vec!["/bin/probe".to_string()],
+                command.iter().map(|s| s.to_string()).collect(),
+            ),
+        };
+        let seccomp = match localhost {
+            None => unconfined(),
+            Some(p) => Some(cri::SecurityProfile {
+                profile_type: ProfileType::Localhost as i32,
+                localhost_ref: p.display().to_string(),
+            }),
+        };
+        let config = cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: name.into(),
+                attempt: 0,
+            }),
+            image: Some(cri::ImageSpec {
+                image: IMAGE.into(),
+                ..Default::default()
+            }),
+            command: cmd,
+            args,
+            log_path: format!("{name}.log"),
+            linux: Some(cri::LinuxContainerConfig {
+                security_context: Some(cri::LinuxContainerSecurityContext {
+                    namespace_options: Some(host_namespaces()),
+                    seccomp,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut c = self.client.clone();
+        let req = cri::CreateContainerRequest {
+            pod_sandbox_id: pod.id.clone(),
+            config: Some(config),
+            sandbox_config: Some(pod.config.clone()),
+        };
+        self.call(
+            "CreateContainer",
+            async move { c.create_container(req).await },
+        )
+        .container_id
+    }
+
+    pub fn start(&self, id: &str) {
+        let mut c = self.client.clone();
+        let req = cri::StartContainerRequest {
+            container_id: id.into(),
+        };
+        self.call(
+            "StartContainer",
+            async move { c.start_container(req).await },
+        );
+    }
+
+    /// Creates and starts a container, waits for it to exit and returns how.
+    pub fn run(&self, pod: &Pod, name: &str, command: &[&str], localhost: Option<&Path>) -> Exit {
+        let id = self.create(pod, name, command, localhost);
+        self.start(&id);
+        self.wait_exit(pod, name, &id, Duration::from_secs(60))
+    }
+
+    pub fn wait_exit(&self, pod: &Pod, name: &str, id: &str, timeout: Duration) -> Exit {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut c = self.client.clone();
+            let req = cri::ContainerStatusRequest {
+                container_id: id.into(),
+                verbose: false,
+            };
+            let st = self
+                .call(
+                    "ContainerStatus",
+                    async move { c.container_status(req).await },
+                )
+                .status
+                .expect("ContainerStatus has a status");
+            if st.state == cri::ContainerState::ContainerExited as i32 {
+                let log =
+                    std::fs::read_to_string(self.logs.join(&pod.uid).join(format!("{name}.log")))
+                        .unwrap_or_default();
+                return Exit {
+                    code: st.exit_code,
+                    log,
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "container {name} did not exit in {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&self, id: &str) {
+        let mut c = self.client.clone();
+        let req = cri::StopContainerRequest {
+            container_id: id.into(),
+            timeout: 2,
+        };
+        self.call("StopContainer", async move { c.stop_container(req).await });
+    }
+
+    /// StopPodSandbox and RemovePodSandbox (which removes its containers), as the kubelet
+    /// does when a pod is deleted.
+    pub fn remove_pod(&self, pod: &Pod) {
+        let mut c = self.client.clone();
+        let req = cri::StopPodSandboxRequest {
+            pod_sandbox_id: pod.id.clone(),
+        };
+        self.call(
+            "StopPodSandbox",
+            async move { c.stop_pod_sandbox(req).await },
+        );
+        let mut c = self.client.clone();
+        let req = cri::RemovePodSandboxRequest {
+            pod_sandbox_id: pod.id.clone(),
+        };
+        self.call("RemovePodSandbox", async move {
+            c.remove_pod_sandbox(req).await
+        });
+    }
+}
+
+/// Keeps pod UIDs apart across test binaries run one after the other.
+fn nanos() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    t.as_nanos() as u64 & 0xffff_ffff_ffff
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}

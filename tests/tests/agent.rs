@@ -1,0 +1,511 @@
+//! `seccomp-recorder agent` against containerd's real CRI plugin, driven as the kubelet
+//! drives it: pods with labels, annotations and a cgroup parent, init and app containers
+//! created, started, stopped and removed. The agent follows every new cgroup of the host,
+//! so each test keeps to a namespace of its own and looks only there.
+
+use seccomp_recorder_tests::cri::{CriRuntime, PodSpec};
+use seccomp_recorder_tests::engines::run_ok;
+use seccomp_recorder_tests::registry::Registry;
+use seccomp_recorder_tests::{Scratch, allowed, bin, profile, require_root};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const RECORD: &str = "seccomp-recorder.io/record";
+const WORKLOAD: &str = "seccomp-recorder.io/workload";
+
+/// A running agent; its stderr and stdout are collected as they come.
+struct Agent {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl Agent {
+    /// Starts the agent and waits until it records (or, with `until`, that line).
+    fn start(args: &[&str], until: &str) -> Agent {
+        let mut child = Command::new(bin())
+            .arg("agent")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start seccomp-recorder agent");
+        let stderr = collect(child.stderr.take().unwrap());
+        let stdout = collect(child.stdout.take().unwrap());
+        let mut a = Agent {
+            child,
+            stderr,
+            stdout,
+        };
+        a.wait_log(until, Duration::from_secs(60));
+        a
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    fn wait_log(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("agent exited ({st}) before '{needle}':\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent never said '{needle}':\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_stdout(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self
+                .stdout
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent printed no '{needle}' on stdout:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM, then its exit status (it must stop within 15 s).
+    fn terminate(mut self) -> (ExitStatus, String) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(200));
+                return (st, self.log());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("agent did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A namespace no other test (or earlier run) uses.
+fn namespace(tag: &str) -> String {
+    format!("{tag}-{}", std::process::id())
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// GET `path` from the agent's --listen address: status line and body.
+fn get(addr: &str, path: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// Waits until the profile at `path` allows every one of `calls`.
+fn wait_calls(path: &Path, calls: &[&str], agent: &Agent) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if path.exists() {
+            let names = allowed(&profile(path));
+            if calls.iter().all(|c| names.iter().any(|n| n == c)) {
+                return names;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never allowed all of {calls:?}:\n{}",
+            path.display(),
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn localhost_args(dir: &Path) -> Vec<String> {
+    vec![
+        "--localhost-dir".into(),
+        dir.display().to_string(),
+        "--flush-interval".into(),
+        "1h".into(),
+    ]
+}
+
+fn start_agent(rt: &CriRuntime, extra: &[String]) -> Agent {
+    let mut args = vec!["--runtime-endpoint".to_string(), rt.endpoint()];
+    args.extend_from_slice(extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Agent::start(&args, "recording via")
+}
+
+fn ok(exit: &seccomp_recorder_tests::cri::Exit, what: &str) {
+    assert_eq!(exit.code, 0, "{what} failed: {}", exit.log);
+}
+
+#[test]
+fn replicas_merge_into_one_profile_from_birth_and_it_is_enforced() {
+    require_root();
+    let rt = CriRuntime::get();
+    let cri = rt.client();
+    let out = Scratch::new("agent-birth");
+    let dir = out.path("localhost");
+    let agent = start_agent(rt, &localhost_args(&dir));
+    let ns = namespace("birth");
+    let hash = "5d8f7c9b6d";
+    let replica = |suffix: &str| {
+        PodSpec::new(&ns, &format!("web-{hash}-{suffix}"))
+            .label("pod-template-hash", hash)
+            .annotate(RECORD, "true")
+    };
+
+    let a = cri.run_pod(&replica("x2k4q"));
+    ok(
+        &cri.run(&a, "init", &["sched_get_priority_max"], None),
+        "init",
+    );
+    ok(&cri.run(&a, "app", &["getpriority"], None), "replica a");
+    let other = cri.run_pod(&PodSpec::new(&ns, "other"));
+    ok(&cri.run(&other, "app", &["getpriority"], None), "other");
+    let b = cri.run_pod(&replica("b7z9m"));
+    ok(
+        &cri.run(&b, "app", &["sched_getscheduler"], None),
+        "replica b",
+    );
+    // A static binary making one call: its process lives about a millisecond.
+    ok(&cri.run(&b, "blink", &["times"], None), "blink");
+
+    let web = dir.join(&ns).join("web");
+    let app = web.join("app.json");
+    let names = wait_calls(&app, &["getpriority", "sched_getscheduler"], &agent);
+    wait_calls(&web.join("init.json"), &["sched_get_priority_max"], &agent);
+    wait_calls(&web.join("blink.json"), &["times"], &agent);
+    // The unannotated pod was decided on before replica b started; the sandboxes' pause
+    // containers are no profiles; everything was recorded from birth (no mark).
+    assert_eq!(entries(&dir.join(&ns)), ["web"], "{}", agent.log());
+    assert_eq!(
+        entries(&web),
+        ["app.json", "blink.json", "init.json"],
+        "{}",
+        agent.log()
+    );
+    assert!(!names.iter().any(|n| n == "getitimer"));
+
+    let enforced = cri.run_pod(&PodSpec::new(&ns, "enforced"));
+    let e = cri.run(&enforced, "app", &["getpriority", "getitimer"], Some(&app));
+    assert_eq!(e.code, 0, "the recorded profile broke the start: {}", e.log);
+    assert!(
+        e.log.contains("getpriority ret=") && !e.log.contains("getpriority ret=-1 errno=38"),
+        "{}",
+        e.log
+    );
+    assert!(
+        e.log.contains("getitimer ret=-1 errno=38"),
+        "a call never recorded must get ENOSYS: {}",
+        e.log
+    );
+    for p in [&a, &other, &b, &enforced] {
+        cri.remove_pod(p);
+    }
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+    assert!(log.contains(&format!("{ns}/web-{hash}-x2k4q/app")), "{log}");
+}
+
+/// Waits for a line in a running container's log.
+fn wait_container_log(rt: &CriRuntime, pod_uid: &str, name: &str, needle: &str) {
+    let path = rt
+        .dir
+        .join("pod-logs")
+        .join(pod_uid)
+        .join(format!("{name}.log"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&path).is_ok_and(|t| t.contains(needle)) {
+        assert!(
+            Instant::now() < deadline,
+            "{} never said {needle}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
+    require_root();
+    let rt = CriRuntime::get();
+    let cri = rt.client();
+    let out = Scratch::new("agent-restart");
+    let dir = out.path("localhost");
+    let spo = out.path("spo");
+    let listen = free_addr();
+    let mut args = localhost_args(&dir);
+    args.extend([
+        "--spo-dir".into(),
+        spo.display().to_string(),
+        "--listen".into(),
+        listen.clone(),
+    ]);
+    let agent = start_agent(rt, &args);
+    let ns = namespace("restart");
+    let spec = |name: &str| {
+        PodSpec::new(&ns, name)
+            .annotate(RECORD, "true")
+            .annotate(WORKLOAD, "api")
+    };
+    let first = cri.run_pod(&spec("api-first"));
+    let long = cri.create(
+        &first,
+        "app",
+        &["/bin/sh", "-c", "/bin/probe getpriority; exec sleep 1000"],
+        None,
+    );
+    cri.start(&long);
+    wait_container_log(rt, &first.uid, "app", "getpriority ret=");
+    let (status, body) = get(&listen, "/healthz");
+    assert!(status.contains("200"), "{status} {body}");
+    let (_, metrics) = get(&listen, "/metrics");
+    assert!(
+        metrics.contains("seccomp_recorder_up 1")
+            && metrics.contains("# TYPE seccomp_recorder_containers_recorded_total counter"),
+        "{metrics}"
+    );
+
+    // Still running, flush an hour away: only SIGTERM writes it.
+    let app = dir.join(&ns).join("api/app.json");
+    assert!(!app.exists());
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+    let names = allowed(&profile(&app));
+    assert!(names.iter().any(|n| n == "getpriority"), "{names:?}\n{log}");
+    let yaml = std::fs::read_to_string(spo.join(&ns).join("api/app.yaml")).unwrap();
+    assert!(
+        yaml.contains("kind: SeccompProfile")
+            && yaml.contains(&format!("namespace: {ns}"))
+            && yaml.contains("getpriority"),
+        "{yaml}"
+    );
+
+    // The restarted agent finds the first container running: not from birth, said so.
+    let mut agent = start_agent(rt, &args);
+    let line = agent.wait_log(
+        &format!("{ns}/api-first/app: already running"),
+        Duration::from_secs(10),
+    );
+    assert!(line.contains("start-up is missing"), "{line}");
+    let second = cri.run_pod(&spec("api-second"));
+    ok(
+        &cri.run(&second, "app", &["sched_getscheduler"], None),
+        "second",
+    );
+    wait_calls(&app, &["getpriority", "sched_getscheduler"], &agent);
+    cri.stop(&long);
+    // The first recording was from birth, so the merged profile is not marked.
+    assert!(!dir.join(&ns).join("api/app.not-from-birth").exists());
+    for p in [&first, &second] {
+        cri.remove_pod(p);
+    }
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+    let names = allowed(&profile(&app));
+    assert!(
+        names.iter().any(|n| n == "getpriority") && names.iter().any(|n| n == "sched_getscheduler"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_malformed_annotation_is_reported_and_the_agent_keeps_going() {
+    require_root();
+    let rt = CriRuntime::get();
+    let cri = rt.client();
+    let out = Scratch::new("agent-bad");
+    let dir = out.path("localhost");
+    let mut agent = start_agent(rt, &localhost_args(&dir));
+    let ns = namespace("bad");
+    let bad = cri.run_pod(&PodSpec::new(&ns, "typo").annotate(RECORD, "yes"));
+    ok(&cri.run(&bad, "app", &["getpriority"], None), "typo");
+    let line = agent.wait_log(&format!("pod {ns}/typo"), Duration::from_secs(20));
+    assert!(
+        line.contains(RECORD) && line.contains("'yes'") && line.contains("not recorded"),
+        "{line}"
+    );
+    let good = cri.run_pod(&PodSpec::new(&ns, "fine").annotate(RECORD, "true"));
+    ok(&cri.run(&good, "app", &["getpriority"], None), "fine");
+    wait_calls(
+        &dir.join(&ns).join("fine/app.json"),
+        &["getpriority"],
+        &agent,
+    );
+    assert!(agent.running());
+    assert_eq!(entries(&dir.join(&ns)), ["fine"]);
+    cri.remove_pod(&bad);
+    cri.remove_pod(&good);
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+}
+
+#[test]
+fn an_unreachable_runtime_is_a_clear_error_and_no_crash_loop() {
+    require_root();
+    let out = Scratch::new("agent-nosock");
+    let sock = out.path("missing.sock");
+    let listen = free_addr();
+    let endpoint = format!("unix://{}", sock.display());
+    let mut agent = Agent::start(
+        &[
+            "--runtime-endpoint",
+            &endpoint,
+            "--localhost-dir",
+            out.path("p").to_str().unwrap(),
+            "--listen",
+            &listen,
+        ],
+        "cannot reach the container runtime",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(agent.running(), "{}", agent.log());
+    let log = agent.log();
+    assert!(
+        log.contains(&endpoint) && log.contains("no such socket"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("cannot reach").count(),
+        1,
+        "the same error is said once, not every retry:\n{log}"
+    );
+    let (status, body) = get(&listen, "/healthz");
+    assert!(status.contains("503"), "{status}");
+    assert!(body.contains("missing.sock"), "{body}");
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+
+    let bad = Command::new(bin())
+        .args(["agent", "--runtime-endpoint", "tcp://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("'tcp://127.0.0.1:1' is not a unix socket"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum (coreutils)");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
+}
+
+#[test]
+fn push_publishes_an_artifact_skopeo_reads_and_prints_its_digest() {
+    require_root();
+    let rt = CriRuntime::get();
+    let cri = rt.client();
+    let registry = Registry::start();
+    let out = Scratch::new("agent-push");
+    let dir = out.path("localhost");
+    let repo = registry.reference("team/seccomp");
+    let mut args = localhost_args(&dir);
+    args.extend(["--push".into(), repo.clone()]);
+    let agent = start_agent(rt, &args);
+    let ns = namespace("push");
+    let pod = cri.run_pod(&PodSpec::new(&ns, "pusher").annotate(RECORD, "true"));
+    ok(&cri.run(&pod, "app", &["getpriority"], None), "pusher");
+    let line = agent.wait_stdout(&format!("{ns}/pusher/app "), Duration::from_secs(30));
+    let reference = line.split_whitespace().nth(1).unwrap().to_string();
+    let digest = reference
+        .strip_prefix(&format!("{repo}@"))
+        .unwrap_or_else(|| panic!("not {repo}@DIGEST: {line}"));
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]))
+    .stdout;
+    assert_eq!(sha256(&raw), digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.cncf.seccomp-profile.config.v1+json"
+    );
+    let file = std::fs::read(dir.join(&ns).join("pusher/app.json")).unwrap();
+    assert_eq!(manifest["layers"][0]["digest"], sha256(&file).as_str());
+    cri.remove_pod(&pod);
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+}
