@@ -481,7 +481,7 @@ fn push_publishes_an_artifact_skopeo_reads_and_prints_its_digest() {
     let repo = registry.reference("team/seccomp");
     let mut args = localhost_args(&dir);
     args.extend(["--push".into(), repo.clone()]);
-    let agent = start_agent(rt, &args);
+    let mut agent = start_agent(rt, &args);
     let ns = namespace("push");
     let pod = cri.run_pod(&PodSpec::new(&ns, "pusher").annotate(RECORD, "true"));
     ok(&cri.run(&pod, "app", &["getpriority"], None), "pusher");
@@ -505,6 +505,13 @@ fn push_publishes_an_artifact_skopeo_reads_and_prints_its_digest() {
     );
     let file = std::fs::read(dir.join(&ns).join("pusher/app.json")).unwrap();
     assert_eq!(manifest["layers"][0]["digest"], sha256(&file).as_str());
+    // Recorded unconfined from birth, the profile holds runc's setup, which containerd's
+    // RuntimeDefault refuses: a KEP-6061 node would intersect it away, and is warned about.
+    let warning = agent.wait_log("KEP-6061", Duration::from_secs(5));
+    assert!(
+        warning.contains(&format!("{ns}/pusher/app")) && warning.contains("pivot_root"),
+        "{warning}"
+    );
     cri.remove_pod(&pod);
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");

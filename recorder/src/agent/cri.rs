@@ -56,8 +56,9 @@ pub struct Cri {
     rt: tokio::runtime::Runtime,
     client: RuntimeServiceClient<Channel>,
     endpoint: String,
-    /// `runtime_name runtime_version`, from Version.
-    pub runtime: String,
+    /// The runtime's name and version, as Version reports them (`containerd`, `1.6.20~ds1`).
+    pub name: String,
+    pub version: String,
 }
 
 impl Cri {
@@ -83,7 +84,8 @@ impl Cri {
             rt,
             client: RuntimeServiceClient::new(channel),
             endpoint: endpoint.to_string(),
-            runtime: String::new(),
+            name: String::new(),
+            version: String::new(),
         };
         let v = cri.call("Version", |mut c| async move {
             c.version(VersionRequest {
@@ -91,7 +93,8 @@ impl Cri {
             })
             .await
         })?;
-        cri.runtime = format!("{} {}", v.runtime_name, v.runtime_version);
+        cri.name = v.runtime_name;
+        cri.version = v.runtime_version;
         Ok(cri)
     }
 

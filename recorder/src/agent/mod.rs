@@ -91,13 +91,14 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     let attach = tracer.attach(opts.attach)?;
     log::info!("recording via {attach}");
     let events = cri.events();
+    let publisher = publish::Publisher::new(opts, &cri);
     let mut agent = Agent {
         opts,
         cri,
         tracer,
         mount,
         metrics,
-        publisher: publish::Publisher::new(opts),
+        publisher,
         containers: BTreeMap::new(),
         owners: BTreeMap::new(),
         folded: BTreeMap::new(),
@@ -144,7 +145,12 @@ fn connect(opts: &Options, metrics: &Metrics, stop: &AtomicBool) -> Option<Cri> 
     loop {
         match try_connect(opts) {
             Ok(cri) => {
-                log::info!("connected to {} at {}", cri.runtime, cri.endpoint());
+                log::info!(
+                    "connected to {} {} at {}",
+                    cri.name,
+                    cri.version,
+                    cri.endpoint()
+                );
                 return Some(cri);
             }
             Err(e) => {

@@ -2,13 +2,17 @@
 //! OCI registry. Each merges into what is already there, so replicas, restarts of a
 //! container and restarts of the agent all grow one profile.
 
+use super::cri::Cri;
 use super::http::Metrics;
 use super::pods::Key;
 use super::{Acc, OnPush, Options};
 use crate::arch::Arch;
+use crate::diff::Baseline;
+use crate::kep6061;
 use crate::oci::{self, Access};
 use crate::output::write_atomic;
 use crate::profile::{DefaultAction, MergeOptions, OnConflict, Profile, SpoVersion, merge};
+use crate::runtime_default::{Runtime, RuntimeSpec, Version, host_kernel, resolve};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -27,16 +31,22 @@ pub(super) struct Publisher {
     push: Option<String>,
     access: Access,
     default: DefaultAction,
+    /// The node runtime's RuntimeDefault, for the KEP-6061 warnings before a push.
+    baseline: Option<Baseline>,
 }
 
 impl Publisher {
-    pub(super) fn new(opts: &Options) -> Publisher {
+    pub(super) fn new(opts: &Options, cri: &Cri) -> Publisher {
         Publisher {
             localhost: opts.localhost_dir.clone(),
             spo: opts.spo_dir.clone(),
             push: opts.push.clone(),
             access: opts.access.clone(),
             default: opts.default,
+            baseline: opts
+                .push
+                .as_ref()
+                .and_then(|_| node_baseline(&cri.name, &cri.version)),
         }
     }
 
@@ -98,7 +108,7 @@ impl Publisher {
             log::info!("{key}: wrote {}", path.display());
         }
         if let Some(repo) = &self.push {
-            let digest = self.push(key, repo, json.as_bytes())?;
+            let digest = self.push(key, repo, &profile, json.as_bytes())?;
             Metrics::inc(&metrics.profiles_pushed);
             on_push(key, &digest);
         }
@@ -108,19 +118,26 @@ impl Publisher {
 
     /// Pushes to `<repo>:<namespace>_<workload>_<container>` ('_' cannot appear in any of
     /// the three, so tags never collide) and returns `<repo>@<digest>`.
-    fn push(&self, key: &Key, repo: &str, json: &[u8]) -> Result<String, String> {
+    fn push(
+        &self,
+        key: &Key,
+        repo: &str,
+        profile: &Profile,
+        json: &[u8],
+    ) -> Result<String, String> {
         let tag: String = format!("{}_{}_{}", key.namespace, key.workload, key.container)
             .chars()
             .take(128)
             .collect();
         let reference = format!("{repo}:{tag}");
-        // KEP-6061 (issue 14, branch agentdeploy): warn here about recorded calls the node's
-        // RuntimeDefault would remove and about the KEP's size and entry limits, with the
-        // library function that branch adds, once it is on main.
-        let digest = oci::push(json, &key.to_string(), &reference, None, &self.access)
+        for w in kep6061::check(profile, json.len() as u64, self.baseline.as_slice()) {
+            log::warn!("{key}: {w}");
+        }
+        let pushed = oci::push(json, &key.to_string(), &reference, None, &self.access)
             .map_err(|e| format!("cannot push to {reference}: {e}"))?;
-        log::info!("{key}: pushed {reference} ({digest})");
-        Ok(format!("{repo}@{digest}"))
+        pushed.notes.iter().for_each(|n| log::info!("{key}: {n}"));
+        log::info!("{key}: pushed {reference} ({})", pushed.digest);
+        Ok(format!("{repo}@{}", pushed.digest))
     }
 
     /// The profile already published for `key` (Localhost file first, else the SPO
@@ -173,6 +190,32 @@ impl Publisher {
                     with the agent running to record them from birth.\n";
         write_file(&path, text.as_bytes())
     }
+}
+
+/// The RuntimeDefault of the runtime the CRI says it is, which a KEP-6061 node intersects
+/// pulled profiles with; `None` (said on stderr) for a runtime without a built-in one.
+fn node_baseline(name: &str, version: &str) -> Option<Baseline> {
+    let Some(runtime) = Runtime::from_name(&name.replace('-', "")) else {
+        log::warn!(
+            "no built-in RuntimeDefault for runtime {name}: pushes are not checked against it"
+        );
+        return None;
+    };
+    let spec = RuntimeSpec {
+        runtime,
+        version: Version::parse(version),
+    };
+    let (release, notes) = resolve(&spec)
+        .map_err(|e| log::warn!("{e}: pushes are not checked against the node's RuntimeDefault"))
+        .ok()?;
+    notes.iter().for_each(|n| log::info!("{n}"));
+    let Some(kernel) = host_kernel() else {
+        log::warn!(
+            "cannot read the kernel version: pushes are not checked against the node's RuntimeDefault"
+        );
+        return None;
+    };
+    Some(Baseline::runtime_default(release, kernel))
 }
 
 fn key_path(dir: &Path, key: &Key, ext: &str) -> PathBuf {

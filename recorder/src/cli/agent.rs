@@ -77,14 +77,8 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
     poll_interval: Duration,
 
-    /// What a syscall outside the profile gets.
-    #[arg(long, value_name = "ACTION", default_value = "errno",
-          value_parser = ["errno", "kill-process", "kill-thread", "trap", "log"])]
-    default_action: String,
-
-    /// The errno for --default-action errno (number or name).
-    #[arg(long, value_name = "ERRNO", default_value = "ENOSYS")]
-    errno: String,
+    #[command(flatten)]
+    action: super::action::ActionFlags,
 
     /// Attach point: btf, raw or tracepoint (default: the cheapest the kernel accepts).
     #[arg(long, value_name = "TYPE")]
@@ -92,8 +86,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let default =
-        DefaultAction::from_flags(&args.default_action, &args.errno).map_err(anyhow::Error::msg)?;
+    let default = args
+        .action
+        .given()?
+        .unwrap_or(DefaultAction::Errno(libc::ENOSYS as u32));
     if let Some(e) = &args.runtime_endpoint {
         cri::socket_path(e)?;
     }
