@@ -159,6 +159,14 @@ fn get(addr: &str, path: &str) -> (String, String) {
     )
 }
 
+/// A sample's value in Prometheus text format.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
 /// Waits until the profile at `path` allows every one of `calls`.
 fn wait_calls(path: &Path, calls: &[&str], agent: &Agent) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -335,6 +343,9 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
             && metrics.contains("# TYPE seccomp_recorder_containers_recorded_total counter"),
         "{metrics}"
     );
+    // Other tests' pods may be counted too: this agent follows the whole host.
+    assert!(metric(&metrics, "seccomp_recorder_containers_recorded_total") >= 1);
+    assert!(metric(&metrics, "seccomp_recorder_pods_recorded_total") >= 1);
 
     // Still running, flush an hour away: only SIGTERM writes it.
     let app = dir.join(&ns).join("api/app.json");
@@ -380,14 +391,17 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
 }
 
 #[test]
-fn a_malformed_annotation_is_reported_and_the_agent_keeps_going() {
+fn selection_by_annotation_selector_and_opt_outs_and_malformed_annotations_reported() {
     require_root();
     let rt = CriRuntime::get();
     let cri = rt.client();
-    let out = Scratch::new("agent-bad");
+    let out = Scratch::new("agent-select");
     let dir = out.path("localhost");
-    let mut agent = start_agent(rt, &localhost_args(&dir));
-    let ns = namespace("bad");
+    let ns = namespace("select");
+    let mut args = localhost_args(&dir);
+    args.extend(["--selector".into(), format!("tier={ns}")]);
+    let mut agent = start_agent(rt, &args);
+
     let bad = cri.run_pod(&PodSpec::new(&ns, "typo").annotate(RECORD, "yes"));
     ok(&cri.run(&bad, "app", &["getpriority"], None), "typo");
     let line = agent.wait_log(&format!("pod {ns}/typo"), Duration::from_secs(20));
@@ -395,17 +409,94 @@ fn a_malformed_annotation_is_reported_and_the_agent_keeps_going() {
         line.contains(RECORD) && line.contains("'yes'") && line.contains("not recorded"),
         "{line}"
     );
-    let good = cri.run_pod(&PodSpec::new(&ns, "fine").annotate(RECORD, "true"));
-    ok(&cri.run(&good, "app", &["getpriority"], None), "fine");
+    let opted_out = cri.run_pod(
+        &PodSpec::new(&ns, "opted-out")
+            .label("tier", &ns)
+            .annotate(RECORD, "false"),
+    );
+    ok(
+        &cri.run(&opted_out, "app", &["getpriority"], None),
+        "opted-out",
+    );
+    let labeled = cri.run_pod(&PodSpec::new(&ns, "labeled").label("tier", &ns));
+    ok(&cri.run(&labeled, "app", &["getpriority"], None), "labeled");
+    let fine = cri.run_pod(
+        &PodSpec::new(&ns, "fine")
+            .annotate(RECORD, "true")
+            .annotate("seccomp-recorder.io/skip-containers", "sidecar"),
+    );
+    ok(
+        &cri.run(&fine, "sidecar", &["getpriority"], None),
+        "sidecar",
+    );
+    ok(
+        &cri.run(&fine, "app", &["sched_getscheduler"], None),
+        "fine",
+    );
+
     wait_calls(
-        &dir.join(&ns).join("fine/app.json"),
+        &dir.join(&ns).join("labeled/app.json"),
         &["getpriority"],
         &agent,
     );
+    wait_calls(
+        &dir.join(&ns).join("fine/app.json"),
+        &["sched_getscheduler"],
+        &agent,
+    );
     assert!(agent.running());
-    assert_eq!(entries(&dir.join(&ns)), ["fine"]);
-    cri.remove_pod(&bad);
-    cri.remove_pod(&good);
+    assert_eq!(entries(&dir.join(&ns)), ["fine", "labeled"]);
+    assert_eq!(entries(&dir.join(&ns).join("fine")), ["app.json"]);
+    for p in [&bad, &opted_out, &labeled, &fine] {
+        cri.remove_pod(p);
+    }
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+}
+
+#[test]
+fn flush_interval_and_pod_removal_write_running_containers() {
+    require_root();
+    let rt = CriRuntime::get();
+    let cri = rt.client();
+    let out = Scratch::new("agent-flush");
+    let ns = namespace("flush");
+    let long = ["/bin/sh", "-c", "/bin/probe getpriority; exec sleep 1000"];
+
+    // Every second: the profile appears while its container still runs.
+    let flushed = out.path("flushed");
+    let agent = start_agent(
+        rt,
+        &[
+            "--localhost-dir".into(),
+            flushed.display().to_string(),
+            "--flush-interval".into(),
+            "1s".into(),
+        ],
+    );
+    let pod = cri.run_pod(&PodSpec::new(&ns, "ticker").annotate(RECORD, "true"));
+    let id = cri.create(&pod, "app", &long, None);
+    cri.start(&id);
+    wait_calls(
+        &flushed.join(&ns).join("ticker/app.json"),
+        &["getpriority"],
+        &agent,
+    );
+    cri.remove_pod(&pod);
+    drop(agent);
+
+    // Flushes an hour apart: deleting the pod is what writes it.
+    let removed = out.path("removed");
+    let agent = start_agent(rt, &localhost_args(&removed));
+    let pod = cri.run_pod(&PodSpec::new(&ns, "deleted").annotate(RECORD, "true"));
+    let id = cri.create(&pod, "app", &long, None);
+    cri.start(&id);
+    wait_container_log(rt, &pod.uid, "app", "getpriority ret=");
+    let app = removed.join(&ns).join("deleted/app.json");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!app.exists(), "written before the pod went away");
+    cri.remove_pod(&pod);
+    wait_calls(&app, &["getpriority"], &agent);
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");
 }
