@@ -504,6 +504,7 @@ fn flush_interval_and_pod_removal_write_running_containers() {
 #[test]
 fn an_unreachable_runtime_is_a_clear_error_and_no_crash_loop() {
     require_root();
+    let rt = CriRuntime::get();
     let out = Scratch::new("agent-nosock");
     let sock = out.path("missing.sock");
     let listen = free_addr();
@@ -534,6 +535,15 @@ fn an_unreachable_runtime_is_a_clear_error_and_no_crash_loop() {
     let (status, body) = get(&listen, "/healthz");
     assert!(status.contains("503"), "{status}");
     assert!(body.contains("missing.sock"), "{body}");
+
+    // The runtime comes up late: the agent connects by itself and turns healthy.
+    std::os::unix::fs::symlink(&rt.sock, &sock).unwrap();
+    agent.wait_log("recording via", Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !get(&listen, "/healthz").0.contains("200") {
+        assert!(Instant::now() < deadline, "{:?}", get(&listen, "/healthz"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");
 
