@@ -362,13 +362,38 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
         "{yaml}"
     );
 
-    // The restarted agent finds the first container running: not from birth, said so.
+    // A pod started while no agent runs.
+    let late = cri.run_pod(
+        &PodSpec::new(&ns, "late")
+            .annotate(RECORD, "true")
+            .annotate(WORKLOAD, "late"),
+    );
+    let looping = cri.create(
+        &late,
+        "app",
+        &[
+            "/bin/sh",
+            "-c",
+            "while true; do /bin/probe times; sleep 0.1; done",
+        ],
+        None,
+    );
+    cri.start(&looping);
+    wait_container_log(rt, &late.uid, "app", "times ret=");
+
+    // The restarted agent finds both running: not from birth, said so.
     let mut agent = start_agent(rt, &args);
     let line = agent.wait_log(
         &format!("{ns}/api-first/app: already running"),
         Duration::from_secs(10),
     );
     assert!(line.contains("start-up is missing"), "{line}");
+    agent.wait_log(
+        &format!("{ns}/late/app: already running"),
+        Duration::from_secs(10),
+    );
+    let (_, metrics) = get(&listen, "/metrics");
+    assert!(metric(&metrics, "seccomp_recorder_containers_not_from_birth_total") >= 2);
     let second = cri.run_pod(&spec("api-second"));
     ok(
         &cri.run(&second, "app", &["sched_getscheduler"], None),
@@ -388,6 +413,16 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
         names.iter().any(|n| n == "getpriority") && names.iter().any(|n| n == "sched_getscheduler"),
         "{names:?}"
     );
+    // The late pod's only recording is not from birth: its profile is marked.
+    let late_app = dir.join(&ns).join("late/app.json");
+    assert!(allowed(&profile(&late_app)).iter().any(|n| n == "times"));
+    assert!(dir.join(&ns).join("late/app.not-from-birth").exists());
+    let yaml = std::fs::read_to_string(spo.join(&ns).join("late/app.yaml")).unwrap();
+    assert!(
+        yaml.contains("seccomp-recorder.io/not-from-birth: \"true\""),
+        "{yaml}"
+    );
+    cri.remove_pod(&late);
 }
 
 #[test]

@@ -290,7 +290,15 @@ impl Agent<'_> {
         let pending = std::mem::take(&mut self.pending);
         for b in pending {
             match self.identify(&b.id) {
-                Ok(Some((sandbox, name))) => self.adopt(&b.id, &sandbox, &name, b.cgroup, true),
+                Ok(Some((sandbox, name, image))) => {
+                    let who = Who {
+                        id: &b.id,
+                        sandbox: &sandbox,
+                        name: &name,
+                        image: &image,
+                    };
+                    self.adopt(&who, b.cgroup, true)
+                }
                 Ok(None) if self.pods.contains_key(&b.id) => {
                     log::debug!("pause container of sandbox {} is not recorded", b.id);
                     self.drop_cgroup(b.cgroup);
@@ -304,8 +312,9 @@ impl Agent<'_> {
         }
     }
 
-    /// The sandbox and name of a container the CRI knows; pods are refreshed as needed.
-    fn identify(&mut self, id: &str) -> Result<Option<(String, String)>, ()> {
+    /// The sandbox, name and image of a container the CRI knows; pods are refreshed as
+    /// needed.
+    fn identify(&mut self, id: &str) -> Result<Option<(String, String, String)>, ()> {
         let found = self.cri_ok(|c| c.container(id))?;
         let Some(c) = found else {
             if !self.pods.contains_key(id) {
@@ -317,7 +326,7 @@ impl Agent<'_> {
             self.refresh_pods()?;
         }
         let name = c.metadata.map(|m| m.name).unwrap_or_default();
-        Ok(Some((c.pod_sandbox_id, name)))
+        Ok(Some((c.pod_sandbox_id, name, image_of(&c.image))))
     }
 
     fn refresh_pods(&mut self) -> Result<(), ()> {
@@ -390,20 +399,24 @@ impl Agent<'_> {
         self.selections.get(sandbox)?.clone().ok().flatten()
     }
 
-    /// Keeps recording `cgroup` as container `id` of `sandbox` when its pod is selected.
-    fn adopt(&mut self, id: &str, sandbox: &str, name: &str, cgroup: u64, from_birth: bool) {
-        let key = self.selection(sandbox).and_then(|s| {
-            let pod = self.pods.get(sandbox)?;
-            s.key(pod, name)
+    /// Keeps recording `cgroup` as container `who` when its pod is selected.
+    fn adopt(&mut self, who: &Who<'_>, cgroup: u64, from_birth: bool) {
+        let key = self.selection(who.sandbox).and_then(|s| {
+            let pod = self.pods.get(who.sandbox)?;
+            s.key(pod, who.name)
         });
         let Some(key) = key else {
             self.drop_cgroup(cgroup);
             return;
         };
-        let pod = &self.pods[sandbox];
-        let label = format!("{}/{}/{}", pod.namespace, pod.name, name);
+        let pod = &self.pods[who.sandbox];
+        let label = format!("{}/{}/{}", pod.namespace, pod.name, who.name);
         if from_birth {
-            log::info!("{label}: recording from its start into {key}");
+            log::info!(
+                "{label}: recording from its start into {key} (image {}, container {})",
+                who.image,
+                who.id
+            );
         } else {
             log::warn!(
                 "{label}: already running when the agent started; recorded from now on only, \
@@ -415,9 +428,9 @@ impl Agent<'_> {
         let acc = self.keys.entry(key.clone()).or_default();
         acc.from_birth |= from_birth;
         acc.sources.insert(label.clone());
-        self.owners.insert(cgroup, id.to_string());
+        self.owners.insert(cgroup, who.id.to_string());
         self.containers
-            .insert(id.to_string(), Tracked { key, label, cgroup });
+            .insert(who.id.to_string(), Tracked { key, label, cgroup });
     }
 
     /// Containers of selected pods that run already: recorded from now on, and said so.
@@ -439,19 +452,18 @@ impl Agent<'_> {
             }
             match self.running_cgroup(&c.id) {
                 Ok(Some(dir)) => {
-                    let name = c.metadata.as_ref().map(|m| m.name.clone());
                     if let Err(e) = self.add_existing(&dir) {
                         self.error(&format!("recording {}: {e}", dir.display()));
                         continue;
                     }
-                    let cgroup = cgroup::id(&dir).unwrap_or(0);
-                    self.adopt(
-                        &c.id,
-                        &c.pod_sandbox_id,
-                        &name.unwrap_or_default(),
-                        cgroup,
-                        false,
-                    );
+                    let name = c.metadata.as_ref().map(|m| m.name.clone());
+                    let who = Who {
+                        id: &c.id,
+                        sandbox: &c.pod_sandbox_id,
+                        name: &name.unwrap_or_default(),
+                        image: &image_of(&c.image),
+                    };
+                    self.adopt(&who, cgroup::id(&dir).unwrap_or(0), false);
                 }
                 Ok(None) => log::debug!("container {} has no cgroup any more", c.id),
                 Err(e) => self.error(&format!("container {}: {e}", c.id)),
@@ -615,6 +627,21 @@ impl Agent<'_> {
         log::error!("{msg}");
         Metrics::inc(&self.metrics.errors);
     }
+}
+
+/// A container as the CRI names it.
+struct Who<'a> {
+    id: &'a str,
+    sandbox: &'a str,
+    name: &'a str,
+    image: &'a str,
+}
+
+fn image_of(spec: &Option<k8s_cri::v1::ImageSpec>) -> String {
+    spec.as_ref()
+        .map(|i| i.image.clone())
+        .filter(|i| !i.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The container ID in a cgroup directory name: `<id>` (cgroupfs), `cri-containerd-<id>.scope`,
