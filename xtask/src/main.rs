@@ -57,7 +57,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
 fn test(args: &[String]) -> Result<ExitCode> {
     build(false)?;
     let mut child = cargo()
-        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(["test", "--workspace", "--exclude", BENCH, "--no-fail-fast"])
         .args(args)
         .env(
             "SECCOMP_RECORDER_BIN",
@@ -120,6 +120,8 @@ fn clippy() -> Result<()> {
                 "clippy",
                 "--package",
                 "recorder-ebpf",
+                "--package",
+                "bench-ebpf",
             ])
             .args(["--bins", "--release", "--target", "bpfel-unknown-none"])
             .args(["-Z", "build-std=core", "--target-dir"])
@@ -134,14 +136,22 @@ fn clippy() -> Result<()> {
     )
 }
 
-pub fn build(release: bool) -> Result<()> {
+/// The benchmark crate and its kernel object are built only by `cargo xtask bench`: the
+/// product and its tests never pay for them.
+const BENCH: &str = "seccomp-recorder-bench";
+
+/// `bench`: the release build with the benchmark crate; otherwise the debug build of
+/// everything else.
+pub fn build(bench: bool) -> Result<()> {
     setup()?;
     let mut c = cargo();
     // The whole workspace, as `cargo test --workspace` resolves it: the same features, so
     // the kernel side (built by a build script) is not compiled twice.
     c.args(["build", "--workspace"]);
-    if release {
+    if bench {
         c.arg("--release");
+    } else {
+        c.args(["--exclude", BENCH]);
     }
     check(&mut c)
 }

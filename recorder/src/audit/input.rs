@@ -54,7 +54,7 @@ pub fn next_line<R: BufRead + ?Sized>(
             return Ok(any.then_some(cut));
         }
         any = true;
-        let newline = available.iter().position(|&b| b == b'\n');
+        let newline = memchr::memchr(b'\n', available);
         let chunk = &available[..newline.unwrap_or(available.len())];
         let room = MAX_LINE.saturating_sub(buf.len());
         cut |= chunk.len() > room;

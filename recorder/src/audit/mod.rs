@@ -328,7 +328,12 @@ impl<'a> Importer<'a> {
             number += 1;
             self.stats.lines += 1;
             self.stats.bytes += buf.len() as u64 + 1;
-            let line = String::from_utf8_lossy(&buf);
+            // Valid UTF-8 (nearly every line) is checked without the lossy decoder's
+            // per-chunk walk.
+            let line = match std::str::from_utf8(&buf) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(&buf),
+            };
             let parsed = match parse_line(&line, self.options.format) {
                 Line::Seccomp(..) | Line::Malformed(_) if cut => {
                     Line::Malformed(format!("longer than {MAX_LINE} bytes"))

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-static FLOOR: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/recorder-ebpf-floor"));
+static FLOOR: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bench-ebpf"));
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +32,7 @@ fn main() -> Result<()> {
         Some("build") => workload_build(Path::new(a(1).context("build DIR")?), cg(2)),
         Some("rss") => workload_rss(),
         Some("spin") => workload_spin(num(1, 2), num(2, 2_000), cg(3)),
+        Some("audit") => audit_only(num(1, 1024)),
         Some("run") => {
             let quick = args.iter().any(|s| s == "--quick");
             let out = args
@@ -43,7 +44,7 @@ fn main() -> Result<()> {
                 .unwrap_or_else(|_| format!("seccomp-recorder-bench {}", args.join(" ")));
             run(quick, out, &cmdline)
         }
-        _ => bail!("usage: seccomp-recorder-bench run [--quick] [--out FILE]"),
+        _ => bail!("usage: seccomp-recorder-bench run [--quick] [--out FILE] | audit [MIB]"),
     }
 }
 
@@ -506,7 +507,7 @@ struct Ids {
     n: u64,
     id: [u64; 8],
 }
-// SAFETY: #[repr(C)], no padding; mirrors `Ids` in recorder-ebpf/src/floor.rs.
+// SAFETY: #[repr(C)], no padding; mirrors `Ids` in bench-ebpf/src/main.rs.
 unsafe impl aya::Pod for Ids {}
 
 fn load_floor(targets: u32) -> Result<Ebpf> {
@@ -1071,7 +1072,7 @@ fn run(quick: bool, out_file: Option<PathBuf>, cmdline: &str) -> Result<()> {
         if spin.missing.is_empty() { "zero misses".to_string() } else { format!("missing: {}", spin.missing.join(", ")) }
     ));
     head.line(format!(
-        "- Audit import: {:.0} MB/s on a {} MiB generated log (target: at least 200 MB/s).",
+        "- Audit import: {:.0} MB/s on a {} MiB generated log (target: at least 300 MB/s).",
         audit.mb_s, audit_mb
     ));
     head.line("");
@@ -1135,9 +1136,9 @@ fn run(quick: bool, out_file: Option<PathBuf>, cmdline: &str) -> Result<()> {
         yes(spin.missing.is_empty() && spin.rate >= 1e6)
     ));
     head.line(format!(
-        "| audit import at 200 MB/s or more | {:.0} MB/s | {} |",
+        "| audit import at 300 MB/s or more (issue 12) | {:.0} MB/s | {} |",
         audit.mb_s,
-        yes(audit.mb_s >= 200.0)
+        yes(audit.mb_s >= 300.0)
     ));
     head.line("");
 
@@ -1210,7 +1211,7 @@ fn run(quick: bool, out_file: Option<PathBuf>, cmdline: &str) -> Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     ));
     body.line("- The recorder rows use the library (`seccomp_recorder::trace::Tracer`, as `record --attach btf|raw|tracepoint` does) with one target cgroup; the loop moves itself into that cgroup for the \"inside\" rows and stays in the bench's own cgroup otherwise. After each inside run the recorded set is checked to contain getppid.");
-    body.line("- \"variant\" rows come from `recorder-ebpf/src/floor.rs` (benchmark-only object): the helper alone, the hash path without the compat read, the inline scan of up to 8 target ids held in an array map (whose lookup the verifier inlines: no helper call), either with the seen sets in an array indexed by the slot (falling back to the hash only with more than 8 targets) or, the smallest change, as a filter in front of the unchanged hash; and the array-slot variant with the compat (i386) read done as today or through `bpf_get_current_task_btf` and a direct load.");
+    body.line("- \"variant\" rows come from `bench-ebpf` (benchmark-only object): the helper alone, the hash path without the compat read, the inline scan of up to 8 target ids held in an array map (whose lookup the verifier inlines: no helper call), either with the seen sets in an array indexed by the slot (falling back to the hash only with more than 8 targets) or, the smallest change, as a filter in front of the unchanged hash; and the array-slot variant with the compat (i386) read done as today or through `bpf_get_current_task_btf` and a direct load.");
     body.line(format!(
         "- Load average (1 min) when the run started: {load_start}; when it ended: {}. Above 1-2 on this 2-CPU machine means other work competed with the benchmark.",
         loadavg()
@@ -1727,6 +1728,15 @@ fn spin_check(ctx: &Ctx, ms: u64) -> Result<Spin> {
 }
 
 // --- audit import -----------------------------------------------------------------------------
+
+/// Section 6 alone (`audit [MIB]`), for working on the importer without the whole run.
+fn audit_only(mib: u64) -> Result<()> {
+    let file = std::env::temp_dir().join(format!("scr-bench-audit-{}.log", std::process::id()));
+    let audit = audit_bench(&file, mib << 20);
+    let _ = std::fs::remove_file(&file);
+    print!("{}", audit?.section);
+    Ok(())
+}
 
 struct Audit {
     mb_s: f64,
