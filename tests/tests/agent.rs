@@ -61,6 +61,12 @@ impl Agent {
     }
 
     fn wait_log(&mut self, needle: &str, timeout: Duration) -> String {
+        self.wait_line(&[needle], timeout)
+    }
+
+    /// Waits for a line holding every one of `needles`.
+    fn wait_line(&mut self, needles: &[&str], timeout: Duration) -> String {
+        let needle = needles.join("' and '");
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(l) = self
@@ -68,7 +74,7 @@ impl Agent {
                 .lock()
                 .unwrap()
                 .iter()
-                .find(|l| l.contains(needle))
+                .find(|l| needles.iter().all(|n| l.contains(n)))
             {
                 return l.clone();
             }
@@ -643,11 +649,11 @@ fn push_publishes_an_artifact_skopeo_reads_and_prints_its_digest() {
     assert_eq!(manifest["layers"][0]["digest"], sha256(&file).as_str());
     // Recorded unconfined from birth, the profile holds runc's setup, which containerd's
     // RuntimeDefault refuses: a KEP-6061 node would intersect it away, and is warned about.
-    let warning = agent.wait_log("KEP-6061", Duration::from_secs(5));
-    assert!(
-        warning.contains(&format!("{ns}/pusher/app")) && warning.contains("pivot_root"),
-        "{warning}"
+    let warning = agent.wait_line(
+        &[&format!("{ns}/pusher/app: KEP-6061"), "refuses"],
+        Duration::from_secs(5),
     );
+    assert!(warning.contains("pivot_root"), "{warning}");
     cri.remove_pod(&pod);
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");
