@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -149,8 +150,11 @@ pub struct OwnCgroup {
 impl OwnCgroup {
     pub fn create(mount: &Path) -> Result<OwnCgroup, CgroupError> {
         remove_stale(mount);
-        let name = format!("{OWN_PREFIX}{}", std::process::id());
-        let path = mount.join(name);
+        // Several recordings can run at once in one process (a library user, parallel
+        // tests): the PID alone would collide.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = mount.join(format!("{OWN_PREFIX}{}-{n}", std::process::id()));
         if path.exists() {
             // Left over by a crashed run of a process with our PID: reuse only if empty.
             let _ = std::fs::remove_dir(&path);
@@ -198,6 +202,7 @@ fn remove_stale(mount: &Path) {
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix(OWN_PREFIX))
+            .and_then(|rest| rest.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;

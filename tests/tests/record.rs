@@ -201,6 +201,36 @@ fn append_builds_one_profile_over_several_runs() {
     );
 }
 
+/// Two recordings in one process at the same moment each get their own cgroup: a name made
+/// from the PID alone collided ("File exists") under parallel tests.
+#[test]
+fn two_recordings_in_one_process_at_once_do_not_share_a_cgroup() {
+    require_root();
+    let s = Scratch::new("parallel");
+    let bin = markers(&s.0);
+    let gate = std::sync::Barrier::new(2);
+    let run = || {
+        let script = format!("sleep 1; exec {}", bin.display());
+        let opts = Options {
+            command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            linger: Duration::from_secs(2),
+            ..Default::default()
+        };
+        gate.wait();
+        record::record(&opts, &mut |_, _| {})
+    };
+    let (a, b) = std::thread::scope(|sc| {
+        let a = sc.spawn(run);
+        let b = sc.spawn(run);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for report in [a, b] {
+        let report = report.expect("both recordings work");
+        let names = &report.targets[0].syscalls.names[&Arch::X86_64];
+        assert!(names.contains(MAIN), "{names:?}");
+    }
+}
+
 #[test]
 fn sigint_to_the_recorder_reaches_the_command_and_leaves_a_complete_profile() {
     require_root();

@@ -200,10 +200,11 @@ fn a_profile_on_stdout_is_clean_json_and_the_commands_output_goes_to_stderr() {
     assert!(err.contains("hello-from-the-command"), "{err}");
 }
 
+/// The cgroup of the first (in the CLI, the only) recording of recorder process `pid`.
 fn own_cgroup(pid: u32) -> PathBuf {
     seccomp_recorder::cgroup::mount_point()
         .unwrap()
-        .join(format!("seccomp-recorder-{pid}"))
+        .join(format!("seccomp-recorder-{pid}-0"))
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
