@@ -9,12 +9,15 @@
 //! test   build + run the whole test suite.
 //! clippy lint the host workspace and the kernel side (bpfel target), warnings as errors.
 //! bench  build (release) + run the benchmarks, write BENCHMARKS.md.
+//! vmtest boot Debian's kernels (x86_64 and aarch64) in QEMU and run the kernel tests in
+//!        each; writes the README's support table.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod vmtest;
 
 fn main() -> Result<ExitCode> {
     let mut args = std::env::args().skip(1);
@@ -22,16 +25,26 @@ fn main() -> Result<ExitCode> {
     let rest: Vec<String> = args.collect();
     match task.as_str() {
         "setup" => setup().map(|_| ExitCode::SUCCESS),
-        "build" => build(false).map(|_| ExitCode::SUCCESS),
+        "build" => match rest.as_slice() {
+            [] => build(false),
+            [flag, target] if flag == "--target" => cross_build(target),
+            _ => Err(anyhow::anyhow!(
+                "usage: cargo xtask build [--target aarch64-unknown-linux-gnu]"
+            )),
+        }
+        .map(|_| ExitCode::SUCCESS),
         "run" => run(&rest),
         "test" => test(&rest),
         "clippy" => clippy().map(|_| ExitCode::SUCCESS),
         "bench" => bench::run(&root(), &rest).map(|_| ExitCode::SUCCESS),
+        "vmtest" => vmtest::run(&root(), &rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build|run|test|clippy|bench> [ARGS]\n\
+                "usage: cargo xtask <setup|build|run|test|clippy|bench|vmtest> [ARGS]\n\
+                 \n  build [--target T]  e.g. --target aarch64-unknown-linux-gnu\
                  \n  run -- ARGS   run seccomp-recorder, e.g. cargo xtask run -- record -o p.json -- ls\
-                 \n  test [ARGS]   the whole test suite (ARGS go to cargo test)"
+                 \n  test [ARGS]   the whole test suite (ARGS go to cargo test)\
+                 \n  vmtest [--kernel 5.10|6.1|6.12|newest]... [--arch x86_64|aarch64]"
             );
             Ok(ExitCode::from(2))
         }
@@ -87,7 +100,7 @@ fn test(args: &[String]) -> Result<ExitCode> {
 }
 
 /// The number before `what` in "ok. 12 passed; 0 failed; ...".
-fn count(summary: &str, what: &str) -> u64 {
+pub fn count(summary: &str, what: &str) -> u64 {
     summary
         .split(';')
         .find(|part| part.ends_with(what))
@@ -156,7 +169,48 @@ pub fn build(bench: bool) -> Result<()> {
     check(&mut c)
 }
 
-fn cargo() -> Command {
+/// The recorder for another architecture. Linked by clang and lld against Debian's cross
+/// glibc: gcc's cross compilers conflict with gcc-multilib, which the i386 tests need.
+pub fn cross_build(target: &str) -> Result<()> {
+    setup()?;
+    apt_packages("vmtest-apt-packages.txt")?;
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    if !installed.lines().any(|t| t == target) {
+        check(Command::new("rustup").args(["target", "add", target]))?;
+    }
+    let mut c = cargo();
+    // The recorder only: the benchmark is x86_64's (it times x86-only syscalls).
+    c.args([
+        "build",
+        "-p",
+        "seccomp-recorder",
+        "--bin",
+        "seccomp-recorder",
+    ]);
+    c.args(["--target", target]);
+    cross_env(&mut c, target);
+    check(&mut c)
+}
+
+pub fn cross_env(c: &mut Command, target: &str) {
+    let var = target.to_uppercase().replace('-', "_");
+    let clang_target = target.replace("-unknown-", "-");
+    c.env(format!("CARGO_TARGET_{var}_LINKER"), "clang");
+    c.env(
+        format!("CARGO_TARGET_{var}_RUSTFLAGS"),
+        format!("-C link-arg=--target={clang_target} -C link-arg=-fuse-ld=lld"),
+    );
+    // C parts of dependencies (aws-lc-sys), built by the cc crate.
+    let cc = target.replace('-', "_");
+    for (tool, value) in [("CC", "clang"), ("CXX", "clang++"), ("AR", "llvm-ar")] {
+        c.env(format!("{tool}_{cc}"), value);
+    }
+    for flags in ["CFLAGS", "CXXFLAGS"] {
+        c.env(format!("{flags}_{cc}"), format!("--target={clang_target}"));
+    }
+}
+
+pub fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     // bpf-linker lives in cargo's bin dir, which a non-login shell may lack on PATH.
@@ -172,7 +226,7 @@ fn cargo_home() -> PathBuf {
         .unwrap_or_else(|| home().join(".cargo"))
 }
 
-fn home() -> PathBuf {
+pub fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| "/root".into())

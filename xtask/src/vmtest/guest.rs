@@ -1,0 +1,302 @@
+//! One kernel: an initramfs that loads the kernel's own 9p modules and chroots into the
+//! shared root, QEMU under TCG, and what the guest printed on its serial console.
+
+use super::apt::{Apt, Kernel};
+use super::cpio::{Archive, Entry};
+use super::stage::Stage;
+use super::{Arch, Outcome};
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Modules the guest needs to mount its root; built in on some kernels.
+const MODULES: [&str; 3] = ["virtio_pci", "9pnet_virtio", "9p"];
+/// TCG is slow, but a kernel that needs longer than this is stuck.
+const TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+pub fn run(stage: &Stage, apt: &Apt, cache: &Path, arch: Arch, name: &str) -> Outcome {
+    let start = Instant::now();
+    let mut o = Outcome {
+        arch,
+        name: name.to_string(),
+        release: "?".into(),
+        passed: 0,
+        failed: 0,
+        ok: false,
+        facts: Vec::new(),
+        notes: Vec::new(),
+        secs: 0,
+        error: None,
+    };
+    if let Err(e) = boot_and_test(stage, apt, cache, &mut o) {
+        o.error = Some(format!("{e:#}"));
+        o.ok = false;
+    }
+    o.secs = start.elapsed().as_secs();
+    o
+}
+
+fn boot_and_test(stage: &Stage, apt: &Apt, cache: &Path, o: &mut Outcome) -> Result<()> {
+    let kernel = apt.kernel(cache, o.arch, &o.name)?;
+    o.release = format!("{} ({})", kernel.release, kernel.version);
+    let dir = crate::root().join("target/vmtest");
+    let initrd = dir.join(format!("{}-{}.initrd", o.arch, o.name));
+    std::fs::write(&initrd, initramfs(stage, &kernel)?)?;
+    let log = dir.join(format!("{}-{}.log", o.arch, o.name));
+    eprintln!(
+        "vmtest: booting {} {} (console in {})",
+        o.arch,
+        kernel.release,
+        log.display()
+    );
+    let console = qemu(o.arch, &kernel.vmlinuz, &initrd, &stage.root, &log)?;
+    read_console(&console, o)
+}
+
+fn read_console(console: &str, o: &mut Outcome) -> Result<()> {
+    let mut exit = None;
+    for line in console.lines().map(|l| l.trim_end_matches('\r')) {
+        // libtest prints "test NAME ... " before the test's own output, on the same line.
+        let tagged = |tag: &str| line.find(tag).map(|at| &line[at + tag.len()..]);
+        if let Some(f) = tagged("vmtest-fact: ") {
+            o.facts.push(f.to_string());
+        } else if let Some(n) = tagged("vmtest-note: ") {
+            o.notes.push(n.to_string());
+        } else if let Some(e) = tagged("vmtest-error: ") {
+            bail!("{e}");
+        } else if let Some(code) = tagged("vmtest-exit: ") {
+            exit = code.trim().parse::<i32>().ok();
+        } else if let Some(summary) = line.strip_prefix("test result: ") {
+            o.passed += count(summary, " passed");
+            o.failed += count(summary, " failed");
+        }
+    }
+    let exit = exit.context("the guest never finished the tests (see its console log)")?;
+    o.ok = exit == 0 && o.failed == 0 && o.passed > 0;
+    if !o.ok {
+        bail!("the tests exited with {exit}");
+    }
+    Ok(())
+}
+
+fn count(summary: &str, what: &str) -> u32 {
+    crate::count(summary, what) as u32
+}
+
+fn initramfs(stage: &Stage, kernel: &Kernel) -> Result<Vec<u8>> {
+    let mut a = Archive::default();
+    for d in [
+        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "proc", "sys", "dev", "root", "mod",
+    ] {
+        a.add(d, Entry::Dir);
+    }
+    let busybox = std::fs::read(&stage.busybox)
+        .with_context(|| format!("cannot read {}", stage.busybox.display()))?;
+    a.add("bin/busybox", file(busybox));
+    let mut order = Vec::new();
+    for (i, (name, data)) in modules(&kernel.modules)?.into_iter().enumerate() {
+        let file_name = format!("{i:02}-{name}.ko");
+        a.add(&format!("mod/{file_name}"), file(data));
+        order.push(file_name);
+    }
+    a.add("init", file(init_script(stage, &order).into_bytes()));
+    Ok(a.finish())
+}
+
+fn file(data: Vec<u8>) -> Entry {
+    Entry::File { mode: 0o755, data }
+}
+
+fn init_script(stage: &Stage, modules: &[String]) -> String {
+    let env = [
+        "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string(),
+        "HOME=/tmp".into(),
+        "TMPDIR=/tmp".into(),
+        "RUST_BACKTRACE=1".into(),
+        format!("SECCOMP_RECORDER_BIN={}", stage.recorder),
+        format!("SECCOMP_RECORDER_WORKLOADS={}", stage.workloads),
+        format!("SECCOMP_RECORDER_REQUIRE_ABIS={}", stage.abis),
+    ]
+    .join(" ");
+    format!(
+        r#"#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in {mods}; do insmod /mod/$m || echo "vmtest-error: insmod $m failed"; done
+if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /root; then
+  echo "vmtest-error: cannot mount the 9p root"; reboot -f
+fi
+mount -t proc proc /root/proc
+mount -t sysfs sys /root/sys
+mount -t devtmpfs dev /root/dev
+mount -t tmpfs tmp /root/tmp
+mount -t tmpfs run /root/run
+mount -t cgroup2 cgroup2 /root/sys/fs/cgroup
+mount -t bpf bpf /root/sys/fs/bpf
+mount -t tracefs tracefs /root/sys/kernel/tracing
+mount -t debugfs debugfs /root/sys/kernel/debug
+echo "vmtest-kernel: $(uname -r) $(uname -m)"
+chroot /root /bin/env -i {env} {test} --test-threads=1 --nocapture
+echo "vmtest-exit: $?"
+reboot -f
+"#,
+        mods = modules.join(" "),
+        test = stage.test_bin,
+    )
+}
+
+/// The modules in `MODULES` and what they depend on, dependencies first, decompressed
+/// (busybox's insmod takes plain ELF). The packages ship no modules.dep (depmod makes it
+/// at install time): each module's own `depends=` tag says it.
+fn modules(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut index = HashMap::new();
+    walk(dir, &mut index)?;
+    let mut order = Vec::new();
+    for m in MODULES {
+        add_with_deps(m, &index, &mut order)?;
+    }
+    Ok(order)
+}
+
+fn walk(dir: &Path, index: &mut HashMap<String, PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = e?.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            walk(&path, index)?;
+        } else if name.contains(".ko") {
+            index.insert(module_name(&name), path);
+        }
+    }
+    Ok(())
+}
+
+/// `kernel/fs/9p/9p.ko.xz` -> `9p`; `-` and `_` are the same to the kernel.
+fn module_name(path: &str) -> String {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.split(".ko").next().unwrap_or(file).replace('-', "_")
+}
+
+/// A module the package does not ship is built in (not every package lists those).
+fn add_with_deps(
+    name: &str,
+    index: &HashMap<String, PathBuf>,
+    order: &mut Vec<(String, Vec<u8>)>,
+) -> Result<()> {
+    let Some(path) = index.get(name) else {
+        return Ok(());
+    };
+    if order.iter().any(|(o, _)| o == name) {
+        return Ok(());
+    }
+    let data = decompress(path)?;
+    for dep in depends(&data) {
+        add_with_deps(&dep, index, order)?;
+    }
+    order.push((name.to_string(), data));
+    Ok(())
+}
+
+/// The `depends=a,b` string of a module's .modinfo section.
+fn depends(module: &[u8]) -> Vec<String> {
+    let tag = b"\0depends=";
+    let Some(at) = module.windows(tag.len()).position(|w| w == tag) else {
+        return Vec::new();
+    };
+    let rest = &module[at + tag.len()..];
+    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    String::from_utf8_lossy(&rest[..end])
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .map(|d| d.replace('-', "_"))
+        .collect()
+}
+
+fn decompress(path: &Path) -> Result<Vec<u8>> {
+    let tool = match path.extension().and_then(|e| e.to_str()) {
+        Some("xz") => "xz",
+        Some("zst") => "zstd",
+        Some("gz") => "gzip",
+        _ => return std::fs::read(path).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let out = Command::new(tool)
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .with_context(|| format!("cannot run {tool}"))?;
+    if !out.status.success() {
+        bail!("{tool} -dc {} failed", path.display());
+    }
+    Ok(out.stdout)
+}
+
+/// Boots and returns the console output; it is also written to `log` as it comes.
+fn qemu(arch: Arch, vmlinuz: &Path, initrd: &Path, root: &Path, log: &PathBuf) -> Result<String> {
+    let mut c = match arch {
+        Arch::X86_64 => {
+            let mut c = Command::new("qemu-system-x86_64");
+            // Debian kernels run x32 programs only when asked to at boot.
+            c.args(["-append", "console=ttyS0 panic=-1 quiet syscall.x32=y"]);
+            c
+        }
+        Arch::Aarch64 => {
+            let mut c = Command::new("qemu-system-aarch64");
+            c.args(["-machine", "virt"]);
+            c.args(["-append", "console=ttyAMA0 panic=-1 quiet"]);
+            c
+        }
+    };
+    // /dev/kvm here does not run stock kernels (they hang in the decompressor): TCG.
+    c.args([
+        "-accel",
+        "tcg,thread=multi",
+        "-cpu",
+        "max",
+        "-smp",
+        "2",
+        "-m",
+        "2G",
+    ])
+    .args(["-nographic", "-no-reboot", "-nic", "none"])
+    .arg("-kernel")
+    .arg(vmlinuz)
+    .arg("-initrd")
+    .arg(initrd)
+    .arg("-virtfs")
+    .arg(format!(
+        "local,path={},mount_tag=hostroot,security_model=none,readonly=on",
+        root.display()
+    ))
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let mut child = c.spawn().context("cannot start qemu")?;
+    let stdout = child.stdout.take().context("no qemu stdout")?;
+    let mut file = std::fs::File::create(log)?;
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = writeln!(file, "{line}");
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let start = Instant::now();
+    while child.try_wait()?.is_none() {
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the guest did not finish within {} s", TIMEOUT.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("console reader panicked"))
+}
