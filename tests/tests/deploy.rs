@@ -239,3 +239,68 @@ fn daemonset_parts_agree() {
     assert_eq!(sc["privileged"], false);
     assert_eq!(strs(&sc["capabilities"]["drop"]), ["ALL"]);
 }
+
+/// The DaemonSet's capabilities suffice to record a cgroup someone else made, as the agent
+/// records the pods' cgroups: the recorder runs with exactly those in its bounding set (as
+/// root, like the container), loads its eBPF programs and sees what the process in the
+/// cgroup does. (The manifest's nsenter into the host's cgroup namespace cannot be shown
+/// here: this machine refuses even root /proc/1/ns.)
+#[test]
+fn the_daemonset_capabilities_suffice_to_record_a_cgroup() {
+    seccomp_recorder_tests::require_root();
+    let ds = read_yaml(&deploy().join("base/daemonset.yaml"));
+    let added = strs(&container(&ds)["securityContext"]["capabilities"]["add"]);
+    let bounding: String = std::iter::once("-all".to_string())
+        .chain(added.iter().map(|c| format!("+{}", c.to_lowercase())))
+        .collect::<Vec<_>>()
+        .join(",");
+    let scratch = Scratch::new("deploy-caps");
+    let mount = seccomp_recorder::cgroup::mount_point().expect("a cgroup2 mount");
+    let cgroup = mount.join(format!("scr-deploy-caps-{}", std::process::id()));
+    std::fs::create_dir(&cgroup).unwrap();
+    let procs = cgroup.join("cgroup.procs");
+    let mut workload = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}; read go; exec uname",
+            procs.display()
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::fs::read_to_string(&procs).unwrap().trim().is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = scratch.path("pod.json");
+    let mut recorder = Command::new("setpriv")
+        .args(["--bounding-set", &bounding, "--"])
+        .arg(seccomp_recorder_tests::bin())
+        .args(["record", "--duration", "30s", "-o"])
+        .arg(&out)
+        .arg("--cgroup")
+        .arg(&cgroup)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = std::io::BufReader::new(recorder.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("recording via") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut log, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen += &line;
+    }
+    workload.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    workload.wait().unwrap();
+    std::io::Read::read_to_string(&mut log, &mut seen).unwrap();
+    let status = recorder.wait().unwrap();
+    let _ = std::fs::remove_dir(&cgroup);
+    assert!(
+        status.success(),
+        "recording with {bounding} failed:\n{seen}"
+    );
+    let names = seccomp_recorder_tests::allowed(&seccomp_recorder_tests::profile(&out));
+    assert!(names.iter().any(|n| n == "uname"), "{names:?}\n{seen}");
+}
