@@ -205,8 +205,9 @@ fn daemonset_parts_agree() {
         pod["metadata"]["annotations"]["prometheus.io/path"],
         "/metrics"
     );
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/metrics");
     for probe in ["readinessProbe", "livenessProbe"] {
-        assert_eq!(c[probe]["httpGet"]["path"], "/healthz", "{probe}");
         assert_eq!(
             c[probe]["httpGet"]["port"], c["ports"][0]["name"],
             "{probe}"
@@ -303,4 +304,71 @@ fn the_daemonset_capabilities_suffice_to_record_a_cgroup() {
     );
     let names = seccomp_recorder_tests::allowed(&seccomp_recorder_tests::profile(&out));
     assert!(names.iter().any(|n| n == "uname"), "{names:?}\n{seen}");
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut s, &mut reply).ok()?;
+    let status = reply.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, reply.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// The agent takes the DaemonSet's arguments, and its probes behave as the manifest means
+/// them while the runtime is unreachable: not ready (with the reason), but alive, so the
+/// kubelet does not restart it in a loop. Only the socket, the address and the profile
+/// directory are moved to private places.
+#[test]
+fn the_agent_takes_the_daemonset_args_and_stays_alive_without_a_runtime() {
+    seccomp_recorder_tests::require_root();
+    let ds = read_yaml(&deploy().join("base/daemonset.yaml"));
+    let c = container(&ds);
+    let scratch = Scratch::new("deploy-agent");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let private = |a: &str| -> String {
+        let (name, _) = a.split_once('=').unwrap_or((a, ""));
+        match name {
+            "--runtime-endpoint" => format!(
+                "{name}=unix://{}",
+                scratch.path("no-runtime.sock").display()
+            ),
+            "--listen" => format!("{name}=127.0.0.1:{port}"),
+            "--localhost-dir" => format!("{name}={}", scratch.path("seccomp").display()),
+            _ => a.to_string(),
+        }
+    };
+    let args: Vec<String> = strs(&c["args"]).iter().map(|a| private(a)).collect();
+    assert_eq!(strs(&c["command"]).last().unwrap(), "seccomp-recorder");
+    let agent = Command::new(seccomp_recorder_tests::bin())
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let probe = |p: &Value| {
+        let path = p["httpGet"]["path"].as_str().unwrap().to_string();
+        (0..300)
+            .find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                http_get(port, &path)
+            })
+            .unwrap_or_else(|| panic!("nothing answers {path} on port {port}"))
+    };
+    let ready = probe(&c["readinessProbe"]);
+    let live = probe(&c["livenessProbe"]);
+    let (_, metrics) = http_get(port, "/metrics").unwrap();
+    // SAFETY: plain kill(2) of the child we started.
+    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+    let out = agent.wait_with_output().unwrap();
+    let log = text(&out.stderr);
+    assert_eq!(ready.0, 503, "{ready:?}\n{log}");
+    assert!(ready.1.contains("no-runtime.sock"), "{ready:?}");
+    assert_eq!(live.0, 200, "{live:?}\n{log}");
+    assert!(metrics.contains("seccomp_recorder_up 0"), "{metrics}");
+    assert!(out.status.success(), "{args:?}: {}\n{log}", out.status);
 }
