@@ -34,13 +34,33 @@ pub enum CriError {
     Runtime(#[source] std::io::Error),
     #[error("cannot reach the container runtime at {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
-    #[error("CRI {call} on {endpoint} failed: {status}")]
+    #[error(
+        "CRI {call} on {endpoint} failed ({}): {}",
+        .status.code().description(),
+        status_text(.status)
+    )]
     Call {
         call: &'static str,
         endpoint: String,
         #[source]
         status: tonic::Status,
     },
+}
+
+/// The status message with what caused it (a broken pipe, a refused connection); tonic
+/// repeats its causes in its messages, so what is said already is left out.
+fn status_text(status: &tonic::Status) -> String {
+    let mut text = status.message().to_string();
+    let mut cause = std::error::Error::source(status);
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// The socket path of an endpoint in crictl's syntax.
