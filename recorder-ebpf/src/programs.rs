@@ -122,16 +122,30 @@ impl Task for BtfTask {
             return (unsafe { bpf_get_current_cgroup_id() }, None);
         }
         let task = Self::current();
-        // SAFETY: frozen offsets from the kernel's BTF; the verifier checks each load
-        // against the same BTF and turns a fault into a zero.
-        let id = unsafe {
-            let cset: *const u8 = read_ptr(task.0, off!(task_cgroups));
-            let cgrp: *const u8 = read_ptr(cset, off!(cset_dfl_cgrp));
-            let kn: *const u8 = read_ptr(cgrp, off!(cgrp_kn));
-            core::ptr::read_volatile(kn.add(off!(kn_id) as usize) as *const u64)
-        };
-        (id, Some(task))
+        (task_cgroup_id(task.0).unwrap_or(0), Some(task))
     }
+}
+
+/// `task->cgroups->dfl_cgrp->kn->id` as direct loads. Some kernels type an `__rcu`
+/// pointer as maybe-NULL and refuse a load through it unchecked, hence the checks (a
+/// cgroup id of 0 is never a target).
+#[inline(always)]
+fn task_cgroup_id(task: *const u8) -> Option<u64> {
+    // SAFETY: frozen offsets from the kernel's BTF; the verifier checks each load against
+    // the same BTF and turns a fault into a zero.
+    unsafe {
+        let cset = nonnull(read_ptr(task, off!(task_cgroups)))?;
+        let cgrp = nonnull(read_ptr(cset, off!(cset_dfl_cgrp)))?;
+        let kn = nonnull(read_ptr(cgrp, off!(cgrp_kn)))?;
+        Some(core::ptr::read_volatile(
+            kn.add(off!(kn_id) as usize) as *const u64
+        ))
+    }
+}
+
+#[inline(always)]
+fn nonnull(p: *const u8) -> Option<*const u8> {
+    (!p.is_null()).then_some(p)
 }
 
 /// The pointer at `base + off`, as a direct load.
