@@ -221,6 +221,7 @@ struct Acc {
     done: BTreeMap<Arch, BTreeSet<String>>,
     /// Some container of it (or the profile already on disk) was recorded from birth.
     from_birth: bool,
+    /// `namespace/pod/container` of what it holds that was not published yet.
     sources: BTreeSet<String>,
     /// The profile as last published, to publish only changes.
     last: Option<String>,
@@ -427,7 +428,6 @@ impl Agent<'_> {
         Metrics::inc(&self.metrics.containers_recorded);
         let acc = self.keys.entry(key.clone()).or_default();
         acc.from_birth |= from_birth;
-        acc.sources.insert(label.clone());
         self.owners.insert(cgroup, who.id.to_string());
         self.containers
             .insert(who.id.to_string(), Tracked { key, label, cgroup });
@@ -530,6 +530,7 @@ impl Agent<'_> {
             for (arch, names) in calls {
                 acc.done.entry(arch).or_default().extend(names);
             }
+            acc.sources.insert(t.label.clone());
             log::info!("{}: exited", t.label);
             self.forget(&t);
             keys.insert(t.key);
@@ -614,6 +615,7 @@ impl Agent<'_> {
         let Some(acc) = self.keys.get_mut(key) else {
             return;
         };
+        acc.sources.extend(live.iter().map(|t| t.label.clone()));
         let outcome = self
             .publisher
             .publish(key, &names, acc, &self.metrics, on_push);

@@ -87,6 +87,7 @@ impl Publisher {
         };
         let json = profile.to_json();
         if acc.last.as_deref() == Some(json.as_str()) {
+            acc.sources.clear();
             return Ok(());
         }
         let sources: Vec<&str> = acc.sources.iter().map(String::as_str).collect();
@@ -113,6 +114,7 @@ impl Publisher {
             on_push(key, &digest);
         }
         acc.last = Some(json);
+        acc.sources.clear();
         Ok(())
     }
 
