@@ -65,10 +65,11 @@ const ARM_PRIVATE: [&str; 7] = [
     "set_tls",
     "get_tls",
 ];
-pub use recorder_ebpf::ARM_PRIVATE_BASE;
+pub(crate) use recorder_ebpf::ARM_PRIVATE_BASE;
 
 impl Arch {
-    pub const ALL: [Arch; 5] = [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64, Arch::Arm];
+    pub(crate) const ALL: [Arch; 5] =
+        [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64, Arch::Arm];
 
     /// The name a seccomp profile uses (`SCMP_ARCH_X86_64`, ...).
     pub fn scmp_name(self) -> &'static str {
@@ -81,13 +82,13 @@ impl Arch {
         }
     }
 
-    pub fn from_scmp_name(name: &str) -> Option<Arch> {
+    pub(crate) fn from_scmp_name(name: &str) -> Option<Arch> {
         Arch::ALL.into_iter().find(|a| a.scmp_name() == name)
     }
 
     /// The `AUDIT_ARCH_*` value the kernel puts in `arch=` of audit records. x32 shares
     /// x86_64's value; its syscall numbers carry bit 30 instead.
-    pub fn audit_arch(self) -> u32 {
+    pub(crate) fn audit_arch(self) -> u32 {
         match self {
             Arch::X86_64 | Arch::X32 => 0xc000_003e,
             Arch::X86 => 0x4000_0003,
@@ -127,7 +128,7 @@ impl Arch {
     }
 
     /// The number of a named syscall on this ABI, if the ABI has it.
-    pub fn syscall_number(self, name: &str) -> Option<u32> {
+    pub(crate) fn syscall_number(self, name: &str) -> Option<u32> {
         use syscalls::{aarch64, arm, x86, x86_64};
         let id = |r: Result<i32, ()>| r.ok().map(|n| n as u32);
         match self {
@@ -150,7 +151,7 @@ impl Arch {
     }
 
     /// Every syscall name of this ABI, sorted.
-    pub fn syscall_names(self) -> Vec<&'static str> {
+    pub(crate) fn syscall_names(self) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = (0..1024)
             .chain(ARM_PRIVATE_BASE..ARM_PRIVATE_BASE + ARM_PRIVATE.len() as u32)
             .filter_map(|nr| self.syscall_name(nr))

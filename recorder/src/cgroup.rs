@@ -82,7 +82,7 @@ pub fn id(path: &Path) -> Result<u64, CgroupError> {
 }
 
 /// The cgroup v2 directory of a process, from the `0::` line of /proc/PID/cgroup.
-pub fn of_pid(mount: &Path, pid: u32) -> Result<Option<PathBuf>, CgroupError> {
+pub(crate) fn of_pid(mount: &Path, pid: u32) -> Result<Option<PathBuf>, CgroupError> {
     let file = PathBuf::from(format!("/proc/{pid}/cgroup"));
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => t,
@@ -97,14 +97,14 @@ pub fn of_pid(mount: &Path, pid: u32) -> Result<Option<PathBuf>, CgroupError> {
 
 /// Whether any process lives in the cgroup or below it (`populated` in cgroup.events).
 /// A cgroup that is gone is not populated.
-pub fn populated(path: &Path) -> bool {
+pub(crate) fn populated(path: &Path) -> bool {
     std::fs::read_to_string(path.join("cgroup.events"))
         .map(|t| t.lines().any(|l| l == "populated 1"))
         .unwrap_or(false)
 }
 
 /// The cgroup and every cgroup below it, parents first.
-pub fn subtree(path: &Path) -> Vec<PathBuf> {
+pub(crate) fn subtree(path: &Path) -> Vec<PathBuf> {
     let mut out = vec![path.to_path_buf()];
     let mut i = 0;
     while i < out.len() {
@@ -123,7 +123,7 @@ pub fn subtree(path: &Path) -> Vec<PathBuf> {
 }
 
 /// Checks that `path` is a directory of the cgroup v2 hierarchy mounted at `mount`.
-pub fn check_v2(mount: &Path, path: &Path) -> Result<PathBuf, CgroupError> {
+pub(crate) fn check_v2(mount: &Path, path: &Path) -> Result<PathBuf, CgroupError> {
     let path = std::fs::canonicalize(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => CgroupError::Missing {
             path: path.to_path_buf(),
@@ -141,14 +141,14 @@ pub fn check_v2(mount: &Path, path: &Path) -> Result<PathBuf, CgroupError> {
 
 /// A cgroup we created for `record -- CMD`; removed on drop, after moving out whatever
 /// the command left running in it.
-pub struct OwnCgroup {
-    pub path: PathBuf,
-    pub id: u64,
-    pub dir: std::fs::File,
+pub(crate) struct OwnCgroup {
+    pub(crate) path: PathBuf,
+    pub(crate) id: u64,
+    pub(crate) dir: std::fs::File,
 }
 
 impl OwnCgroup {
-    pub fn create(mount: &Path) -> Result<OwnCgroup, CgroupError> {
+    pub(crate) fn create(mount: &Path) -> Result<OwnCgroup, CgroupError> {
         remove_stale(mount);
         // Several recordings can run at once in one process (a library user, parallel
         // tests): the PID alone would collide.
@@ -166,7 +166,7 @@ impl OwnCgroup {
     }
 
     /// Processes still in the cgroup (a daemon the command started and left behind).
-    pub fn leftovers(&self) -> Vec<u32> {
+    pub(crate) fn leftovers(&self) -> Vec<u32> {
         subtree(&self.path)
             .iter()
             .filter_map(|p| std::fs::read_to_string(p.join("cgroup.procs")).ok())
@@ -180,7 +180,7 @@ impl OwnCgroup {
 
     /// Moves leftovers into `dest` (our own cgroup) so ours can be removed; they keep
     /// running, unrecorded.
-    pub fn evict(&self, dest: &Path) {
+    pub(crate) fn evict(&self, dest: &Path) {
         let procs = dest.join("cgroup.procs");
         for pid in self.leftovers() {
             let _ = std::fs::write(&procs, pid.to_string());

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// What one (plain) profile does with one syscall.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Allowed,
     /// Allowed only for some arguments; each entry is one alternative, e.g. `arg0 == 0x8`.
     ByArgs(Vec<String>),
@@ -30,7 +30,7 @@ fn effective_errno(action: &str, errno: Option<u32>) -> Option<u32> {
 /// The verdict as libseccomp builds the filter: runc drops rules equal to the default
 /// action; the first rule without arguments decides (a later one, or an earlier one with
 /// arguments, is replaced or ignored); otherwise rules with arguments allow only those.
-pub fn verdict(p: &Profile, name: &str) -> Verdict {
+pub(crate) fn verdict(p: &Profile, name: &str) -> Verdict {
     let default_errno = effective_errno(&p.default_action, p.default_errno());
     let rules: Vec<&Rule> = p
         .syscalls
@@ -132,12 +132,12 @@ impl Baseline {
 
 #[derive(Serialize, Debug)]
 pub struct Report {
-    pub against: String,
+    pub(crate) against: String,
     /// What RuntimeDefault does with calls it does not list.
-    pub default_action: String,
-    pub default_errno: Option<u32>,
-    pub caps: Vec<String>,
-    pub kernel: String,
+    pub(crate) default_action: String,
+    pub(crate) default_errno: Option<u32>,
+    pub(crate) caps: Vec<String>,
+    pub(crate) kernel: String,
     pub arches: Vec<ArchReport>,
     /// ABIs RuntimeDefault lets run that the profile does not list: every call of them is
     /// refused (e.g. 32-bit x86 next to a profile of x86_64 only).
@@ -146,9 +146,9 @@ pub struct Report {
 
 #[derive(Serialize, Debug)]
 pub struct ArchReport {
-    pub arch: String,
+    pub(crate) arch: String,
     /// False when RuntimeDefault does not list this arch: every call of it is refused.
-    pub covered: bool,
+    pub(crate) covered: bool,
     /// (a) recorded calls RuntimeDefault refuses.
     pub would_be_blocked: Vec<Blocked>,
     /// (b) recorded calls allowed only for some arguments, or only thanks to a capability.
@@ -156,45 +156,45 @@ pub struct ArchReport {
     /// Recorded calls seccomp lets through but the kernel refuses without a capability.
     pub kernel_needs_cap: Vec<KernelCheck>,
     pub runtime_default_allows: usize,
-    pub profile_allows: usize,
+    pub(crate) profile_allows: usize,
     /// (c) calls RuntimeDefault allows (even conditionally) that the profile does not.
-    pub removed: Vec<String>,
-    pub removed_percent: f64,
+    pub(crate) removed: Vec<String>,
+    pub(crate) removed_percent: f64,
     /// (d) the removed calls that matter most.
-    pub notable_removed: Vec<Notable>,
+    pub(crate) notable_removed: Vec<Notable>,
 }
 
 #[derive(Serialize, Debug, PartialEq, Eq)]
 pub struct Blocked {
-    pub name: String,
-    pub action: String,
-    pub errno: Option<u32>,
-    pub errno_name: Option<String>,
+    pub(crate) name: String,
+    pub(crate) action: String,
+    pub(crate) errno: Option<u32>,
+    pub(crate) errno_name: Option<String>,
     /// Capabilities any one of which would make RuntimeDefault allow it.
-    pub allowed_with: Vec<String>,
+    pub(crate) allowed_with: Vec<String>,
 }
 
 #[derive(Serialize, Debug, PartialEq, Eq)]
 pub struct Conditional {
-    pub name: String,
+    pub(crate) name: String,
     /// Alternatives of argument conditions under which it is allowed.
-    pub only_with_args: Vec<String>,
+    pub(crate) only_with_args: Vec<String>,
     /// Capabilities of the baseline's set it needs (dropping one denies it).
-    pub needs_caps: Vec<String>,
+    pub(crate) needs_caps: Vec<String>,
 }
 
 #[derive(Serialize, Debug, PartialEq, Eq)]
 pub struct KernelCheck {
-    pub name: String,
-    pub cap: String,
+    pub(crate) name: String,
+    pub(crate) cap: String,
     /// Which arguments the check applies to, when not all.
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 #[derive(Serialize, Debug, PartialEq, Eq)]
-pub struct Notable {
-    pub name: String,
-    pub why: String,
+pub(crate) struct Notable {
+    pub(crate) name: String,
+    pub(crate) why: String,
 }
 
 /// Expansions of one baseline for one native arch, cached across that arch family.

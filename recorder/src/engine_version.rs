@@ -7,19 +7,19 @@ use std::process::{Command, Stdio};
 
 /// An installed engine's version and how it was found.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Installed {
-    pub version: Version,
+pub(crate) struct Installed {
+    pub(crate) version: Version,
     /// The command that told, e.g. `dockerd --version`.
-    pub how: String,
+    pub(crate) how: String,
     /// What it printed (first line), for the user to check.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// The version of the part of `runtime` that picks the default profile: the daemon for
 /// Docker (the `docker` client may be another version), the containers-common package for
 /// Podman (podman loads its `seccomp.json`; without the package, podman's own release, whose
 /// built-in default is the containers/common it vendors), the daemon for containerd and CRI-O.
-pub fn installed(runtime: Runtime) -> Option<Installed> {
+pub(crate) fn installed(runtime: Runtime) -> Option<Installed> {
     match runtime {
         Runtime::Docker => from_command("dockerd", &["--version"]),
         Runtime::Containerd => from_command("containerd", &["--version"]),

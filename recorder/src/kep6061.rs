@@ -19,13 +19,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The artifact size the KEP recommends runtimes enforce (CRI-O's default).
-pub const MAX_BYTES: u64 = crate::oci::artifact::MAX_PROFILE_BYTES;
-pub const MAX_ENTRIES_PER_SYSCALL: usize = 128;
-pub const MAX_NAMES_PER_ENTRY: usize = 1024;
-pub const MAX_RULES_PER_SYSCALL: usize = 256;
-pub const MAX_RULES: usize = 16384;
+pub(crate) const MAX_BYTES: u64 = crate::oci::artifact::MAX_PROFILE_BYTES;
+pub(crate) const MAX_ENTRIES_PER_SYSCALL: usize = 128;
+pub(crate) const MAX_NAMES_PER_ENTRY: usize = 1024;
+pub(crate) const MAX_RULES_PER_SYSCALL: usize = 256;
+pub(crate) const MAX_RULES: usize = 16384;
 /// The kernel's MAX_ERRNO.
-pub const MAX_ERRNO: u32 = 4095;
+pub(crate) const MAX_ERRNO: u32 = 4095;
 
 /// One thing a KEP-6061 runtime would do differently from what the profile says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,11 +78,11 @@ pub enum Warning {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub name: String,
+    pub(crate) name: String,
     /// What the workload gets instead: an errno name or an action.
-    pub result: String,
+    pub(crate) result: String,
     /// Capabilities any one of which would make the baseline allow it.
-    pub allowed_with: Vec<String>,
+    pub(crate) allowed_with: Vec<String>,
 }
 
 /// Every warning for `profile` (`size` bytes as pushed) under each of `baselines`.
@@ -146,7 +146,7 @@ fn intersection(r: &Report) -> Vec<Warning> {
 }
 
 /// The bounds a runtime's artifact validation enforces, and what it rejects outright.
-pub fn limits(p: &Profile, size: u64) -> Vec<Warning> {
+pub(crate) fn limits(p: &Profile, size: u64) -> Vec<Warning> {
     let mut out = Vec::new();
     if size > MAX_BYTES {
         out.push(Warning::TooLarge { size });

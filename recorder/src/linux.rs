@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 /// The 41 Linux capabilities (`include/uapi/linux/capability.h`).
-pub const CAPABILITIES: [&str; 41] = [
+pub(crate) const CAPABILITIES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
@@ -74,7 +74,7 @@ const UNTABLED_SYSCALLS: [&str; 8] = [
 ];
 
 /// True if `name` is a syscall on some architecture, ours or another.
-pub fn is_syscall_anywhere(name: &str) -> bool {
+pub(crate) fn is_syscall_anywhere(name: &str) -> bool {
     static NAMES: OnceLock<BTreeSet<&'static str>> = OnceLock::new();
     NAMES
         .get_or_init(|| {

@@ -41,7 +41,7 @@ fn list(issues: &[Issue]) -> String {
 }
 
 /// Every action libseccomp and the runtime-spec know.
-pub const ACTIONS: [&str; 9] = [
+pub(crate) const ACTIONS: [&str; 9] = [
     "SCMP_ACT_KILL",
     "SCMP_ACT_KILL_PROCESS",
     "SCMP_ACT_KILL_THREAD",
@@ -54,7 +54,7 @@ pub const ACTIONS: [&str; 9] = [
 ];
 
 /// Actions after which the syscall runs.
-pub fn action_allows(action: &str) -> bool {
+pub(crate) fn action_allows(action: &str) -> bool {
     matches!(action, "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG")
 }
 
@@ -63,100 +63,100 @@ pub fn action_allows(action: &str) -> bool {
 pub struct Profile {
     pub default_action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_errno_ret: Option<u32>,
+    pub(crate) default_errno_ret: Option<u32>,
     /// containers/common: an errno name or number that wins over `defaultErrnoRet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_errno: Option<String>,
+    pub(crate) default_errno: Option<String>,
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub architectures: Vec<String>,
+    pub(crate) architectures: Vec<String>,
     /// Docker / containers-common template: the loader picks the entry of the host arch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arch_map: Option<Vec<ArchMapEntry>>,
+    pub(crate) arch_map: Option<Vec<ArchMapEntry>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flags: Option<Vec<String>>,
+    pub(crate) flags: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub listener_path: Option<String>,
+    pub(crate) listener_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub listener_metadata: Option<String>,
+    pub(crate) listener_metadata: Option<String>,
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub syscalls: Vec<Rule>,
+    pub(crate) syscalls: Vec<Rule>,
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub(crate) extra: BTreeMap<String, Value>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct ArchMapEntry {
-    pub architecture: String,
+pub(crate) struct ArchMapEntry {
+    pub(crate) architecture: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sub_architectures: Option<Vec<String>>,
+    pub(crate) sub_architectures: Option<Vec<String>>,
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub(crate) extra: BTreeMap<String, Value>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Rule {
+pub(crate) struct Rule {
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// Docker's deprecated single-name form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub action: String,
+    pub(crate) name: Option<String>,
+    pub(crate) action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub args: Option<Vec<Arg>>,
+    pub(crate) args: Option<Vec<Arg>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
+    pub(crate) comment: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub includes: Option<Filter>,
+    pub(crate) includes: Option<Filter>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub excludes: Option<Filter>,
+    pub(crate) excludes: Option<Filter>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errno_ret: Option<u32>,
+    pub(crate) errno_ret: Option<u32>,
     /// containers/common: an errno name or number that wins over `errnoRet`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errno: Option<String>,
+    pub(crate) errno: Option<String>,
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub(crate) extra: BTreeMap<String, Value>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Arg {
-    pub index: u32,
-    pub value: u64,
+pub(crate) struct Arg {
+    pub(crate) index: u32,
+    pub(crate) value: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_two: Option<u64>,
-    pub op: String,
+    pub(crate) value_two: Option<u64>,
+    pub(crate) op: String,
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub(crate) extra: BTreeMap<String, Value>,
 }
 
 /// A template condition: host arches (libseccomp native names such as `amd64`),
 /// capabilities of the container, and the host kernel (`major.minor`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Filter {
+pub(crate) struct Filter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub caps: Option<Vec<String>>,
+    pub(crate) caps: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arches: Option<Vec<String>>,
+    pub(crate) arches: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_kernel: Option<String>,
+    pub(crate) min_kernel: Option<String>,
     #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
+    pub(crate) extra: BTreeMap<String, Value>,
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -234,10 +234,10 @@ impl DefaultAction {
 /// The largest errno a seccomp filter can return: the kernel hands back -ERRNO, and
 /// libseccomp (so runc, crun, Docker, Podman) refuses 4095 and above, which would read
 /// as a valid pointer or count.
-pub const MAX_ERRNO: u32 = 4094;
+pub(crate) const MAX_ERRNO: u32 = 4094;
 
 /// Refuses an errno no runtime can load.
-pub fn check_errno(n: u32) -> Result<u32, String> {
+pub(crate) fn check_errno(n: u32) -> Result<u32, String> {
     if n > MAX_ERRNO {
         return Err(format!(
             "errno {n} cannot be loaded: runc and libseccomp take 0 to {MAX_ERRNO}"
@@ -276,16 +276,16 @@ impl std::str::FromStr for DefaultAction {
 
 impl Rule {
     /// `names`, or Docker's deprecated `name`.
-    pub fn all_names(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn all_names(&self) -> impl Iterator<Item = &String> {
         self.names.iter().chain(self.name.iter())
     }
 
-    pub fn args(&self) -> &[Arg] {
+    pub(crate) fn args(&self) -> &[Arg] {
         self.args.as_deref().unwrap_or_default()
     }
 
     /// The errno this rule returns, as its loader computes it (a name wins over the number).
-    pub fn errno(&self) -> Option<u32> {
+    pub(crate) fn errno(&self) -> Option<u32> {
         resolve_errno(self.errno.as_deref(), self.errno_ret)
     }
 
@@ -299,7 +299,7 @@ impl Rule {
 /// resuming a call a signal interrupted (`restart_syscall`, seen in 2 of 3 recordings of
 /// a `cargo test`). Refusing them grants nothing and only ever kills the process, and a
 /// run sees them only when a signal happens to arrive.
-pub const KERNEL_MADE: [&str; 3] = ["rt_sigreturn", "sigreturn", "restart_syscall"];
+pub(crate) const KERNEL_MADE: [&str; 3] = ["rt_sigreturn", "sigreturn", "restart_syscall"];
 
 /// Adds [`KERNEL_MADE`] to every ABI that has them.
 pub fn add_kernel_made(names: &mut BTreeMap<Arch, BTreeSet<String>>) {
@@ -440,7 +440,7 @@ fn resolve_errno(name: Option<&str>, number: Option<u32>) -> Option<u32> {
 }
 
 /// An errno given as a name (`EPERM`) or a decimal string.
-pub fn errno_number(s: &str) -> Option<u32> {
+pub(crate) fn errno_number(s: &str) -> Option<u32> {
     if let Ok(n) = s.parse::<u32>() {
         return Some(n);
     }
@@ -451,7 +451,7 @@ pub fn errno_number(s: &str) -> Option<u32> {
 }
 
 /// The name of an errno value, for reports.
-pub fn errno_name(n: u32) -> Option<&'static str> {
+pub(crate) fn errno_name(n: u32) -> Option<&'static str> {
     ERRNO_NAMES
         .iter()
         .find(|(_, v)| *v as u32 == n)

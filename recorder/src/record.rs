@@ -133,7 +133,7 @@ pub struct Report {
 }
 
 /// Progress while recording: called about once a second with what has been seen so far.
-pub type Progress<'a> = &'a mut dyn FnMut(Duration, &[TargetReport]);
+pub(crate) type Progress<'a> = &'a mut dyn FnMut(Duration, &[TargetReport]);
 
 /// A target being recorded; a pending container has no path and id until it is born.
 #[derive(Clone, Debug)]

@@ -77,18 +77,18 @@ impl Runtime {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Runtime> {
+    pub(crate) fn from_name(name: &str) -> Option<Runtime> {
         Runtime::ALL
             .into_iter()
             .find(|r| r.name() == name.to_ascii_lowercase())
     }
 
     /// The built-in releases, oldest first.
-    pub fn releases(self) -> impl Iterator<Item = &'static Release> {
+    pub(crate) fn releases(self) -> impl Iterator<Item = &'static Release> {
         all_releases().iter().filter(move |r| r.runtime == self)
     }
 
-    pub fn newest(self) -> &'static Release {
+    pub(crate) fn newest(self) -> &'static Release {
         self.releases()
             .last()
             .unwrap_or_else(|| panic!("SOURCES lists no {} release", self.name()))
@@ -119,16 +119,16 @@ const SOURCES: &str = include_str!("../data/runtime-defaults/SOURCES");
 /// One engine release and the RuntimeDefault it ships.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Release {
-    pub runtime: Runtime,
-    pub version: Version,
+    pub(crate) runtime: Runtime,
+    pub(crate) version: Version,
     /// Where the profile comes from: repository, tag and path.
-    pub source: String,
+    pub(crate) source: String,
     data: &'static str,
 }
 
 impl Release {
     /// `docker@20.10.24`.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{}@{}", self.runtime.name(), self.version)
     }
 
@@ -194,7 +194,7 @@ pub struct Version {
 impl Version {
     /// The leading `1.6.20` of what engines print (`v1.6.20`, `20.10.24+dfsg1`,
     /// `1.6.20~ds1`); at least major.minor unless the whole text is one number.
-    pub fn parse(s: &str) -> Option<Version> {
+    pub(crate) fn parse(s: &str) -> Option<Version> {
         let s = s.strip_prefix('v').unwrap_or(s);
         let end = s
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))

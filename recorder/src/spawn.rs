@@ -23,9 +23,9 @@ pub enum SpawnError {
 }
 
 /// A started command.
-pub struct Child {
-    pub pid: libc::pid_t,
-    pub pidfd: OwnedFd,
+pub(crate) struct Child {
+    pub(crate) pid: libc::pid_t,
+    pub(crate) pidfd: OwnedFd,
 }
 
 #[repr(C)]
@@ -49,7 +49,7 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Starts `argv` in the cgroup open as `cgroup_dir`; with `stdout_to_stderr`, its stdout
 /// is our stderr.
-pub fn spawn(
+pub(crate) fn spawn(
     argv: &[OsString],
     cgroup_dir: &std::fs::File,
     stdout_to_stderr: bool,
@@ -173,7 +173,7 @@ impl std::fmt::Display for Exit {
 }
 
 /// Waits for the child.
-pub fn wait(child: &Child) -> Exit {
+pub(crate) fn wait(child: &Child) -> Exit {
     let mut status = 0;
     // SAFETY: waiting for our own child.
     let r = unsafe { libc::waitpid(child.pid, &mut status, 0) };
@@ -190,7 +190,7 @@ pub fn wait(child: &Child) -> Exit {
 }
 
 /// Sends `sig` to the child through its pidfd (never to a recycled PID).
-pub fn signal(child: &Child, sig: i32) {
+pub(crate) fn signal(child: &Child, sig: i32) {
     // SAFETY: pidfd_send_signal on a pidfd we own.
     unsafe {
         libc::syscall(

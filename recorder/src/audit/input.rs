@@ -38,7 +38,7 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>, AuditError> {
 
 /// Reads the next line into `buf` without its `\n` (or `\r\n`), keeping at most
 /// [`MAX_LINE`] bytes of it. Returns `None` at the end, else whether the line was cut.
-pub fn next_line<R: BufRead + ?Sized>(
+pub(crate) fn next_line<R: BufRead + ?Sized>(
     reader: &mut R,
     buf: &mut Vec<u8>,
 ) -> io::Result<Option<bool>> {

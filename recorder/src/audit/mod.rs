@@ -60,7 +60,7 @@ impl Action {
     ];
 
     /// The action of a `code=` value (`SECCOMP_RET_*`, action bits only).
-    pub fn from_code(code: u32) -> Option<Action> {
+    pub(crate) fn from_code(code: u32) -> Option<Action> {
         match code {
             0x7ffc_0000 => Some(Action::Log),
             0x0005_0000 => Some(Action::Errno),
@@ -73,7 +73,7 @@ impl Action {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Action::Log => "log",
             Action::Errno => "errno",
@@ -189,7 +189,7 @@ pub struct Malformed {
 }
 
 /// How many malformed lines the summary shows.
-pub const MALFORMED_SHOWN: usize = 5;
+pub(crate) const MALFORMED_SHOWN: usize = 5;
 /// How many distinct unknown syscall numbers the stats keep (garbage must not grow them).
 const UNKNOWN_KEPT: usize = 64;
 
@@ -236,13 +236,13 @@ pub struct Imported {
 /// runc's init (`runc:[2:INIT]`) runs the last steps of container setup, and its final
 /// `execve`, under the container's filter: a profile without its calls cannot start the
 /// container.
-pub fn is_runtime_init(comm: Option<&str>) -> bool {
+pub(crate) fn is_runtime_init(comm: Option<&str>) -> bool {
     comm.is_some_and(|c| c.starts_with("runc:["))
 }
 
 /// The ABI and that ABI's syscall number of a record. x32 shares x86_64's AUDIT_ARCH and
 /// marks its numbers with bit 30.
-pub fn resolve_arch(audit_arch: u32, nr: u32) -> Option<(Arch, u32)> {
+pub(crate) fn resolve_arch(audit_arch: u32, nr: u32) -> Option<(Arch, u32)> {
     const X32_BIT: u32 = 0x4000_0000;
     let arch = Arch::ALL
         .into_iter()

@@ -29,16 +29,16 @@ impl Format {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     /// Milliseconds since the Unix epoch, if the line carried a time.
-    pub time_ms: Option<u64>,
-    pub pid: u32,
-    pub uid: Option<u32>,
-    pub comm: Option<String>,
-    pub exe: Option<String>,
+    pub(crate) time_ms: Option<u64>,
+    pub(crate) pid: u32,
+    pub(crate) uid: Option<u32>,
+    pub(crate) comm: Option<String>,
+    pub(crate) exe: Option<String>,
     /// `AUDIT_ARCH_*` value.
-    pub arch: u32,
-    pub syscall: u32,
+    pub(crate) arch: u32,
+    pub(crate) syscall: u32,
     /// The action bits only: the kernel strips errno and data.
-    pub code: u32,
+    pub(crate) code: u32,
 }
 
 /// What one line turned out to be.
@@ -229,7 +229,7 @@ fn hex(key: &str, value: &str) -> Result<u32, String> {
 
 /// An audit "untrusted string": `"text"`, or bare hex when the text has a space, quote or
 /// control character, or `(null)`.
-pub fn untrusted(value: &str) -> String {
+pub(crate) fn untrusted(value: &str) -> String {
     if let Some(quoted) = value.strip_prefix('"') {
         return quoted.strip_suffix('"').unwrap_or(quoted).to_string();
     }

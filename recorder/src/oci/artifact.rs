@@ -7,33 +7,34 @@
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST_MEDIA_TYPE: &str =
+pub(crate) const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const DOCKER_MANIFEST_MEDIA_TYPE: &str =
+    "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const DOCKER_LIST_MEDIA_TYPE: &str =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 /// CRI-O 1.30-1.36 refuse any other config media type; newer runtimes read `artifactType`.
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.seccomp-profile.config.v1+json";
+pub(crate) const CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.seccomp-profile.config.v1+json";
 /// What ORAS writes for a file; CRI-O and KEP-6061 ignore the layer media type.
-pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
-pub const CONFIG_BYTES: &[u8] = b"{}";
-pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
-pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
-pub const PROFILE_TITLE: &str = "seccomp.json";
+pub(crate) const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) const CONFIG_BYTES: &[u8] = b"{}";
+pub(crate) const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
+pub(crate) const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+pub(crate) const PROFILE_TITLE: &str = "seccomp.json";
 /// CRI-O reads at most 1 MiB of artifact data, and SPO's daemon caps profiles at the same.
 pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
 /// Manifests are small; anything bigger is not a profile artifact.
-pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+pub(crate) const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
 /// Every manifest type a pull accepts, single-platform or index.
-pub const ACCEPTED_MANIFESTS: &[&str] = &[
+pub(crate) const ACCEPTED_MANIFESTS: &[&str] = &[
     MANIFEST_MEDIA_TYPE,
     INDEX_MEDIA_TYPE,
     DOCKER_MANIFEST_MEDIA_TYPE,
     DOCKER_LIST_MEDIA_TYPE,
 ];
 
-pub fn sha256_digest(bytes: &[u8]) -> String {
+pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
     let hash = Sha256::digest(bytes);
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
@@ -41,14 +42,14 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 
 /// A content descriptor: enough to point at a blob or a manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
+pub(crate) struct Descriptor {
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
 }
 
 impl Descriptor {
-    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+    pub(crate) fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
         Descriptor {
             media_type: media_type.to_string(),
             digest: sha256_digest(bytes),
@@ -62,7 +63,7 @@ impl Descriptor {
 }
 
 /// The manifest bytes for a profile artifact.
-pub fn manifest(profile: &[u8], created: &str, subject: Option<&Descriptor>) -> Vec<u8> {
+pub(crate) fn manifest(profile: &[u8], created: &str, subject: Option<&Descriptor>) -> Vec<u8> {
     let config = Descriptor::of(CONFIG_MEDIA_TYPE, CONFIG_BYTES);
     let mut layer = Descriptor::of(LAYER_MEDIA_TYPE, profile).to_json();
     layer["annotations"] = json!({ TITLE_ANNOTATION: PROFILE_TITLE });
@@ -82,7 +83,7 @@ pub fn manifest(profile: &[u8], created: &str, subject: Option<&Descriptor>) -> 
 
 /// The referrers tag-schema index (`sha256-<hex>` tag) after adding our manifest to it:
 /// an entry for the same digest is replaced, others are kept in order.
-pub fn referrers_index(
+pub(crate) fn referrers_index(
     existing: Option<&[u8]>,
     manifest: &[u8],
     created: &str,
@@ -105,12 +106,12 @@ pub fn referrers_index(
 }
 
 /// The `sha256-<hex>` tag under which the referrers of `digest` are listed.
-pub fn referrers_tag(digest: &str) -> String {
+pub(crate) fn referrers_tag(digest: &str) -> String {
     digest.replacen(':', "-", 1)
 }
 
 /// Whether a manifest is an index (several platforms) rather than a single manifest.
-pub fn is_index(manifest: &Value) -> bool {
+pub(crate) fn is_index(manifest: &Value) -> bool {
     match manifest["mediaType"].as_str() {
         Some(t) => t == INDEX_MEDIA_TYPE || t == DOCKER_LIST_MEDIA_TYPE,
         None => manifest.get("manifests").is_some() && manifest.get("layers").is_none(),
@@ -118,7 +119,7 @@ pub fn is_index(manifest: &Value) -> bool {
 }
 
 /// The media type a manifest declares, or the OCI image manifest when it declares none.
-pub fn manifest_media_type(manifest: &Value) -> String {
+pub(crate) fn manifest_media_type(manifest: &Value) -> String {
     match manifest["mediaType"].as_str() {
         Some(t) => t.to_string(),
         None if is_index(manifest) => INDEX_MEDIA_TYPE.to_string(),
@@ -127,7 +128,7 @@ pub fn manifest_media_type(manifest: &Value) -> String {
 }
 
 /// The Go architecture name (the one OCI platforms use) of this machine.
-pub fn host_arch() -> &'static str {
+pub(crate) fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "x86" => "386",
@@ -139,7 +140,7 @@ pub fn host_arch() -> &'static str {
 }
 
 /// The digest of the index entry for `os`/`arch`.
-pub fn pick_platform(index: &Value, os: &str, arch: &str) -> Result<String, String> {
+pub(crate) fn pick_platform(index: &Value, os: &str, arch: &str) -> Result<String, String> {
     let entries = index["manifests"]
         .as_array()
         .map(Vec::as_slice)
@@ -180,10 +181,10 @@ pub fn pick_platform(index: &Value, os: &str, arch: &str) -> Result<String, Stri
 
 /// The layer that holds the profile, and its title.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Layer {
-    pub digest: String,
-    pub size: u64,
-    pub title: Option<String>,
+pub(crate) struct Layer {
+    pub(crate) digest: String,
+    pub(crate) size: u64,
+    pub(crate) title: Option<String>,
 }
 
 /// The profile layer of a manifest. A single layer is taken as is (CRI-O and KEP-6061
@@ -191,7 +192,7 @@ pub struct Layer {
 /// layer whose descriptor `platform` is this one, or that is named
 /// `profile-<os>-<arch>[-variant].yaml`, else `profile.yaml` or `profile.json`; failing
 /// all, the first layer, as CRI-O does.
-pub fn pick_layer(manifest: &Value, os: &str, arch: &str) -> Result<Layer, String> {
+pub(crate) fn pick_layer(manifest: &Value, os: &str, arch: &str) -> Result<Layer, String> {
     let entries = manifest["layers"]
         .as_array()
         .map(Vec::as_slice)

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 /// A username and password, or nothing (anonymous access).
 #[derive(Clone, Default)]
 pub struct Credentials {
-    pub basic: Option<(String, String)>,
+    pub(crate) basic: Option<(String, String)>,
     /// Where they came from, for messages ("--username", "REGISTRY_USERNAME", a file).
-    pub source: String,
+    pub(crate) source: String,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -26,7 +26,7 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    pub fn anonymous() -> Credentials {
+    pub(crate) fn anonymous() -> Credentials {
         Credentials {
             basic: None,
             source: "no credentials".to_string(),
@@ -53,7 +53,7 @@ pub struct Access {
 }
 
 /// The credentials for `registry` (host[:port]).
-pub fn resolve(access: &Access, registry: &str) -> Result<Credentials, OciError> {
+pub(crate) fn resolve(access: &Access, registry: &str) -> Result<Credentials, OciError> {
     if let Some(c) = &access.explicit {
         return Ok(c.clone());
     }

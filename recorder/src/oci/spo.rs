@@ -16,7 +16,7 @@ const RUNTIME_SPEC_FIELDS: &[&str] = &[
 ];
 
 /// The runtime-spec profile in a `SeccompProfile` resource (YAML or JSON), as pretty JSON.
-pub fn to_runtime_spec(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn to_runtime_spec(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let resource: Value = serde_norway::from_slice(bytes)
         .map_err(|e| format!("it is neither a profile nor YAML: {e}"))?;
     let kind = resource["kind"].as_str().unwrap_or_default();

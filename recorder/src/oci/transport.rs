@@ -18,16 +18,16 @@ const BACKOFF: [Duration; 3] = [
 ];
 
 /// A client for one registry with one set of credentials.
-pub struct Session {
-    pub client: Client,
-    pub auth: RegistryAuth,
-    pub registry: String,
-    pub credentials: Credentials,
-    pub plain_http: bool,
+pub(crate) struct Session {
+    pub(crate) client: Client,
+    pub(crate) auth: RegistryAuth,
+    pub(crate) registry: String,
+    pub(crate) credentials: Credentials,
+    pub(crate) plain_http: bool,
 }
 
 impl Session {
-    pub fn new(reference: &Reference, credentials: Credentials, insecure: bool) -> Session {
+    pub(crate) fn new(reference: &Reference, credentials: Credentials, insecure: bool) -> Session {
         let registry = reference.resolve_registry().to_string();
         let plain_http = insecure || is_loopback(&registry);
         let protocol = if plain_http {
@@ -58,7 +58,7 @@ impl Session {
     }
 
     /// Runs `op` until it succeeds, fails for good, or the retries run out.
-    pub async fn retry<T, F, Fut>(
+    pub(crate) async fn retry<T, F, Fut>(
         &self,
         what: &str,
         reference: &str,
@@ -215,7 +215,7 @@ fn is_transient(e: &OciDistributionError) -> bool {
 }
 
 /// The error and its causes on one line: reqwest hides "connection refused" two levels down.
-pub fn detail(e: &dyn std::error::Error) -> String {
+pub(crate) fn detail(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -234,7 +234,7 @@ pub fn detail(e: &dyn std::error::Error) -> String {
 }
 
 /// Loopback registries speak plain HTTP (as Docker and Podman assume); others need HTTPS.
-pub fn is_loopback(registry: &str) -> bool {
+pub(crate) fn is_loopback(registry: &str) -> bool {
     let host = match registry.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default(),
         None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),

@@ -20,7 +20,7 @@ impl SpoVersion {
     }
 }
 
-pub fn to_yaml(p: &Profile, name: &str, version: SpoVersion) -> Result<String, String> {
+pub(crate) fn to_yaml(p: &Profile, name: &str, version: SpoVersion) -> Result<String, String> {
     check_name(name)?;
     if p.is_template() {
         return Err("the profile is a template (archMap/includes/excludes), which the SeccompProfile \

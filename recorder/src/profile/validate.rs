@@ -11,8 +11,8 @@ use std::fmt;
 /// but probably not what the author meant.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Issue {
-    pub field: String,
-    pub message: String,
+    pub(crate) field: String,
+    pub(crate) message: String,
     pub error: bool,
 }
 
@@ -24,7 +24,7 @@ impl fmt::Display for Issue {
 }
 
 /// Every architecture libseccomp (and so the runtime-spec) knows.
-pub const SCMP_ARCHES: [&str; 24] = [
+pub(crate) const SCMP_ARCHES: [&str; 24] = [
     "SCMP_ARCH_NATIVE",
     "SCMP_ARCH_X86",
     "SCMP_ARCH_X86_64",
@@ -53,7 +53,7 @@ pub const SCMP_ARCHES: [&str; 24] = [
 
 /// libseccomp's native arch names, which `includes.arches` / `excludes.arches` use.
 /// `mips3l64n32` is the (sic) spelling Docker's profile carries.
-pub const NATIVE_ARCHES: [&str; 22] = [
+pub(crate) const NATIVE_ARCHES: [&str; 22] = [
     "x86",
     "amd64",
     "x32",
@@ -78,7 +78,7 @@ pub const NATIVE_ARCHES: [&str; 22] = [
     "riscv64",
 ];
 
-pub const OPERATORS: [&str; 7] = [
+pub(crate) const OPERATORS: [&str; 7] = [
     "SCMP_CMP_NE",
     "SCMP_CMP_LT",
     "SCMP_CMP_LE",
@@ -88,7 +88,7 @@ pub const OPERATORS: [&str; 7] = [
     "SCMP_CMP_MASKED_EQ",
 ];
 
-pub const FLAGS: [&str; 4] = [
+pub(crate) const FLAGS: [&str; 4] = [
     "SECCOMP_FILTER_FLAG_TSYNC",
     "SECCOMP_FILTER_FLAG_LOG",
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
@@ -127,7 +127,7 @@ impl Issues {
     }
 }
 
-pub fn validate(p: &Profile) -> Vec<Issue> {
+pub(crate) fn validate(p: &Profile) -> Vec<Issue> {
     let mut out = Issues::default();
     check_action(
         &mut out,

@@ -51,7 +51,7 @@ pub struct Container {
 
 impl Container {
     /// File-name-safe profile name: the container's name, else its image, else its ID.
-    pub fn profile_name(&self) -> String {
+    pub(crate) fn profile_name(&self) -> String {
         let raw = self
             .name
             .clone()

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// `cri-containerd-<id>.scope`, any `<id>`, and containerd's `<namespace>/<id>`.
 /// An engine started after `roots` were found (Podman runs no daemon: its state shows only
 /// while a container runs) is looked up before settling for a container without a name.
-pub fn container_of(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> {
+pub(crate) fn container_of(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> {
     let found = of_known(mount, dir, roots);
     if found.as_ref().is_some_and(|c| c.name.is_some()) {
         return found;

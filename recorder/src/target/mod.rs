@@ -14,8 +14,8 @@ mod resolve;
 mod tests;
 
 pub use container::{Container, Engine};
-pub use engines::EngineRoots;
-pub use layout::container_of;
+pub(crate) use engines::EngineRoots;
+pub(crate) use layout::container_of;
 
 use crate::cgroup::{self, CgroupError};
 use layout::id_from_dir_name;
@@ -59,25 +59,25 @@ pub enum Target {
 
 /// A target resolved to its cgroup.
 #[derive(Clone, Debug)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// Short name for messages and output file names.
-    pub label: String,
-    pub cgroup: PathBuf,
+    pub(crate) label: String,
+    pub(crate) cgroup: PathBuf,
     /// What the engines' state says about it, when it is a container.
-    pub container: Option<Container>,
+    pub(crate) container: Option<Container>,
 }
 
 /// A container that exists but has no cgroup yet (created, not started).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Pending {
-    pub label: String,
-    pub want: Want,
-    pub container: Option<Container>,
+pub(crate) struct Pending {
+    pub(crate) label: String,
+    pub(crate) want: Want,
+    pub(crate) container: Option<Container>,
 }
 
 /// How a pending container's cgroup will be recognised when it is made.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Want {
+pub(crate) enum Want {
     /// Any directory whose name carries this full ID (`/docker/<id>`, `libpod-<id>`,
     /// `docker-<id>.scope`, ...).
     Id(String),
@@ -92,7 +92,7 @@ pub enum Want {
 
 impl Pending {
     /// Whether `rel` (a cgroup path relative to the cgroup2 mount) is this container's.
-    pub fn matches(&self, rel: &Path) -> bool {
+    pub(crate) fn matches(&self, rel: &Path) -> bool {
         match &self.want {
             Want::Containerd { ns, id, roots } => {
                 rel == Path::new(ns).join(id)
@@ -110,7 +110,7 @@ impl Pending {
 
 /// A target now, or once its cgroup exists.
 #[derive(Clone, Debug)]
-pub enum Resolution {
+pub(crate) enum Resolution {
     Now(Resolved),
     Pending(Pending),
 }
@@ -128,7 +128,11 @@ fn cgroup_path(mount: &Path, p: &Path) -> PathBuf {
 
 impl Target {
     /// Resolves the target; `roots` is where the engines keep their state.
-    pub fn resolve(&self, mount: &Path, roots: &EngineRoots) -> Result<Resolution, TargetError> {
+    pub(crate) fn resolve(
+        &self,
+        mount: &Path,
+        roots: &EngineRoots,
+    ) -> Result<Resolution, TargetError> {
         if let Target::Container(id) = self {
             return resolve::container(mount, id, roots);
         }

@@ -10,13 +10,13 @@ use recorder_ebpf::{
 /// How this host's ABI regions map to profile architectures.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Decoder {
-    pub host: Arch,
+    pub(crate) host: Arch,
     /// The `compat_mode` the program was loaded with.
-    pub compat: u32,
+    pub(crate) compat: u32,
 }
 
 impl Decoder {
-    pub fn add_seen(&self, set: &mut Syscalls, seen: &Seen) {
+    pub(crate) fn add_seen(&self, set: &mut Syscalls, seen: &Seen) {
         for (idx, _) in seen.nr.iter().enumerate().filter(|(_, b)| **b != 0) {
             let (abi, nr) = unslot(idx);
             let name = self.add(set, abi, nr);
@@ -27,7 +27,7 @@ impl Decoder {
     }
 
     /// Adds one call; returns its arch and name when a table names it.
-    pub fn add(&self, set: &mut Syscalls, abi: u32, nr: u64) -> Option<(Arch, String)> {
+    pub(crate) fn add(&self, set: &mut Syscalls, abi: u32, nr: u64) -> Option<(Arch, String)> {
         let arch = abi_arch(self.host, self.compat, abi)?;
         let nr_in_table = match abi {
             ABI_ARM_PRIVATE => nr + u64::from(ARM_PRIVATE_BASE),

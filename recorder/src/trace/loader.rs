@@ -34,7 +34,7 @@ impl fmt::Display for CgroupRead {
 
 /// Loads the recorder's object with its globals set, sized for `capacity` cgroups;
 /// `follow` sizes BORN and turns the cgroup_mkdir hook's follow mode on.
-pub fn load(
+pub(crate) fn load(
     capacity: u32,
     follow: bool,
     offsets: &KernelOffsets,
@@ -61,13 +61,13 @@ pub fn load(
 }
 
 /// aya's parse of the running kernel's BTF, which BTF tracepoints load against.
-pub fn kernel_btf() -> Result<aya::Btf, TraceError> {
+pub(crate) fn kernel_btf() -> Result<aya::Btf, TraceError> {
     aya::Btf::from_sys_fs().map_err(TraceError::KernelBtf)
 }
 
 /// Loads program `name` of `ebpf` and attaches it as `kind` says; BTF tracepoints need
 /// `btf` (see [`kernel_btf`]).
-pub fn attach(
+pub(crate) fn attach(
     ebpf: &mut Ebpf,
     name: &'static str,
     kind: ProgramKind,
@@ -106,7 +106,7 @@ pub fn attach(
 
 /// Detaches and unloads program `name`: unloading waits for runs in progress, so its
 /// maps are final afterwards.
-pub fn detach(ebpf: &mut Ebpf, name: &'static str) -> Result<(), TraceError> {
+pub(crate) fn detach(ebpf: &mut Ebpf, name: &'static str) -> Result<(), TraceError> {
     let r = match program(ebpf, name)? {
         Program::BtfTracePoint(p) => p.unload(),
         Program::RawTracePoint(p) => p.unload(),

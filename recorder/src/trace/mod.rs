@@ -7,8 +7,8 @@
 
 mod caps;
 mod decode;
-pub mod loader;
-pub mod offsets;
+pub(crate) mod loader;
+pub(crate) mod offsets;
 mod tracefs;
 
 pub use loader::CgroupRead;
@@ -138,7 +138,7 @@ pub struct Syscalls {
     /// The part of `names` made by tasks under a seccomp filter (a container recorded
     /// under a permissive profile: its runtime's calls after installing the filter and the
     /// workload's, without the runtime's setup before it).
-    pub filtered: BTreeMap<Arch, BTreeSet<String>>,
+    pub(crate) filtered: BTreeMap<Arch, BTreeSet<String>>,
 }
 
 /// How to load a [`Tracer`].
@@ -182,7 +182,7 @@ impl Tracer {
 
     /// Like [`Tracer::load`]; with `follow`, every cgroup v2 directory made from now on is
     /// a target from birth (see [`Tracer::born`]), which fails unless the kernel allows it.
-    pub fn load_with(capacity: u32, follow: bool) -> Result<Tracer, TraceError> {
+    pub(crate) fn load_with(capacity: u32, follow: bool) -> Result<Tracer, TraceError> {
         Tracer::load_opts(
             capacity,
             LoadOptions {
@@ -278,7 +278,7 @@ impl Tracer {
     }
 
     /// Records `child` (a cgroup that already existed under a target) into `owner`'s set.
-    pub fn add_child(&mut self, child: u64, owner: u64) -> Result<(), TraceError> {
+    pub(crate) fn add_child(&mut self, child: u64, owner: u64) -> Result<(), TraceError> {
         self.add_target(child)?;
         let mut map: BpfHashMap<_, _, _> = self.map_mut(&maps::PARENT)?;
         map.insert(child, owner, 0)
@@ -287,7 +287,7 @@ impl Tracer {
 
     /// Stops recording `cgroup` and frees its entry (a followed cgroup that turned out not
     /// to be a container). Its syscalls so far are lost.
-    pub fn remove_target(&mut self, cgroup: u64) -> Result<(), TraceError> {
+    pub(crate) fn remove_target(&mut self, cgroup: u64) -> Result<(), TraceError> {
         let mut map: BpfHashMap<_, _, _> = self.map_mut(&maps::TARGETS)?;
         match map.remove(&cgroup) {
             Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
@@ -296,7 +296,7 @@ impl Tracer {
     }
 
     /// Frees a BORN entry user space has read.
-    pub fn remove_born(&mut self, cgroup: u64) -> Result<(), TraceError> {
+    pub(crate) fn remove_born(&mut self, cgroup: u64) -> Result<(), TraceError> {
         let mut map: BpfHashMap<_, _, _> = self.map_mut(&maps::BORN)?;
         match map.remove(&cgroup) {
             Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
@@ -305,7 +305,7 @@ impl Tracer {
     }
 
     /// Follow mode: the cgroups made since loading, as id -> (parent id, directory name).
-    pub fn born(&self) -> Result<BTreeMap<u64, (u64, String)>, TraceError> {
+    pub(crate) fn born(&self) -> Result<BTreeMap<u64, (u64, String)>, TraceError> {
         let map: BpfHashMap<_, u64, Born> = self.map(&maps::BORN)?;
         let mut out = BTreeMap::new();
         for entry in map.iter() {

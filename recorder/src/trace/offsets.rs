@@ -7,15 +7,15 @@ use recorder_ebpf::{COMPAT_ARM64, COMPAT_NONE, COMPAT_X86, KernelOffsets};
 
 /// What [`read`] found.
 #[derive(Clone, Copy, Debug)]
-pub struct Offsets {
-    pub kernel: KernelOffsets,
+pub(crate) struct Offsets {
+    pub(crate) kernel: KernelOffsets,
     /// The cgroup and kernfs fields the cgroup_mkdir hook walks are all there.
-    pub cgroup_fields: bool,
+    pub(crate) cgroup_fields: bool,
 }
 
 impl Offsets {
     /// The fields for reading the cgroup id through the task are all there.
-    pub fn task_cgroup_fields(&self) -> bool {
+    pub(crate) fn task_cgroup_fields(&self) -> bool {
         let k = &self.kernel;
         self.cgroup_fields && k.task_cgroups != 0 && k.cset_dfl_cgrp != 0
     }
@@ -23,7 +23,7 @@ impl Offsets {
 
 /// The offsets for `host` (x86_64 or aarch64). Missing optional fields turn their feature
 /// off (with a note) rather than fail.
-pub fn read(btf: &Btf, host: Arch) -> Offsets {
+pub(crate) fn read(btf: &Btf, host: Arch) -> Offsets {
     let (compat_mode, compat_off, compat_mask) = compat(btf, host);
     let cgroup = cgroup(btf);
     let [

@@ -15,10 +15,10 @@ use std::path::PathBuf;
 /// Podman/containers-storage roots (`<root>/<driver>-containers/containers.json`) and
 /// containerd state directories (`<state>/io.containerd.runtime.v2.task/<ns>/<id>`).
 #[derive(Clone, Debug, Default)]
-pub struct EngineRoots(pub Vec<PathBuf>);
+pub(crate) struct EngineRoots(pub Vec<PathBuf>);
 
 impl EngineRoots {
-    pub const DEFAULTS: [&'static str; 3] = [
+    pub(crate) const DEFAULTS: [&'static str; 3] = [
         "/var/lib/docker",
         "/var/lib/containers/storage",
         "/run/containerd",
@@ -26,7 +26,7 @@ impl EngineRoots {
 
     /// `extra` (given by the user), the roots the running engines use, and the default
     /// locations.
-    pub fn discover(extra: &[PathBuf]) -> EngineRoots {
+    pub(crate) fn discover(extra: &[PathBuf]) -> EngineRoots {
         let mut roots = EngineRoots(extra.to_vec()).with_running();
         for d in Self::DEFAULTS.iter().map(PathBuf::from) {
             if !roots.0.contains(&d) {
@@ -57,7 +57,7 @@ impl EngineRoots {
 
     /// Every Docker and Podman container on disk, running or not, and containerd's
     /// running tasks (named by their ID).
-    pub fn containers(&self) -> Vec<Container> {
+    pub(crate) fn containers(&self) -> Vec<Container> {
         let mut out = Vec::new();
         for root in &self.0 {
             out.extend(docker::containers(root));
