@@ -1173,3 +1173,76 @@ fn record_push_warns_about_kep6061_removals() {
             .starts_with("sha256:")
     );
 }
+
+/// nginx in front of a registry that is down, as a proxy on a private port.
+struct Proxy(std::process::Child);
+
+impl Proxy {
+    fn to_nothing(scratch: &Scratch) -> (Proxy, u16) {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, backend) = (free(), free());
+        let dir = scratch.path("nginx");
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let conf = dir.join("nginx.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon off; pid {d}/nginx.pid; error_log {d}/error.log; events {{}}
+                 http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
+                   fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+                   server {{ listen 127.0.0.1:{port};
+                     location / {{ proxy_pass http://127.0.0.1:{backend}; }} }} }}"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx is installed (cargo xtask setup installs nginx-light)");
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "nginx did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        (Proxy(child), port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: the master then stops its workers too.
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_proxys_html_error_page_is_named_not_pasted() {
+    let scratch = Scratch::new("oci-proxy");
+    let (_proxy, port) = Proxy::to_nothing(&scratch);
+    let out = scratch.path("out.json");
+    let reference = format!("127.0.0.1:{port}/team/app:v1");
+    let args = ["pull", &reference, "-o", out.to_str().unwrap()];
+    let res = recorder_in(&scratch, &args, None, &[]);
+    let err = stderr(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("502 Bad Gateway"), "{err}");
+    assert!(!err.to_lowercase().contains("<html"), "HTML pasted: {err}");
+    assert!(!out.exists());
+}

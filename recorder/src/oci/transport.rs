@@ -226,11 +226,38 @@ pub(crate) fn detail(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     // Registries end error bodies with a newline; one error, one line.
-    parts
-        .join(": ")
+    without_html(&parts.join(": "))
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A proxy in front of a registry answers errors with an HTML page: its title says what
+/// happened, the rest is markup nobody should read in a terminal.
+fn without_html(text: &str) -> String {
+    // ASCII lowercasing keeps byte offsets, so they index `text` too.
+    let lower = text.to_ascii_lowercase();
+    let Some(start) = ["<!doctype", "<html"]
+        .iter()
+        .filter_map(|t| lower.find(t))
+        .min()
+    else {
+        return text.to_string();
+    };
+    let end = lower
+        .rfind("</html>")
+        .map_or(text.len(), |i| i + "</html>".len());
+    let title = lower[start..end].find("<title>").and_then(|i| {
+        let from = start + i + "<title>".len();
+        lower[from..end]
+            .find('<')
+            .map(|j| text[from..from + j].trim())
+    });
+    let page = match title {
+        Some(t) if !t.is_empty() => format!("an HTML page titled '{t}'"),
+        _ => "an HTML page".to_string(),
+    };
+    format!("{}{page}{}", &text[..start], &text[end..])
 }
 
 /// Loopback registries speak plain HTTP (as Docker and Podman assume); others need HTTPS.
@@ -313,6 +340,18 @@ mod tests {
         assert!(!is_transient(&OciDistributionError::UnauthorizedError {
             url: String::new()
         }));
+    }
+
+    #[test]
+    fn html_error_pages_become_their_title() {
+        let page = "Server error: <!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title>\
+                    </head><body><center><h1>502 Bad Gateway</h1></center><hr>nginx</body></html>\n";
+        assert_eq!(
+            without_html(page),
+            "Server error: an HTML page titled '502 Bad Gateway'\n"
+        );
+        assert_eq!(without_html("<html><body>x</body></html>"), "an HTML page");
+        assert_eq!(without_html("plain text"), "plain text");
     }
 
     #[test]
