@@ -132,8 +132,29 @@ pub struct Report {
     pub leftovers: usize,
 }
 
-/// Progress while recording: called about once a second with what has been seen so far.
-pub(crate) type Progress<'a> = &'a mut dyn FnMut(Duration, &[TargetReport]);
+/// What happens while recording, for the caller to show as it happens.
+pub enum Event<'a> {
+    /// About once a second: what has been seen so far.
+    Progress(Duration, &'a [TargetReport]),
+    Note(Note),
+}
+
+/// Something the user may want to know; a warning means a profile may be less than asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    Info(String),
+    Warning(String),
+}
+
+type Events<'a> = &'a mut dyn FnMut(Event<'_>);
+
+fn info(events: Events<'_>, text: String) {
+    events(Event::Note(Note::Info(text)));
+}
+
+fn warning(events: Events<'_>, text: String) {
+    events(Event::Note(Note::Warning(text)));
+}
 
 /// A target being recorded; a pending container has no path and id until it is born.
 #[derive(Clone, Debug)]
@@ -147,7 +168,7 @@ struct Watch {
     followed: bool,
 }
 
-pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordError> {
+pub fn record(opts: &Options, events: Events<'_>) -> Result<Report, RecordError> {
     if opts.targets.is_empty() && opts.command.is_empty() && opts.follow.is_none() {
         return Err(RecordError::NoTarget);
     }
@@ -200,10 +221,13 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
                     }
                 }
                 if r.container.is_some() {
-                    log::warn!(
-                        "{}: already running; what its runtime did before now is not recorded \
-                         (see docs/engines.md: record a container from its start)",
-                        r.label
+                    warning(
+                        events,
+                        format!(
+                            "{}: already running; what its runtime did before now is not \
+                             recorded (see docs/engines.md: record a container from its start)",
+                            r.label
+                        ),
                     );
                 }
                 watched.push(Watch {
@@ -216,7 +240,10 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
                 });
             }
             Resolution::Pending(p) => {
-                log::info!("{}: not started yet; waiting for its cgroup", p.label);
+                info(
+                    events,
+                    format!("{}: not started yet; waiting for its cgroup", p.label),
+                );
                 watched.push(Watch {
                     label: p.label.clone(),
                     path: PathBuf::new(),
@@ -237,7 +264,7 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
         .map(|w| w.id != 0 && cgroup::populated(&w.path))
         .collect();
     let attach = tracer.attach(opts.attach)?;
-    log::info!("recording via {attach}");
+    info(events, format!("recording via {attach}"));
 
     let signals = Signals::install()?;
     let start = Instant::now();
@@ -245,17 +272,11 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
         tracer: &mut tracer,
         watched: &mut watched,
         follower: follower.as_mut(),
+        events,
     };
     let result = match &own {
-        Some(own) => run_command(opts, own, &mut rec, &signals, progress, start),
-        None => watch(
-            opts,
-            &mut rec,
-            populated_at_start,
-            &signals,
-            progress,
-            start,
-        ),
+        Some(own) => run_command(opts, own, &mut rec, &signals, start),
+        None => watch(opts, &mut rec, populated_at_start, &signals, start),
     };
     rec.tracer.detach();
     drop(signals);
@@ -266,23 +287,32 @@ pub fn record(opts: &Options, progress: Progress<'_>) -> Result<Report, RecordEr
     let targets = rec.collect()?;
     for t in &targets {
         if t.container.is_some() && t.syscalls.filtered.is_empty() && !t.syscalls.names.is_empty() {
-            log::warn!(
-                "{}: recorded without a seccomp filter, so the profile also allows what the \
-                 runtime does before it installs one (mount, pivot_root, ...); record under a \
-                 permissive profile for a tighter one (see docs/engines.md)",
-                t.label
+            warning(
+                rec.events,
+                format!(
+                    "{}: recorded without a seccomp filter, so the profile also allows what the \
+                     runtime does before it installs one (mount, pivot_root, ...); record under \
+                     a permissive profile for a tighter one (see docs/engines.md)",
+                    t.label
+                ),
             );
         }
     }
     if let Some(own) = &own {
         own.evict(&mount);
     }
-    if opts.follow.is_some() && !watched.iter().any(|w| w.followed) {
-        log::info!("no container (matching the filters) was started while recording");
+    if opts.follow.is_some() && !rec.watched.iter().any(|w| w.followed) {
+        info(
+            rec.events,
+            "no container (matching the filters) was started while recording".into(),
+        );
     }
-    for w in &watched {
+    for w in rec.watched.iter() {
         if w.pending.is_some() && w.id == 0 {
-            log::warn!("{}: its cgroup never appeared; nothing recorded", w.label);
+            warning(
+                rec.events,
+                format!("{}: its cgroup never appeared; nothing recorded", w.label),
+            );
         }
     }
     Ok(Report {
@@ -299,14 +329,21 @@ struct Recording<'a> {
     tracer: &'a mut Tracer,
     watched: &'a mut Vec<Watch>,
     follower: Option<&'a mut Follower>,
+    events: Events<'a>,
 }
 
 impl Recording<'_> {
     fn scan(&mut self) {
-        if let Some(f) = self.follower.as_deref_mut()
-            && let Err(e) = f.scan(self.tracer, self.watched)
-        {
-            log::warn!("following new cgroups: {e}");
+        let Some(f) = self.follower.as_deref_mut() else {
+            return;
+        };
+        let result = f.scan(self.tracer, self.watched);
+        for note in f.notes.drain(..) {
+            (self.events)(Event::Note(note));
+        }
+        if let Err(e) = result {
+            let chain = crate::trace::chain(&e);
+            warning(self.events, format!("following new cgroups: {chain}"));
         }
     }
 
@@ -423,6 +460,8 @@ struct Follower {
     decided: BTreeSet<u64>,
     /// Ids of the targets themselves.
     owners: BTreeSet<u64>,
+    /// What was decided since the caller last took them.
+    notes: Vec<Note>,
 }
 
 impl Follower {
@@ -449,6 +488,7 @@ impl Follower {
             folded: BTreeMap::new(),
             decided: owners.clone(),
             owners,
+            notes: Vec::new(),
         }
     }
 
@@ -521,7 +561,11 @@ impl Follower {
             w.id = id;
             w.path = self.mount.join(&rel);
             self.owners.insert(id);
-            log::info!("{}: started, recording it from {}", w.label, rel.display());
+            self.notes.push(Note::Info(format!(
+                "{}: started, recording it from {}",
+                w.label,
+                rel.display()
+            )));
             return Ok(());
         }
         let dir = self.mount.join(&rel);
@@ -537,12 +581,12 @@ impl Follower {
         if label == "command" || watched.iter().any(|w| w.label == label) {
             label = format!("{label}-{id}");
         }
-        log::info!(
+        self.notes.push(Note::Info(format!(
             "following {} container {} ({})",
             c.engine,
             label,
             rel.display()
-        );
+        )));
         self.owners.insert(id);
         watched.push(Watch {
             label,
@@ -561,7 +605,6 @@ fn run_command(
     own: &OwnCgroup,
     rec: &mut Recording<'_>,
     signals: &Signals,
-    progress: Progress<'_>,
     start: Instant,
 ) -> Result<(Stop, usize), RecordError> {
     let child = spawn::spawn(&opts.command, &own.dir, opts.command_stdout_to_stderr)?;
@@ -569,14 +612,17 @@ fn run_command(
     let status = loop {
         let (child_done, sig) = signals.poll(Some(child.pidfd.as_raw_fd()), rec.poll_ms());
         if let Some(sig) = sig {
-            log::info!("forwarding signal {sig} to the command");
+            info(
+                rec.events,
+                format!("forwarding signal {sig} to the command"),
+            );
             spawn::signal(&child, sig);
         }
         rec.scan();
         if child_done {
             break spawn::wait(&child);
         }
-        ticker.tick(rec, progress, start);
+        ticker.tick(rec, start);
     };
     // Children the command forked into the background may still be running.
     let deadline = Instant::now() + opts.linger;
@@ -593,7 +639,6 @@ fn watch(
     rec: &mut Recording<'_>,
     mut ever_populated: Vec<bool>,
     signals: &Signals,
-    progress: Progress<'_>,
     start: Instant,
 ) -> Result<(Stop, usize), RecordError> {
     let deadline = opts.duration.map(|d| start + d);
@@ -630,11 +675,11 @@ fn watch(
         if all_done && named > 0 {
             return Ok((Stop::TargetsEmpty, 0));
         }
-        ticker.tick(rec, progress, start);
+        ticker.tick(rec, start);
     }
 }
 
-/// Calls the progress callback about once a second.
+/// Sends the progress event about once a second.
 struct Ticker {
     last: Instant,
 }
@@ -646,13 +691,13 @@ impl Ticker {
         }
     }
 
-    fn tick(&mut self, rec: &Recording<'_>, progress: Progress<'_>, start: Instant) {
+    fn tick(&mut self, rec: &mut Recording<'_>, start: Instant) {
         if self.last.elapsed() < Duration::from_secs(1) {
             return;
         }
         self.last = Instant::now();
         if let Ok(now) = rec.collect() {
-            progress(start.elapsed(), &now);
+            (rec.events)(Event::Progress(start.elapsed(), &now));
         }
     }
 }

@@ -92,7 +92,7 @@ fn record_with(bin: &Path, attach: Option<AttachKind>) -> record::Report {
         linger: Duration::from_secs(2),
         ..Default::default()
     };
-    record::record(&opts, &mut |_, _| {})
+    record::record(&opts, &mut |_| {})
         .unwrap_or_else(|e| panic!("recording {} via {attach:?}: {e:?}", bin.display()))
 }
 
@@ -204,7 +204,7 @@ fn a_cgroup_made_under_the_target_is_followed() {
         linger: Duration::from_secs(2),
         ..Default::default()
     };
-    let report = record::record(&opts, &mut |_, _| {}).expect("recording works");
+    let report = record::record(&opts, &mut |_| {}).expect("recording works");
     let names = &report.targets[0].syscalls.names[&native()];
     assert!(names.contains("sched_get_priority_max"), "{names:?}");
     println!("vmtest-fact: follow cgroup_mkdir");

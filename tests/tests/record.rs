@@ -2,7 +2,7 @@
 //! real cgroups. Needs root; fails (never skips) without it.
 
 use seccomp_recorder::arch::Arch;
-use seccomp_recorder::record::{self, Options};
+use seccomp_recorder::record::{self, Event, Note, Options};
 use seccomp_recorder::trace::AttachKind;
 use seccomp_recorder_tests::*;
 use std::io::{BufRead, BufReader};
@@ -115,7 +115,7 @@ fn i386_program_is_recorded_under_scmp_arch_x86_with_i386_numbers() {
         linger: Duration::from_secs(2),
         ..Default::default()
     };
-    let report = record::record(&opts, &mut |_, _| {}).expect("recording works");
+    let report = record::record(&opts, &mut |_| {}).expect("recording works");
     let names = &report.targets[0].syscalls.names;
     let x86 = &names[&Arch::X86];
     for marker in [MAIN, THREAD, CHILD, GRANDCHILD] {
@@ -159,7 +159,7 @@ fn every_attach_type_splits_the_abis_alike() {
             linger: Duration::from_secs(2),
             ..Default::default()
         };
-        let report = record::record(&opts, &mut |_, _| {}).expect("recording works");
+        let report = record::record(&opts, &mut |_| {}).expect("recording works");
         assert_eq!(report.attach, kind);
         let names = &report.targets[0].syscalls.names;
         assert!(names[&Arch::X86].contains(MAIN), "{kind}: {names:?}");
@@ -217,7 +217,7 @@ fn two_recordings_in_one_process_at_once_do_not_share_a_cgroup() {
             ..Default::default()
         };
         gate.wait();
-        record::record(&opts, &mut |_, _| {})
+        record::record(&opts, &mut |_| {})
     };
     let (a, b) = std::thread::scope(|sc| {
         let a = sc.spawn(run);
@@ -602,4 +602,40 @@ fn the_last_of_200_short_lived_children_is_recorded() {
     let (o, out) = record_markers(&s, &["storm"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(allowed(&profile(&out)).contains(&"sched_get_priority_max".to_string()));
+}
+
+/// The library hands what it has to say to its caller, as it happens: how it attached
+/// before the command starts, then the progress about once a second.
+#[test]
+fn recording_reports_notes_and_progress_to_the_caller() {
+    require_root();
+    let opts = Options {
+        command: vec!["sleep".into(), "1.6".into()],
+        ..Default::default()
+    };
+    let mut notes = Vec::new();
+    let mut ticks = Vec::new();
+    let report = record::record(&opts, &mut |event| match event {
+        Event::Note(n) => notes.push(n),
+        Event::Progress(t, now) => ticks.push((t, now.iter().map(|r| r.label.clone()).collect())),
+    })
+    .expect("recording works");
+    assert!(
+        matches!(notes.first(), Some(Note::Info(t)) if t.starts_with("recording via ")),
+        "{notes:?}"
+    );
+    assert!(
+        !ticks.is_empty()
+            && ticks
+                .iter()
+                .all(|(_, l): &(Duration, Vec<String>)| l == &["command"]),
+        "{ticks:?}"
+    );
+    assert!(
+        report.targets[0]
+            .syscalls
+            .names
+            .values()
+            .any(|n| n.contains("nanosleep") || n.contains("clock_nanosleep"))
+    );
 }

@@ -3,7 +3,7 @@ use plan::{Output, Plan};
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::{DefaultAction, MergeOptions, OnConflict, Profile, merge};
-use seccomp_recorder::record::{self, Report, Stop, TargetReport};
+use seccomp_recorder::record::{self, Event, Note, Report, Stop, TargetReport};
 use seccomp_recorder::spawn::Exit;
 use seccomp_recorder::target::Engine;
 use seccomp_recorder::trace::AttachKind;
@@ -121,7 +121,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let plan = Plan::from_args(&args)?;
     let mut seen = BTreeSet::new();
-    let report = record::record(&plan.options, &mut |t, now| progress(t, now, &mut seen))?;
+    let report = record::record(&plan.options, &mut |event| match event {
+        Event::Progress(t, now) => progress(t, now, &mut seen),
+        Event::Note(Note::Info(text)) => log::info!("{text}"),
+        Event::Note(Note::Warning(text)) => log::warn!("{text}"),
+    })?;
     let fell_back = save_all(&plan, &report)?;
     if let (Some(reference), Output::File(path) | Output::Append { path, .. }) =
         (&plan.push, &plan.output)
