@@ -1174,31 +1174,38 @@ fn record_push_warns_about_kep6061_removals() {
     );
 }
 
-/// nginx in front of a registry that is down, as a proxy on a private port.
-struct Proxy(std::process::Child);
+/// nginx on a private port, serving `locations` (nginx.conf text, `{dir}` is its own
+/// directory): a proxy in front of a registry, or a server in a registry's place.
+struct Nginx {
+    child: std::process::Child,
+    dir: PathBuf,
+    port: u16,
+}
 
-impl Proxy {
-    fn to_nothing(scratch: &Scratch) -> (Proxy, u16) {
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        };
-        let (port, backend) = (free(), free());
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Nginx {
+    fn start(scratch: &Scratch, locations: &str) -> Nginx {
+        let port = free_port();
         let dir = scratch.path("nginx");
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.display();
+        let locations = locations.replace("{dir}", &d.to_string());
         let conf = dir.join("nginx.conf");
         std::fs::write(
             &conf,
             format!(
                 "daemon off; pid {d}/nginx.pid; error_log {d}/error.log; events {{}}
-                 http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
+                 http {{ log_format sent '$body_bytes_sent'; access_log {d}/access.log sent;
+                   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
                    fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-                   server {{ listen 127.0.0.1:{port};
-                     location / {{ proxy_pass http://127.0.0.1:{backend}; }} }} }}"
+                   server {{ listen 127.0.0.1:{port}; {locations} }} }}"
             ),
         )
         .unwrap();
@@ -1219,25 +1226,39 @@ impl Proxy {
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        (Proxy(child), port)
+        Nginx { child, dir, port }
+    }
+
+    /// The body bytes nginx sent per request so far, in order.
+    fn bytes_sent(&self) -> Vec<u64> {
+        std::fs::read_to_string(self.dir.join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
     }
 }
 
-impl Drop for Proxy {
+impl Drop for Nginx {
     fn drop(&mut self) {
         // SIGTERM, not SIGKILL: the master then stops its workers too.
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
     }
 }
 
 #[test]
 fn a_proxys_html_error_page_is_named_not_pasted() {
     let scratch = Scratch::new("oci-proxy");
-    let (_proxy, port) = Proxy::to_nothing(&scratch);
+    // A proxy whose registry is down: nothing listens on the upstream port.
+    let upstream = format!(
+        "location / {{ proxy_pass http://127.0.0.1:{}; }}",
+        free_port()
+    );
+    let proxy = Nginx::start(&scratch, &upstream);
     let out = scratch.path("out.json");
-    let reference = format!("127.0.0.1:{port}/team/app:v1");
+    let reference = format!("127.0.0.1:{}/team/app:v1", proxy.port);
     let args = ["pull", &reference, "-o", out.to_str().unwrap()];
     let res = recorder_in(&scratch, &args, None, &[]);
     let err = stderr(&res);
@@ -1245,4 +1266,36 @@ fn a_proxys_html_error_page_is_named_not_pasted() {
     assert!(err.contains("502 Bad Gateway"), "{err}");
     assert!(!err.to_lowercase().contains("<html"), "HTML pasted: {err}");
     assert!(!out.exists());
+}
+
+/// A server in a registry's place answers a manifest request with 100 MiB: pull stops
+/// reading at the 4 MiB manifest cap instead of taking the whole body first.
+#[test]
+fn pull_stops_reading_a_manifest_past_its_cap() {
+    let scratch = Scratch::new("oci-huge-manifest");
+    let manifests = scratch.path("nginx/manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let huge = std::fs::File::create(manifests.join("v1")).unwrap();
+    huge.set_len(100 << 20).unwrap();
+    let server = Nginx::start(
+        &scratch,
+        "location = /v2/ { default_type application/json; return 200 '{}'; }
+         location /v2/team/huge/manifests/ { alias {dir}/manifests/;
+           default_type application/vnd.oci.image.manifest.v1+json; }",
+    );
+    let out = scratch.path("out.json");
+    let reference = format!("127.0.0.1:{}/team/huge:v1", server.port);
+    let args = ["pull", &reference, "-o", out.to_str().unwrap()];
+    let res = recorder_in(&scratch, &args, None, &[]);
+    let err = stderr(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("larger than 4194304 bytes"), "{err}");
+    assert!(!out.exists());
+    // nginx logs a request once the connection is done with it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sent = server.bytes_sent();
+    assert!(
+        !sent.is_empty() && sent.iter().all(|&b| b < 32 << 20),
+        "the 100 MiB body was read on: bytes sent per request {sent:?}"
+    );
 }

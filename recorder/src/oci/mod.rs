@@ -345,15 +345,16 @@ async fn fetch_manifest(
     r: &Reference,
     accepted: &[&str],
 ) -> Result<(Vec<u8>, String), OciError> {
-    let (bytes, _) = s
+    let cap = artifact::MAX_MANIFEST_BYTES;
+    let bytes = s
         .retry("pull", &r.whole(), || {
-            s.client.pull_manifest_raw(r, &s.auth, accepted)
+            s.pull_manifest_capped(r, accepted, cap)
         })
         .await?;
-    if bytes.len() > artifact::MAX_MANIFEST_BYTES {
+    if bytes.len() > cap {
         return Err(OciError::BadManifest {
             reference: r.whole(),
-            reason: format!("it is {} bytes", bytes.len()),
+            reason: format!("it is larger than {cap} bytes (reading stopped there)"),
         });
     }
     let digest = artifact::sha256_digest(&bytes);
@@ -365,7 +366,7 @@ async fn fetch_manifest(
             detail: format!("expected {expected}, got {digest}"),
         });
     }
-    Ok((bytes.to_vec(), digest))
+    Ok((bytes, digest))
 }
 
 async fn pull_async(s: &Session, target: &Reference) -> Result<Pulled, OciError> {

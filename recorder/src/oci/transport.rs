@@ -3,6 +3,7 @@
 
 use super::OciError;
 use super::auth::Credentials;
+use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
@@ -170,6 +171,58 @@ impl Session {
              add --insecure"
                 .to_string()
         }
+    }
+}
+
+impl Session {
+    /// GETs a manifest but reads at most `cap` + 1 bytes of it: whatever answers in the
+    /// registry's place could send anything, and oci-client reads a body whole. A
+    /// failure status goes through oci-client again, for its error types.
+    pub async fn pull_manifest_capped(
+        &self,
+        r: &Reference,
+        accepted: &[&str],
+        cap: usize,
+    ) -> Result<Vec<u8>, OciDistributionError> {
+        let token = self
+            .client
+            .auth(r, &self.auth, RegistryOperation::Pull)
+            .await?;
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let tag = r.digest().or(r.tag()).unwrap_or("latest");
+        let url = format!(
+            "{scheme}://{}/v2/{}/manifests/{tag}",
+            r.resolve_registry(),
+            r.repository()
+        );
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build()?;
+        let mut request = http
+            .get(&url)
+            .header(reqwest::header::ACCEPT, accepted.join(", "));
+        request = match (token, &self.credentials.basic) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, Some((user, password))) => request.basic_auth(user, Some(password)),
+            (None, None) => request,
+        };
+        let mut response = request.send().await?;
+        if !response.status().is_success() {
+            let (bytes, _) = self
+                .client
+                .pull_manifest_raw(r, &self.auth, accepted)
+                .await?;
+            return Ok(bytes.to_vec());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            body.extend_from_slice(&chunk);
+            if body.len() > cap {
+                break;
+            }
+        }
+        Ok(body)
     }
 }
 
