@@ -145,11 +145,13 @@ pub(crate) struct OwnCgroup {
     pub(crate) path: PathBuf,
     pub(crate) id: u64,
     pub(crate) dir: std::fs::File,
+    /// Cgroups of killed recorders removed on the way (see [`remove_stale`]).
+    pub(crate) removed_stale: Vec<PathBuf>,
 }
 
 impl OwnCgroup {
     pub(crate) fn create(mount: &Path) -> Result<OwnCgroup, CgroupError> {
-        remove_stale(mount);
+        let removed_stale = remove_stale(mount);
         // Several recordings can run at once in one process (a library user, parallel
         // tests): the PID alone would collide.
         static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -162,7 +164,12 @@ impl OwnCgroup {
         std::fs::create_dir(&path).map_err(io("create cgroup", &path))?;
         let dir = std::fs::File::open(&path).map_err(io("open", &path))?;
         let id = dir.metadata().map_err(io("stat", &path))?.ino();
-        Ok(OwnCgroup { path, id, dir })
+        Ok(OwnCgroup {
+            path,
+            id,
+            dir,
+            removed_stale,
+        })
     }
 
     /// Processes still in the cgroup (a daemon the command started and left behind).
@@ -192,10 +199,11 @@ const OWN_PREFIX: &str = "seccomp-recorder-";
 
 /// A recorder killed by SIGKILL cannot remove its cgroup: remove those of recorders that
 /// are gone, once the processes their commands left there have exited too (rmdir refuses
-/// a cgroup that still holds any).
-fn remove_stale(mount: &Path) {
+/// a cgroup that still holds any). Returns what it removed.
+fn remove_stale(mount: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(mount) else {
-        return;
+        return removed;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -212,12 +220,13 @@ fn remove_stale(mount: &Path) {
         }
         let path = entry.path();
         for p in subtree(&path).iter().rev() {
-            match std::fs::remove_dir(p) {
-                Ok(()) => log::info!("removed {} left by a killed recorder", p.display()),
-                Err(e) => log::debug!("kept {}: {e}", p.display()),
+            // One still holding processes stays, for a later run to remove.
+            if std::fs::remove_dir(p).is_ok() {
+                removed.push(p.clone());
             }
         }
     }
+    removed
 }
 
 impl Drop for OwnCgroup {

@@ -199,6 +199,12 @@ pub fn record(opts: &Options, events: Events<'_>) -> Result<Report, RecordError>
         None
     } else {
         let own = OwnCgroup::create(&mount)?;
+        for p in &own.removed_stale {
+            info(
+                events,
+                format!("removed {} left by a killed recorder", p.display()),
+            );
+        }
         tracer.add_target(own.id)?;
         watched.push(Watch {
             label: "command".into(),

@@ -1114,3 +1114,26 @@ fn containers_on_private_roots_are_found_by_name_from_the_running_engines() {
         assert!(names.contains(&mine.to_string()), "{file}: {names:?}");
     }
 }
+
+/// A docker CLI whose daemon never answers is given up on after 5 s, and the error says so.
+#[test]
+fn an_engine_cli_that_does_not_answer_is_named_in_the_error() {
+    require_root();
+    let s = Scratch::new("silent-cli");
+    // Connections queue in the backlog and are never answered.
+    let sock = s.path("silent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let started = std::time::Instant::now();
+    let o = Command::new(bin())
+        .args(["record", "--container", "no-such-container-anywhere", "-o"])
+        .arg(s.path("p.json"))
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    let error = err.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+    assert!(error.contains("no container matches"), "{err}");
+    assert!(error.contains("docker did not answer within 5s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{err}");
+}

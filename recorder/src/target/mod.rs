@@ -36,11 +36,13 @@ pub enum TargetError {
         "no container matches '{0}': looked for it in the cgroup tree (docker, libpod, crio, \
          cri-containerd scopes and plain IDs), in the runc/crun state directories, in the \
          engines' state (the running engines', --engine-root's and the defaults: {1}) and \
-         with the docker/podman CLIs where installed; give an ID \
+         with the docker/podman CLIs where installed{2}; give an ID \
          prefix, a name, containerd's NAMESPACE/ID, --engine-root DIR for an engine with its \
          own data root, or --cgroup PATH"
     )]
-    NoContainer(String, String),
+    /// The container as given, where its state was looked for, and which engine CLIs did
+    /// not answer in time (empty, or a sentence).
+    NoContainer(String, String, String),
     #[error("container '{prefix}' is ambiguous; candidates:\n{candidates}")]
     Ambiguous { prefix: String, candidates: String },
     #[error("container ID '{0}' is too short: give at least 3 characters")]

@@ -23,7 +23,11 @@ pub(crate) fn container(
     // containerd's NAMESPACE/ID: the cgroup its bundle names, else /<namespace>/<id>.
     if let Some((ns, id)) = wanted.split_once('/') {
         if ns.is_empty() || id.is_empty() || id.contains('/') {
-            return Err(TargetError::NoContainer(wanted.into(), roots.describe()));
+            return Err(TargetError::NoContainer(
+                wanted.into(),
+                roots.describe(),
+                String::new(),
+            ));
         }
         let container = Container {
             engine: Engine::Containerd,
@@ -56,13 +60,16 @@ pub(crate) fn container(
         }));
     }
     let mut known = roots.containers();
+    let mut silent = Vec::new();
     if !known
         .iter()
         .any(|c| c.name.as_deref() == Some(wanted) || c.id.starts_with(wanted))
     {
         // An engine whose state is elsewhere (a remote DOCKER_HOST, another data root):
         // ask its CLI, where there is one.
-        known.extend(cli::inspect(wanted));
+        let inspected = cli::inspect(wanted);
+        known.extend(inspected.found);
+        silent = inspected.silent;
     }
     // A name is exact; it wins over an ID prefix that happens to spell it.
     let by_name: Vec<&Container> = known
@@ -118,7 +125,11 @@ pub(crate) fn container(
                 .filter(|c| c.id == wanted_id || c.id.starts_with(&wanted_id))
                 .collect();
             match stopped.as_slice() {
-                [] => Err(TargetError::NoContainer(wanted.into(), roots.describe())),
+                [] => Err(TargetError::NoContainer(
+                    wanted.into(),
+                    roots.describe(),
+                    cli::unanswered(&silent),
+                )),
                 [one] => Ok(Resolution::Pending(Pending {
                     label: one.profile_name(),
                     want: Want::Id(one.id.clone()),

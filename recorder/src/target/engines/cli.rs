@@ -8,8 +8,15 @@ use std::path::Path;
 /// How long an engine CLI may take to answer before it is ignored.
 const CLI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// What the engine CLIs said.
+pub(crate) struct Inspected {
+    pub(crate) found: Vec<Container>,
+    /// The CLIs that did not answer within [`CLI_TIMEOUT`].
+    pub(crate) silent: Vec<&'static str>,
+}
+
 /// `docker inspect` / `podman inspect` of `wanted`, for the CLIs in PATH.
-pub(crate) fn inspect(wanted: &str) -> Vec<Container> {
+pub(crate) fn inspect(wanted: &str) -> Inspected {
     // Go templates: the ID, the name and the image, separated by a character none contains.
     let clis = [
         (
@@ -24,16 +31,22 @@ pub(crate) fn inspect(wanted: &str) -> Vec<Container> {
         ),
     ];
     let mut out = Vec::new();
+    let mut silent = Vec::new();
     for (cli, engine, format) in clis {
         // Podman would create its default storage just to answer: no storage, no containers.
         if engine == Engine::Podman && !Path::new(EngineRoots::DEFAULTS[1]).is_dir() {
             continue;
         }
-        let Some(text) = run_cli(
+        let text = match run_cli(
             cli,
             &["inspect", "--type", "container", "--format", format, wanted],
-        ) else {
-            continue;
+        ) {
+            Answer::Text(text) => text,
+            Answer::Silent => {
+                silent.push(cli);
+                continue;
+            }
+            Answer::Nothing => continue,
         };
         for line in text.lines() {
             let mut f = line.split('\t');
@@ -43,7 +56,6 @@ pub(crate) fn inspect(wanted: &str) -> Vec<Container> {
             if !is_hex_id(id) {
                 continue;
             }
-            log::debug!("{cli} inspect {wanted}: {id}");
             out.push(Container {
                 engine,
                 id: id.into(),
@@ -54,34 +66,60 @@ pub(crate) fn inspect(wanted: &str) -> Vec<Container> {
             });
         }
     }
-    out
+    Inspected { found: out, silent }
+}
+
+/// `silent` as a clause for the error that no container matched.
+pub(crate) fn unanswered(silent: &[&str]) -> String {
+    if silent.is_empty() {
+        return String::new();
+    }
+    format!(
+        " ({} did not answer within {CLI_TIMEOUT:?})",
+        silent.join(" and ")
+    )
+}
+
+enum Answer {
+    Text(String),
+    /// Still running at the deadline (killed).
+    Silent,
+    /// Not installed, failed, or unreadable output.
+    Nothing,
 }
 
 /// Runs an engine CLI if it is installed; its stdout on success within [`CLI_TIMEOUT`].
-fn run_cli(cli: &str, args: &[&str]) -> Option<String> {
+fn run_cli(cli: &str, args: &[&str]) -> Answer {
     use std::process::{Command, Stdio};
-    let mut child = Command::new(cli)
+    let Ok(mut child) = Command::new(cli)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
+    else {
+        return Answer::Nothing;
+    };
     let deadline = std::time::Instant::now() + CLI_TIMEOUT;
     loop {
         match child.try_wait() {
             Ok(Some(st)) if st.success() => break,
-            Ok(Some(_)) | Err(_) => return None,
+            Ok(Some(_)) | Err(_) => return Answer::Nothing,
             Ok(None) if std::time::Instant::now() > deadline => {
-                log::warn!("{cli} did not answer within {CLI_TIMEOUT:?}; not asking it");
                 let _ = child.kill();
                 let _ = child.wait();
-                return None;
+                return Answer::Silent;
             }
             Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
         }
     }
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut text).ok()?;
-    Some(text)
+    let read = child
+        .stdout
+        .take()
+        .map(|mut out| std::io::Read::read_to_string(&mut out, &mut text));
+    match read {
+        Some(Ok(_)) => Answer::Text(text),
+        _ => Answer::Nothing,
+    }
 }
