@@ -112,7 +112,9 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     agent.scan_born();
     agent.decide_pending();
     agent.adopt_running();
-    agent.metrics.set_unhealthy(None);
+    if agent.cri_error.is_none() {
+        agent.metrics.set_unhealthy(None);
+    }
     let (mut polled, mut flushed) = (Instant::now(), Instant::now());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
