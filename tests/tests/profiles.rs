@@ -1195,3 +1195,61 @@ fn default_expands_a_template_file_for_a_runtime() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("nosuch"), "{}", stderr(&bad));
 }
+
+/// One `-o` convention: every subcommand refuses an output it could not write before it
+/// does its work (reads a log that may be long, asks a registry).
+#[test]
+fn every_output_is_checked_before_the_work() {
+    let s = Scratch::new("output-first");
+    let missing = s.path("no-such-dir/out.json");
+    let m = arg(&missing);
+    let a = fixture("app-a.json");
+    // stdin stays open: a command that read it before checking -o would wait forever.
+    let mut audit = Command::new(seccomp_recorder_tests::bin())
+        .args(["import-audit", "-", "-o", m])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while audit.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = audit.kill();
+            panic!("import-audit read its input before checking -o");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = audit.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+
+    // Nothing listens on port 9: a pull that asked first would say so instead.
+    let o = recorder(&["pull", "127.0.0.1:9/team/app:v1", "-o", m]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+
+    let dir = s.path("dir");
+    std::fs::create_dir(&dir).unwrap();
+    for args in [
+        vec!["merge", arg(&a), arg(&a), "-o", arg(&dir)],
+        vec![
+            "convert",
+            arg(&a),
+            "--to",
+            "spo",
+            "--name",
+            "x",
+            "-o",
+            arg(&dir),
+        ],
+        vec!["default", "--runtime", "docker", "-o", arg(&dir)],
+    ] {
+        let o = recorder(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&o).contains("is a directory"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -131,6 +131,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .given()?
         .unwrap_or(DefaultAction::Errno(libc::ENOSYS as u32));
     check_output(&args.output)?;
+    super::output::check_writable(&args.output)?;
     let options = options(settings)?;
     let base = settings.base.as_deref().map(Profile::load).transpose()?;
     let mut importer = Importer::new(&options);

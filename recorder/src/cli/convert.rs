@@ -42,6 +42,7 @@ enum Target {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    super::output::check_writable(&args.output)?;
     let profile = super::load_valid(&args.profile)?;
     let text = match args.to {
         Target::Oci => profile.to_json(),

@@ -49,6 +49,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    super::output::check_writable(&args.output)?;
     if let Some(action) = args.action {
         super::action::warn_caveat(action);
     }

@@ -12,6 +12,7 @@ mod default;
 mod diff;
 mod merge;
 mod oci;
+mod output;
 mod record;
 mod report;
 mod validate;

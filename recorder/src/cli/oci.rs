@@ -132,6 +132,7 @@ pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
+    super::output::check_writable(&args.output)?;
     let access = access(&args.registry)?;
     let pulled = oci::pull(&args.reference, &access)
         .with_context(|| format!("cannot pull {}", args.reference))?;

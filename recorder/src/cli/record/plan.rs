@@ -3,7 +3,8 @@
 //! the command runs, is refused here, so a long recording is never lost to a typo.
 
 use super::Args;
-use anyhow::{Context, Result, bail};
+use crate::cli::output::{check_dir_writable, check_writable};
+use anyhow::{Result, bail};
 use seccomp_recorder::profile::{DefaultAction, Profile};
 use seccomp_recorder::record::{FollowFilter, Options};
 use seccomp_recorder::target::Target;
@@ -135,7 +136,7 @@ fn output(args: &Args, several: bool) -> Result<Output> {
             path.join(DEFAULT_OUTPUT).display()
         );
     }
-    check_file_writable(&path)?;
+    check_writable(&path)?;
     Ok(Output::File(path))
 }
 
@@ -160,7 +161,7 @@ fn append(path: &Path) -> Result<Output> {
             Some(Box::new(base))
         }
     };
-    check_file_writable(path)?;
+    check_writable(path)?;
     Ok(Output::Append {
         path: path.to_path_buf(),
         base,
@@ -195,45 +196,6 @@ fn directory(output: Option<&Path>) -> Result<Output> {
         .unwrap_or(Path::new("."));
     check_dir_writable(existing, dir)?;
     Ok(Output::Directory(dir.to_path_buf()))
-}
-
-/// The profile file is written through a temporary file beside it, so its directory must
-/// exist and take new files. A device or pipe (`/dev/stdout`) is written in place.
-fn check_file_writable(path: &Path) -> Result<()> {
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        return Ok(());
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        bail!(
-            "cannot write the profile to {}: directory {} does not exist",
-            path.display(),
-            parent.display()
-        );
-    }
-    check_dir_writable(parent, path)
-}
-
-/// Creates and removes a file in `dir`: the only test that sees read-only mounts, full
-/// inode tables and ACLs alike, as root too.
-fn check_dir_writable(dir: &Path, output: &Path) -> Result<()> {
-    let probe = dir.join(format!(".seccomp-recorder-probe.{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .with_context(|| {
-            format!(
-                "cannot write the profile to {}: cannot create files in {}",
-                output.display(),
-                dir.display()
-            )
-        })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
 }
 
 /// The default action of the profile being appended to, so that growing a profile never
