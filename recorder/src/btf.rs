@@ -50,7 +50,7 @@ impl Btf {
         Btf::from_file(Path::new("/sys/kernel/btf/vmlinux"))
     }
 
-    pub fn from_file(path: &Path) -> Result<Btf, BtfError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Btf, BtfError> {
         let p = path.display().to_string();
         let data = std::fs::read(path).map_err(|source| BtfError::Read {
             path: p.clone(),

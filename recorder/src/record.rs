@@ -384,7 +384,7 @@ impl Recording<'_> {
     }
 }
 
-pub fn merge_into(into: &mut Syscalls, from: Syscalls) {
+pub(crate) fn merge_into(into: &mut Syscalls, from: Syscalls) {
     for (arch, names) in from.names {
         into.names.entry(arch).or_default().extend(names);
     }
@@ -441,7 +441,7 @@ fn container_calls(mut s: Syscalls) -> Syscalls {
 
 /// What a container's profile allows for what it was recorded making: see
 /// [`container_calls`] and [`with_kernel_made`].
-pub fn container_profile_calls(s: Syscalls) -> Syscalls {
+pub(crate) fn container_profile_calls(s: Syscalls) -> Syscalls {
     with_kernel_made(container_calls(s))
 }
 

@@ -5,7 +5,7 @@
 //! (the CLI, `record --push`) need no async code.
 
 pub mod artifact;
-pub mod auth;
+pub(crate) mod auth;
 pub(crate) mod spo;
 mod transport;
 

@@ -178,7 +178,7 @@ impl Session {
     /// GETs a manifest but reads at most `cap` + 1 bytes of it: whatever answers in the
     /// registry's place could send anything, and oci-client reads a body whole. A
     /// failure status goes through oci-client again, for its error types.
-    pub async fn pull_manifest_capped(
+    pub(crate) async fn pull_manifest_capped(
         &self,
         r: &Reference,
         accepted: &[&str],
