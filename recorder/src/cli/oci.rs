@@ -137,7 +137,7 @@ pub fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     let pulled = oci::pull(&args.reference, &access)
         .with_context(|| format!("cannot pull {}", args.reference))?;
     for note in &pulled.notes {
-        log::debug!("{note}");
+        log::info!("{note}");
     }
     check_loadable(&pulled.profile, &args.reference, args.force)?;
     write_atomic(&args.output, &pulled.profile)

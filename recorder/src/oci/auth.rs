@@ -52,24 +52,30 @@ pub struct Access {
     pub insecure: bool,
 }
 
-/// The credentials for `registry` (host[:port]).
-pub(crate) fn resolve(access: &Access, registry: &str) -> Result<Credentials, OciError> {
+/// The credentials for `registry` (host[:port]), and notes on what was skipped on the way.
+pub(crate) fn resolve(
+    access: &Access,
+    registry: &str,
+) -> Result<(Credentials, Vec<String>), OciError> {
+    let mut notes = Vec::new();
     if let Some(c) = &access.explicit {
-        return Ok(c.clone());
+        return Ok((c.clone(), notes));
     }
     if let Some(path) = &access.authfile {
-        return from_file(path, registry)?.ok_or_else(|| OciError::Credentials {
+        let c = from_file(path, registry, &mut notes)?.ok_or_else(|| OciError::Credentials {
             origin: path.display().to_string(),
             reason: format!("it has no entry for {registry}"),
-        });
+        })?;
+        return Ok((c, notes));
     }
     if let Some(c) = from_env()? {
-        return Ok(c);
+        return Ok((c, notes));
     }
-    if let Some(c) = from_podman(registry)? {
-        return Ok(c);
+    if let Some(c) = from_podman(registry, &mut notes)? {
+        return Ok((c, notes));
     }
-    Ok(from_docker(registry)?.unwrap_or_else(Credentials::anonymous))
+    let c = from_docker(registry, &mut notes)?.unwrap_or_else(Credentials::anonymous);
+    Ok((c, notes))
 }
 
 fn from_env() -> Result<Option<Credentials>, OciError> {
@@ -91,7 +97,11 @@ fn from_env() -> Result<Option<Credentials>, OciError> {
     }
 }
 
-fn from_file(path: &Path, registry: &str) -> Result<Option<Credentials>, OciError> {
+fn from_file(
+    path: &Path,
+    registry: &str,
+    notes: &mut Vec<String>,
+) -> Result<Option<Credentials>, OciError> {
     let source = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| OciError::Credentials {
         origin: source.clone(),
@@ -99,18 +109,22 @@ fn from_file(path: &Path, registry: &str) -> Result<Option<Credentials>, OciErro
     })?;
     let found =
         docker_credential::get_credential_from_reader(std::io::BufReader::new(file), registry);
-    interpret(found, &source)
+    interpret(found, &source, notes)
 }
 
-fn from_podman(registry: &str) -> Result<Option<Credentials>, OciError> {
+fn from_podman(registry: &str, notes: &mut Vec<String>) -> Result<Option<Credentials>, OciError> {
     let source = match std::env::var_os("REGISTRY_AUTH_FILE") {
         Some(p) => PathBuf::from(p).display().to_string(),
         None => "the Podman auth file (${XDG_RUNTIME_DIR}/containers/auth.json)".to_string(),
     };
-    interpret(docker_credential::get_podman_credential(registry), &source)
+    interpret(
+        docker_credential::get_podman_credential(registry),
+        &source,
+        notes,
+    )
 }
 
-fn from_docker(registry: &str) -> Result<Option<Credentials>, OciError> {
+fn from_docker(registry: &str, notes: &mut Vec<String>) -> Result<Option<Credentials>, OciError> {
     // Docker files Docker Hub under its historical v1 URL.
     let key = if registry == "docker.io" || registry == "index.docker.io" {
         "https://index.docker.io/v1/"
@@ -120,6 +134,7 @@ fn from_docker(registry: &str) -> Result<Option<Credentials>, OciError> {
     interpret(
         docker_credential::get_credential(key),
         "the Docker config (~/.docker/config.json or $DOCKER_CONFIG)",
+        notes,
     )
 }
 
@@ -127,13 +142,16 @@ fn from_docker(registry: &str) -> Result<Option<Credentials>, OciError> {
 fn interpret(
     found: Result<DockerCredential, CredentialRetrievalError>,
     source: &str,
+    notes: &mut Vec<String>,
 ) -> Result<Option<Credentials>, OciError> {
     match found {
         Ok(DockerCredential::UsernamePassword(u, p)) => {
             Ok(Some(Credentials::basic(&u, &p, source)))
         }
         Ok(DockerCredential::IdentityToken(_)) => {
-            log::warn!("{source} holds an identity token, which is not supported; ignoring it");
+            notes.push(format!(
+                "{source} holds an identity token, which is not supported; ignoring it"
+            ));
             Ok(None)
         }
         Err(CredentialRetrievalError::NoCredentialConfigured)
@@ -178,16 +196,32 @@ mod tests {
             r#"{"auths":{"reg.example:5000":{"auth":"Ym9iOnB3"}}}"#,
         )
         .unwrap();
-        let found = from_file(&file, "reg.example:5000").unwrap().unwrap();
+        let mut notes = Vec::new();
+        let found = from_file(&file, "reg.example:5000", &mut notes)
+            .unwrap()
+            .unwrap();
         assert_eq!(found.basic, Some(("bob".to_string(), "pw".to_string())));
         assert_eq!(
-            from_file(&file, "other.example").unwrap().map(|c| c.basic),
+            from_file(&file, "other.example", &mut notes)
+                .unwrap()
+                .map(|c| c.basic),
             None
         );
-        let missing = from_file(&dir.join("nope.json"), "reg.example:5000")
+        let missing = from_file(&dir.join("nope.json"), "reg.example:5000", &mut notes)
             .unwrap_err()
             .to_string();
         assert!(missing.contains("nope.json"), "{missing}");
+        assert!(notes.is_empty(), "{notes:?}");
+        // An identity token is skipped, and the caller is told.
+        std::fs::write(
+            &file,
+            r#"{"auths":{"reg.example:5000":{"identitytoken":"tok"}}}"#,
+        )
+        .unwrap();
+        let skipped = from_file(&file, "reg.example:5000", &mut notes).unwrap();
+        assert!(skipped.is_none());
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("identity token"), "{notes:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

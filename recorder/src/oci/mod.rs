@@ -117,7 +117,8 @@ pub struct Pulled {
     pub profile: Vec<u8>,
     /// The digest of the manifest the profile came from.
     pub digest: String,
-    /// What the caller may want to tell the user (the index instance that was chosen).
+    /// What the caller may want to tell the user (the index instance that was chosen,
+    /// credentials skipped).
     pub notes: Vec<String>,
 }
 
@@ -127,7 +128,7 @@ pub struct Pushed {
     /// The digest of the manifest pushed.
     pub digest: String,
     /// What the caller may want to tell the user (the referrers tag, an ignored
-    /// `SOURCE_DATE_EPOCH`).
+    /// `SOURCE_DATE_EPOCH`, credentials skipped).
     pub notes: Vec<String>,
 }
 
@@ -150,23 +151,24 @@ pub fn push(
         });
     }
     let subject = subject.map(|s| subject_reference(s, &target)).transpose()?;
-    let session = Session::new(
-        &target,
-        auth::resolve(access, target.resolve_registry())?,
-        access.insecure,
-    );
-    runtime()?.block_on(push_async(&session, profile, &target, subject.as_ref()))
+    let (credentials, mut notes) = auth::resolve(access, target.resolve_registry())?;
+    let session = Session::new(&target, credentials, access.insecure);
+    let mut pushed =
+        runtime()?.block_on(push_async(&session, profile, &target, subject.as_ref()))?;
+    notes.append(&mut pushed.notes);
+    pushed.notes = notes;
+    Ok(pushed)
 }
 
 /// Pulls the profile at `reference` (tag or digest), verifying digests and content.
 pub fn pull(reference: &str, access: &Access) -> Result<Pulled, OciError> {
     let target = parse_reference(reference)?;
-    let session = Session::new(
-        &target,
-        auth::resolve(access, target.resolve_registry())?,
-        access.insecure,
-    );
-    runtime()?.block_on(pull_async(&session, &target))
+    let (credentials, mut notes) = auth::resolve(access, target.resolve_registry())?;
+    let session = Session::new(&target, credentials, access.insecure);
+    let mut pulled = runtime()?.block_on(pull_async(&session, &target))?;
+    notes.append(&mut pulled.notes);
+    pulled.notes = notes;
+    Ok(pulled)
 }
 
 /// Rejects what no runtime would load, before anything goes over the network.
