@@ -10,9 +10,18 @@ use std::path::{Path, PathBuf};
 /// `cri-containerd-<id>.scope`, any `<id>`, and containerd's `<namespace>/<id>`.
 /// An engine started after `roots` were found (Podman runs no daemon: its state shows only
 /// while a container runs) is looked up before settling for a container without a name.
+/// Only cgroups shaped like a container's cost that look at the processes (following sees
+/// every cgroup the host makes).
 pub(crate) fn container_of(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> {
     let found = of_known(mount, dir, roots);
-    if found.as_ref().is_some_and(|c| c.name.is_some()) {
+    let maybe_containerd = dir
+        .strip_prefix(mount)
+        .is_ok_and(|rel| rel.components().count() == 2);
+    let worth_a_look = match &found {
+        Some(c) => c.name.is_none(),
+        None => maybe_containerd,
+    };
+    if !worth_a_look {
         return found;
     }
     let more = roots.with_running();
