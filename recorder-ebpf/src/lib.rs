@@ -171,10 +171,17 @@ pub fn classify(mode: u32, id: u64, compat: bool) -> Class {
 const _: () = assert!(NR_SLOTS == 1 << 10 && SEEN_LEN.is_power_of_two());
 
 /// The index of (ABI region, number) in a [`Seen`] plane; `nr < NR_SLOTS`. The mask keeps
-/// the index provably inside the set for the verifier.
+/// the index provably inside the set for the verifier. LLVM knows the mask changes nothing
+/// and drops it, and on arm64 it folds the ARM-private range check into
+/// `id & -1024 == 0xf0000`, from which the verifier learns no bound for `id - 0xf0000`
+/// (every attach type was refused on arm64). Read through a volatile load, the index is
+/// opaque to LLVM, so the mask stays in the program.
 #[inline(always)]
 pub fn slot(abi: u32, nr: u64) -> usize {
-    (((abi as usize) << 10) | nr as usize) & (SEEN_LEN - 1)
+    let index = ((abi as usize) << 10) | nr as usize;
+    // SAFETY: reads a local that lives for the whole call.
+    let opaque = unsafe { core::ptr::read_volatile(&index) };
+    opaque & (SEEN_LEN - 1)
 }
 
 /// The (ABI region, number) of a [`Seen`] index: the inverse of [`slot`].

@@ -133,6 +133,18 @@ impl Btf {
         self.structs.contains_key(name)
     }
 
+    /// Whether any enum of the kernel has a value of this name: the kernel's own list of
+    /// what it supports, e.g. `BPF_FUNC_*` in `enum bpf_func_id` for the helpers.
+    pub fn has_enum_value(&self, name: &str) -> bool {
+        (1..self.types.len() as u32).any(|id| {
+            let (_, kind, vlen) = self.header(id);
+            let o = self.types[id as usize] + 12;
+            kind == KIND_ENUM
+                && (0..vlen)
+                    .any(|i| u32_at(&self.data, o + 8 * i).is_some_and(|n| self.str_at(n) == name))
+        })
+    }
+
     /// Byte offset of `member` in `struct st`, looking through anonymous unions/structs.
     pub fn member_offset(&self, st: &str, member: &str) -> Result<u32, BtfError> {
         let missing = || BtfError::NoMember {
@@ -189,6 +201,10 @@ mod tests {
         assert_eq!(btf.member_offset("thread_info", "status").unwrap(), 16);
         assert_eq!(btf.member_offset("cgroup", "self").unwrap(), 0);
         assert!(btf.member_offset("task_struct", "no_such_member").is_err());
+        // Helpers since 4.x and 5.11; this machine runs a newer kernel.
+        assert!(btf.has_enum_value("BPF_FUNC_map_lookup_elem"));
+        assert!(btf.has_enum_value("BPF_FUNC_get_current_task_btf"));
+        assert!(!btf.has_enum_value("BPF_FUNC_no_such_helper"));
     }
 
     #[test]

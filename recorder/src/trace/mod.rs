@@ -55,6 +55,11 @@ pub enum TraceError {
          and cgroup/kernfs_node fields in the kernel's BTF"
     )]
     TaskCgroupFields,
+    #[error(
+        "this kernel lacks the bpf_get_current_task_btf helper (Linux 5.11+) that the BTF \
+         tracepoint program calls; the raw tracepoint (--attach raw) works here"
+    )]
+    NoTaskBtfHelper,
     #[error("following new cgroups needs the cgroup_mkdir BTF tracepoint")]
     Follow(#[source] Box<TraceError>),
     /// Every attach point tried failed: the earlier ones in the message, the last one as
@@ -170,6 +175,8 @@ pub struct Tracer {
     follow: bool,
     attached: Option<AttachKind>,
     cgroup_read: CgroupRead,
+    /// See [`offsets::Offsets::task_btf_helper`].
+    task_btf_helper: bool,
     decoder: Decoder,
 }
 
@@ -221,6 +228,7 @@ impl Tracer {
             follow,
             attached: None,
             cgroup_read,
+            task_btf_helper: offsets.task_btf_helper,
             decoder: Decoder {
                 host,
                 compat: offsets.kernel.compat_mode,
@@ -350,7 +358,13 @@ impl Tracer {
         let mut failed = None;
         for kind in order {
             let p = kind.program();
-            match loader::attach(&mut self.ebpf, p.name, p.kind, self.kernel_btf.as_ref()) {
+            // Refused by name, not by a verifier log about an unknown helper.
+            let attached = if kind == AttachKind::Btf && !self.task_btf_helper {
+                Err(TraceError::NoTaskBtfHelper)
+            } else {
+                loader::attach(&mut self.ebpf, p.name, p.kind, self.kernel_btf.as_ref())
+            };
+            match attached {
                 Ok(()) => {
                     self.attached = Some(kind);
                     self.kernel_btf = None;

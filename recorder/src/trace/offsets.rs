@@ -11,6 +11,9 @@ pub(crate) struct Offsets {
     pub(crate) kernel: KernelOffsets,
     /// The cgroup and kernfs fields the cgroup_mkdir hook walks are all there.
     pub(crate) cgroup_fields: bool,
+    /// The kernel has `bpf_get_current_task_btf` (5.11+), which the BTF tracepoint
+    /// program calls: its helper list is `enum bpf_func_id` in the kernel's BTF.
+    pub(crate) task_btf_helper: bool,
 }
 
 impl Offsets {
@@ -64,6 +67,7 @@ pub(crate) fn read(btf: &Btf, host: Arch) -> Offsets {
             cset_dfl_cgrp,
         },
         cgroup_fields: cgroup.is_ok(),
+        task_btf_helper: btf.has_enum_value("BPF_FUNC_get_current_task_btf"),
     }
 }
 
