@@ -200,7 +200,13 @@ impl Apt {
             self.unpack(&pkgs, &dir)?;
             std::fs::write(dir.join("ready"), &version)?;
         }
-        find_kernel(&dir, version)
+        let kernel = find_kernel(&dir, version)?;
+        if !dir.join("pruned").exists() {
+            prune(&kernel.modules.join("kernel"), "")?;
+            let _ = std::fs::remove_dir_all(dir.join("usr/share"));
+            std::fs::write(dir.join("pruned"), "")?;
+        }
+        Ok(kernel)
     }
 }
 
@@ -223,6 +229,39 @@ fn find_kernel(dir: &Path, version: String) -> Result<Kernel> {
         modules,
         release,
     })
+}
+
+/// Where the guest's modules and everything they depend on live, on every kernel of the
+/// matrix; the rest of a kernel's modules (hundreds of MB) is removed from the cache.
+const KEEP: [&str; 5] = [
+    "drivers/virtio",
+    "fs/9p",
+    "fs/netfs",
+    "fs/fscache",
+    "net/9p",
+];
+
+fn prune(dir: &Path, rel: &str) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = e?.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let sub = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if KEEP.contains(&sub.as_str()) {
+            continue;
+        }
+        if path.is_dir() && KEEP.iter().any(|k| k.starts_with(&format!("{sub}/"))) {
+            prune(&path, &sub)?;
+        } else if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 fn first_entry(dir: &Path, prefix: &str) -> Result<PathBuf> {

@@ -119,9 +119,13 @@ fn userland(apt: &Apt, sysroot: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A hard link where it can be (the debug binaries are large), else a copy.
 fn copy(from: &Path, to: &Path) -> Result<()> {
-    std::fs::copy(from, to)
-        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    }
     Ok(())
 }
 
