@@ -18,18 +18,12 @@ mod programs {
         maps::{Array, HashMap},
         programs::{BtfTracePointContext, FEntryContext, RawTracePointContext, TracePointContext},
     };
-    use recorder_ebpf::Seen;
+    use recorder_ebpf::{Scan, Seen};
 
-    /// Up to 8 target cgroup ids scanned inline; `n` counts all targets so that a set of
-    /// more than 8 falls back to the hash.
-    #[repr(C)]
-    pub struct Ids {
-        pub n: u64,
-        pub id: [u64; 8],
-    }
-
+    /// The recorder's inline target list: up to 8 ids, `n` counting all targets so that a
+    /// set of more than 8 falls back to the hash.
     #[map]
-    static SCAN: Array<Ids> = Array::with_max_entries(1, 0);
+    static SCAN: Array<Scan> = Array::with_max_entries(1, 0);
     /// Seen set of the target in slot i of `SCAN`.
     #[map]
     static SETS: Array<Seen> = Array::with_max_entries(8, 0);
