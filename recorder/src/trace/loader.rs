@@ -67,7 +67,7 @@ pub(crate) fn kernel_btf() -> Result<aya::Btf, TraceError> {
 
 /// Loads program `name` of `ebpf` and attaches it as `kind` says; BTF tracepoints need
 /// `btf` (see [`kernel_btf`]).
-pub(crate) fn attach(
+pub fn attach(
     ebpf: &mut Ebpf,
     name: &'static str,
     kind: ProgramKind,

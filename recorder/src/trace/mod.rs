@@ -7,8 +7,8 @@
 
 mod caps;
 mod decode;
-pub(crate) mod loader;
-pub(crate) mod offsets;
+pub mod loader;
+pub mod offsets;
 mod tracefs;
 
 pub use loader::CgroupRead;

@@ -7,8 +7,8 @@ use recorder_ebpf::{COMPAT_ARM64, COMPAT_NONE, COMPAT_X86, KernelOffsets};
 
 /// What [`read`] found.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Offsets {
-    pub(crate) kernel: KernelOffsets,
+pub struct Offsets {
+    pub kernel: KernelOffsets,
     /// The cgroup and kernfs fields the cgroup_mkdir hook walks are all there.
     pub(crate) cgroup_fields: bool,
     /// The kernel has `bpf_get_current_task_btf` (5.11+), which the BTF tracepoint
@@ -26,7 +26,7 @@ impl Offsets {
 
 /// The offsets for `host` (x86_64 or aarch64). Missing optional fields turn their feature
 /// off (with a note) rather than fail.
-pub(crate) fn read(btf: &Btf, host: Arch) -> Offsets {
+pub fn read(btf: &Btf, host: Arch) -> Offsets {
     let (compat_mode, compat_off, compat_mask) = compat(btf, host);
     let cgroup = cgroup(btf);
     let [
