@@ -192,6 +192,9 @@ pub struct Malformed {
 pub(crate) const MALFORMED_SHOWN: usize = 5;
 /// How many distinct unknown syscall numbers the stats keep (garbage must not grow them).
 const UNKNOWN_KEPT: usize = 64;
+/// Syscall numbers per ABI that `Importer::added` tracks; the few above (ARM's private
+/// calls) take the set's own path.
+const ADDED_NRS: usize = 1024;
 
 /// Counts for the summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -294,6 +297,9 @@ struct PendingInit {
 pub struct Importer<'a> {
     options: &'a Options,
     syscalls: BTreeMap<Arch, BTreeSet<&'static str>>,
+    /// (ABI, number < ADDED_NRS) pairs already in `syscalls`: nearly every record repeats
+    /// one, and a bit test is cheaper than the set's string compares.
+    added: Vec<bool>,
     stats: Stats,
     /// runc init records that --comm/--exe did not select, per pid: kept at the end if the
     /// same pid (init execs the workload in place) matched.
@@ -309,6 +315,7 @@ impl<'a> Importer<'a> {
         Importer {
             options,
             syscalls: BTreeMap::new(),
+            added: vec![false; Arch::ALL.len() * ADDED_NRS],
             stats: Stats::default(),
             pending_init: HashMap::new(),
             matched_pids: HashSet::new(),
@@ -392,7 +399,7 @@ impl<'a> Importer<'a> {
             None if init && !keep_init => return self.stats.skip(Skip::RuntimeInit),
             _ => {}
         }
-        let Some((arch, name)) = self.resolve(record) else {
+        let Some((arch, nr, name)) = self.resolve(record) else {
             return;
         };
         if pending {
@@ -401,7 +408,13 @@ impl<'a> Importer<'a> {
             init.records += 1;
             return;
         }
-        self.syscalls.entry(arch).or_default().insert(name);
+        let bit = (nr < ADDED_NRS as u32).then(|| arch as usize * ADDED_NRS + nr as usize);
+        if bit.is_none_or(|b| !self.added[b]) {
+            self.syscalls.entry(arch).or_default().insert(name);
+            if let Some(b) = bit {
+                self.added[b] = true;
+            }
+        }
         self.stats.matched += 1;
         self.stats.runtime_init += u64::from(init);
         self.matched_pids.insert(record.pid);
@@ -416,7 +429,7 @@ impl<'a> Importer<'a> {
     }
 
     /// The ABI and name of a record's syscall; counts the skip when there is none.
-    fn resolve(&mut self, record: &Record) -> Option<(Arch, &'static str)> {
+    fn resolve(&mut self, record: &Record) -> Option<(Arch, u32, &'static str)> {
         let Some((arch, nr)) = resolve_arch(record.arch, record.syscall) else {
             self.stats.skip(Skip::UnsupportedArch);
             *self
@@ -434,7 +447,7 @@ impl<'a> Importer<'a> {
                 *self.stats.unknown.entry(key).or_default() += 1;
             }
         }
-        name.map(|n| (arch, n))
+        name.map(|n| (arch, nr, n))
     }
 
     /// The first filter that rejects `record`, if any.
