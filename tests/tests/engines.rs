@@ -5,7 +5,7 @@
 
 use seccomp_recorder_tests::engines::*;
 use seccomp_recorder_tests::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -293,11 +293,7 @@ fn follow_containers_records_each_container_a_script_starts_through_two_engines(
     ]);
     let log = stderr(&o);
     assert!(o.status.success(), "record failed: {log}");
-    let mut files: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
+    let files = profile_files(&out);
     let mut expected = vec![
         "command.json".to_string(),
         format!("{ctr_id}.json"),
@@ -866,15 +862,23 @@ fn follow_mode_still_folds_a_cgroup_made_under_the_command_into_it() {
     );
 }
 
-#[test]
-fn follow_engine_keeps_podman_containers_and_drops_docker_ones() {
-    require_root();
-    let d = Docker::get();
-    let p = Podman::get();
-    let s = Scratch::new("follow-podman");
-    let tag = std::process::id();
-    let (docker_name, podman_name) = (format!("fe-dk-{tag}"), format!("fe-pm-{tag}"));
-    let (in_docker, in_podman) = ("sched_get_priority_max", "getitimer");
+/// The profiles written into `out`, sorted.
+fn profile_files(out: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+/// A script that runs one container in docker, then one in podman, each probing its own
+/// marker call, for `record --follow-containers` to follow.
+fn docker_then_podman(
+    s: &Scratch,
+    (d, docker_name, in_docker): (&Docker, &str, &str),
+    (p, podman_name, in_podman): (&Podman, &str, &str),
+) -> PathBuf {
     let script = s.path("e2e.sh");
     std::fs::write(
         &script,
@@ -890,6 +894,23 @@ fn follow_engine_keeps_podman_containers_and_drops_docker_ones() {
         ),
     )
     .unwrap();
+    script
+}
+
+#[test]
+fn follow_engine_keeps_podman_containers_and_drops_docker_ones() {
+    require_root();
+    let d = Docker::get();
+    let p = Podman::get();
+    let s = Scratch::new("follow-podman");
+    let tag = std::process::id();
+    let (docker_name, podman_name) = (format!("fe-dk-{tag}"), format!("fe-pm-{tag}"));
+    let (in_docker, in_podman) = ("sched_get_priority_max", "getitimer");
+    let script = docker_then_podman(
+        &s,
+        (d, &docker_name, in_docker),
+        (p, &podman_name, in_podman),
+    );
     let out = s.path("profiles");
     let o = recorder(&[
         "record",
@@ -910,11 +931,7 @@ fn follow_engine_keeps_podman_containers_and_drops_docker_ones() {
     ]);
     let log = stderr(&o);
     assert!(o.status.success(), "record failed: {log}");
-    let mut files: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
+    let files = profile_files(&out);
     assert_eq!(
         files,
         vec!["command.json".to_string(), format!("{podman_name}.json")],
@@ -1008,21 +1025,11 @@ fn followed_containers_on_private_roots_are_named_from_the_running_engines() {
     let tag = std::process::id();
     let (docker_name, podman_name) = (format!("pr-dk-{tag}"), format!("pr-pm-{tag}"));
     let (in_docker, in_podman) = ("sched_get_priority_max", "getitimer");
-    let script = s.path("e2e.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "set -e\n\
-             /usr/bin/docker -H unix://{dsock} run --rm --name {docker_name} --network none \
-               {IMAGE} /bin/probe {in_docker}\n\
-             CONTAINERS_CONF={conf} podman {pargs} run --rm --name {podman_name} --network none \
-               {IMAGE} /bin/probe {in_podman}\n",
-            dsock = d.sock.display(),
-            conf = p.conf().display(),
-            pargs = p.args().join(" "),
-        ),
-    )
-    .unwrap();
+    let script = docker_then_podman(
+        &s,
+        (d, &docker_name, in_docker),
+        (p, &podman_name, in_podman),
+    );
     let out = s.path("profiles");
     let o = recorder(&[
         "record",
@@ -1037,11 +1044,7 @@ fn followed_containers_on_private_roots_are_named_from_the_running_engines() {
     ]);
     let log = stderr(&o);
     assert!(o.status.success(), "record failed: {log}");
-    let mut files: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
+    let files = profile_files(&out);
     let mut expected = vec![
         "command.json".to_string(),
         format!("{docker_name}.json"),
