@@ -88,14 +88,7 @@ pub(crate) fn container(
             wanted.into()
         }
         many => {
-            return Err(TargetError::Ambiguous {
-                prefix: wanted.into(),
-                candidates: many
-                    .iter()
-                    .map(|c| format!("  {}  {} ({})", c.id, c.engine, c.describe()))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            });
+            return Err(ambiguous(wanted, many));
         }
     };
     let mut found: Vec<Candidate> = from_cgroup_tree(mount);
@@ -135,14 +128,7 @@ pub(crate) fn container(
                     want: Want::Id(one.id.clone()),
                     container: Some((*one).clone()),
                 })),
-                many => Err(TargetError::Ambiguous {
-                    prefix: wanted.into(),
-                    candidates: many
-                        .iter()
-                        .map(|c| format!("  {}  {} ({})", c.id, c.engine, c.describe()))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                }),
+                many => Err(ambiguous(wanted, many)),
             }
         }
         [one] => {
@@ -166,6 +152,18 @@ pub(crate) fn container(
         }),
     }
 }
+/// `wanted` names more than one of the engines' containers.
+fn ambiguous(wanted: &str, many: &[&Container]) -> TargetError {
+    TargetError::Ambiguous {
+        prefix: wanted.into(),
+        candidates: many
+            .iter()
+            .map(|c| format!("  {}  {} ({})", c.id, c.engine, c.describe()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
 fn from_cgroup_tree(mount: &Path) -> Vec<Candidate> {
     cgroup::subtree(mount)
         .into_iter()
