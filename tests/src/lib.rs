@@ -7,8 +7,9 @@ pub mod cri;
 pub mod engines;
 pub mod registry;
 pub mod runc;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The `seccomp-recorder` binary: `$SECCOMP_RECORDER_BIN` (set by `cargo xtask test`),
 /// else the workspace's debug build.
@@ -122,4 +123,17 @@ pub fn allowed(profile: &serde_json::Value) -> Vec<String> {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The OCI digest (`sha256:<hex>`) of `bytes`, by coreutils rather than the recorder's own hashing.
+pub fn sha256(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum (coreutils)");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
 }

@@ -6,7 +6,7 @@
 use seccomp_recorder_tests::cri::{CriRuntime, PodSpec};
 use seccomp_recorder_tests::engines::run_ok;
 use seccomp_recorder_tests::registry::Registry;
-use seccomp_recorder_tests::{Scratch, allowed, bin, profile, require_root};
+use seccomp_recorder_tests::{Scratch, allowed, bin, profile, require_root, sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -598,18 +598,6 @@ fn an_unreachable_runtime_is_a_clear_error_and_no_crash_loop() {
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum (coreutils)");
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    format!("sha256:{}", text.split_whitespace().next().unwrap())
 }
 
 #[test]

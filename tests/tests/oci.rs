@@ -2,7 +2,7 @@
 //! we did not write: skopeo, oras-py, sha256sum and raw HTTP.
 
 use seccomp_recorder_tests::registry::Registry;
-use seccomp_recorder_tests::{Scratch, bin, stderr, workspace};
+use seccomp_recorder_tests::{Scratch, bin, sha256, stderr, workspace};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -103,18 +103,6 @@ fn skopeo_raw(reference: &str, creds: Option<&str>) -> Vec<u8> {
         cmd.args(["--creds", c]);
     }
     run_ok(cmd.arg(format!("docker://{reference}")))
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum (coreutils)");
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    format!("sha256:{}", text.split_whitespace().next().unwrap())
 }
 
 fn json(bytes: &[u8]) -> Value {
