@@ -6,7 +6,7 @@
 //! the test image and a pause image are imported from local archives.
 
 use crate::engines::{
-    note_host_dirs, register, remove_cgroup_parent_at_exit, rootfs_tar, run_ok, sha256, state_dir,
+    note_host_dirs, register, remove_cgroup_parent_at_exit, rootfs_tar, run_ok, state_dir,
     wait_until,
 };
 use hyper_util::rt::TokioIo;
@@ -136,7 +136,7 @@ fn image_archive(dir: &Path, name: &str, config: serde_json::Value) -> PathBuf {
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let blob = |bytes: &[u8]| {
-        let digest = sha256(bytes);
+        let digest = crate::sha256_hex(bytes);
         std::fs::write(blobs.join(&digest), bytes).unwrap();
         (format!("sha256:{digest}"), bytes.len())
     };

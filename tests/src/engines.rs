@@ -5,7 +5,7 @@
 //! Nothing is pulled: the image is a rootfs tarball of busybox-static and the
 //! `engine_probe` workload.
 
-use crate::{Scratch, compile};
+use crate::{Scratch, compile, sha256_hex};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -396,7 +396,7 @@ fn oci_archive(dir: &Path) -> PathBuf {
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let layer = std::fs::read(rootfs_tar()).unwrap();
-    let layer_digest = sha256(&layer);
+    let layer_digest = sha256_hex(&layer);
     std::fs::write(blobs.join(&layer_digest), &layer).unwrap();
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
@@ -404,7 +404,7 @@ fn oci_archive(dir: &Path) -> PathBuf {
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_digest}")]},
     })
     .to_string();
-    let config_digest = sha256(config.as_bytes());
+    let config_digest = sha256_hex(config.as_bytes());
     std::fs::write(blobs.join(&config_digest), &config).unwrap();
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -415,7 +415,7 @@ fn oci_archive(dir: &Path) -> PathBuf {
                     "digest": format!("sha256:{layer_digest}"), "size": layer.len()}],
     })
     .to_string();
-    let manifest_digest = sha256(manifest.as_bytes());
+    let manifest_digest = sha256_hex(manifest.as_bytes());
     std::fs::write(blobs.join(&manifest_digest), &manifest).unwrap();
     let index = serde_json::json!({
         "schemaVersion": 2,
@@ -439,22 +439,6 @@ fn oci_archive(dir: &Path) -> PathBuf {
             .arg("."),
     );
     tar
-}
-
-pub(crate) fn sha256(data: &[u8]) -> String {
-    use std::io::Write;
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum (coreutils)");
-    child.stdin.take().unwrap().write_all(data).unwrap();
-    let o = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 /// Podman (daemonless) with its own --root/--runroot/--tmpdir, runc, cgroupfs, vfs storage

@@ -127,6 +127,11 @@ pub fn stderr(o: &Output) -> String {
 
 /// The OCI digest (`sha256:<hex>`) of `bytes`, by coreutils rather than the recorder's own hashing.
 pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", sha256_hex(bytes))
+}
+
+/// The bare hex SHA-256 of `bytes`, as OCI layouts name their blob files.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     let mut child = Command::new("sha256sum")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -135,5 +140,5 @@ pub fn sha256(bytes: &[u8]) -> String {
     child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    format!("sha256:{}", text.split_whitespace().next().unwrap())
+    text.split_whitespace().next().unwrap().to_string()
 }

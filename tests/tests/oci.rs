@@ -2,7 +2,7 @@
 //! we did not write: skopeo, oras-py, sha256sum and raw HTTP.
 
 use seccomp_recorder_tests::registry::Registry;
-use seccomp_recorder_tests::{Scratch, bin, sha256, stderr, workspace};
+use seccomp_recorder_tests::{Scratch, bin, sha256, sha256_hex, stderr, workspace};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -182,7 +182,7 @@ fn pushed_artifact_is_what_crio_reads() {
             .arg(format!("docker://{reference}"))
             .arg(format!("dir:{}", dir.display())),
     );
-    let hex = sha256(&bytes).trim_start_matches("sha256:").to_string();
+    let hex = sha256_hex(&bytes);
     assert_eq!(read(&dir.join(hex)), bytes);
 }
 
@@ -557,7 +557,7 @@ fn corrupted_layer_fails_digest_verification() {
 
     // Same length, different bytes, straight into the registry's storage.
     let bytes = read(&profile);
-    let hex = sha256(&bytes).trim_start_matches("sha256:").to_string();
+    let hex = sha256_hex(&bytes);
     let blob = reg
         .storage()
         .join("docker/registry/v2/blobs/sha256")
