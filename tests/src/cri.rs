@@ -6,13 +6,12 @@
 //! the test image and a pause image are imported from local archives.
 
 use crate::engines::{
-    note_host_dirs, register, remove_cgroup_parent_at_exit, rootfs_tar, run_ok, state_dir,
+    note_host_dirs, remove_cgroup_parent_at_exit, rootfs_tar, run_ok, spawn_containerd, state_dir,
     wait_until,
 };
 use hyper_util::rt::TokioIo;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{self as cri, NamespaceMode, security_profile::ProfileType};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -82,20 +81,9 @@ state = "{d}/state"
             pause = PAUSE_IMAGE,
         );
         std::fs::write(dir.join("config.toml"), config).unwrap();
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
         note_host_dirs();
         remove_cgroup_parent_at_exit(CGROUP_ROOT);
-        // Reaped by PID when the test binary exits (engines::stop_all).
-        #[allow(clippy::zombie_processes)]
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("containerd is installed");
-        register(Some(child.id()), &dir);
+        spawn_containerd(&dir);
         let c = CriRuntime { dir, sock };
         wait_until("containerd's CRI", Duration::from_secs(30), || {
             c.sock.exists() && Client::try_connect(&c.sock).is_ok()

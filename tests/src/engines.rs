@@ -179,6 +179,22 @@ pub fn unmount_under(dir: &Path) {
 }
 
 /// A directory for one engine's state, kept until the test binary exits.
+/// Starts containerd with `dir/config.toml`, logging to `dir/containerd.log`.
+pub(crate) fn spawn_containerd(dir: &Path) {
+    let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+    // Reaped by PID in stop_all() when the test binary exits.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new("containerd")
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .expect("containerd is installed");
+    register(Some(child.id()), dir);
+}
+
 pub(crate) fn state_dir(tag: &str) -> PathBuf {
     let s = Scratch::new(tag);
     let dir = s.0.clone();
@@ -346,20 +362,9 @@ impl Containerd {
             d = dir.display()
         );
         std::fs::write(dir.join("config.toml"), config).unwrap();
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
         note_host_dirs();
         let cgroups = CgroupParents::note(CTR_NS);
-        // Reaped by PID in stop_all() when the test binary exits.
-        #[allow(clippy::zombie_processes)]
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("containerd is installed");
-        register(Some(child.id()), &dir);
+        spawn_containerd(&dir);
         cgroups.register();
         let c = Containerd { dir, sock };
         wait_until("containerd", Duration::from_secs(30), || {
