@@ -276,31 +276,18 @@ fn follow_containers_records_each_container_a_script_starts_through_two_engines(
     )
     .unwrap();
     let out = s.path("profiles");
-    let o = recorder(&[
-        "record",
-        "--follow-containers",
-        "--follow-name",
+    let log = record_following(
         &format!("follow-*-{tag}"),
-        "--engine-root",
-        d.data_root().to_str().unwrap(),
-        "--engine-root",
-        c.state().to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        "sh",
-        script.to_str().unwrap(),
-    ]);
-    let log = stderr(&o);
-    assert!(o.status.success(), "record failed: {log}");
-    let files = profile_files(&out);
-    let mut expected = vec![
-        "command.json".to_string(),
-        format!("{ctr_id}.json"),
-        format!("{docker_name}.json"),
-    ];
-    expected.sort();
-    assert_eq!(files, expected, "{log}");
+        &[
+            "--engine-root",
+            d.data_root().to_str().unwrap(),
+            "--engine-root",
+            c.state().to_str().unwrap(),
+        ],
+        &out,
+        &script,
+    );
+    assert_profiles(&out, &[&ctr_id, &docker_name], &log);
     let markers = [in_docker, in_ctr, own];
     for (file, mine) in [
         (format!("{docker_name}.json"), in_docker),
@@ -862,14 +849,35 @@ fn follow_mode_still_folds_a_cgroup_made_under_the_command_into_it() {
     );
 }
 
-/// The profiles written into `out`, sorted.
-fn profile_files(out: &Path) -> Vec<String> {
+/// `record --follow-containers` of `sh script` into `out`, following the containers named
+/// like `name_glob`; the recorder's stderr.
+fn record_following(name_glob: &str, extra: &[&str], out: &Path, script: &Path) -> String {
+    let mut args = vec!["record", "--follow-containers", "--follow-name", name_glob];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        script.to_str().unwrap(),
+    ]);
+    let o = recorder(&args);
+    let log = stderr(&o);
+    assert!(o.status.success(), "record failed: {log}");
+    log
+}
+
+/// `out` holds the command's profile and one per container in `containers`, nothing else.
+fn assert_profiles(out: &Path, containers: &[&str], log: &str) {
     let mut files: Vec<String> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    files
+    let mut expected: Vec<String> = containers.iter().map(|c| format!("{c}.json")).collect();
+    expected.push("command.json".into());
+    expected.sort();
+    assert_eq!(files, expected, "{log}");
 }
 
 /// A script that runs one container in docker, then one in podman, each probing its own
@@ -912,31 +920,20 @@ fn follow_engine_keeps_podman_containers_and_drops_docker_ones() {
         (p, &podman_name, in_podman),
     );
     let out = s.path("profiles");
-    let o = recorder(&[
-        "record",
-        "--follow-containers",
-        "--follow-engine",
-        "podman",
-        "--follow-name",
+    let log = record_following(
         &format!("fe-*-{tag}"),
-        "--engine-root",
-        d.data_root().to_str().unwrap(),
-        "--engine-root",
-        p.root().to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        "sh",
-        script.to_str().unwrap(),
-    ]);
-    let log = stderr(&o);
-    assert!(o.status.success(), "record failed: {log}");
-    let files = profile_files(&out);
-    assert_eq!(
-        files,
-        vec!["command.json".to_string(), format!("{podman_name}.json")],
-        "{log}"
+        &[
+            "--follow-engine",
+            "podman",
+            "--engine-root",
+            d.data_root().to_str().unwrap(),
+            "--engine-root",
+            p.root().to_str().unwrap(),
+        ],
+        &out,
+        &script,
     );
+    assert_profiles(&out, &[&podman_name], &log);
     let names = allowed(&profile(&out.join(format!("{podman_name}.json"))));
     assert!(names.contains(&in_podman.to_string()), "{names:?}");
     assert!(!names.contains(&in_docker.to_string()), "{names:?}");
@@ -1031,27 +1028,8 @@ fn followed_containers_on_private_roots_are_named_from_the_running_engines() {
         (p, &podman_name, in_podman),
     );
     let out = s.path("profiles");
-    let o = recorder(&[
-        "record",
-        "--follow-containers",
-        "--follow-name",
-        &format!("pr-*-{tag}"),
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        "sh",
-        script.to_str().unwrap(),
-    ]);
-    let log = stderr(&o);
-    assert!(o.status.success(), "record failed: {log}");
-    let files = profile_files(&out);
-    let mut expected = vec![
-        "command.json".to_string(),
-        format!("{docker_name}.json"),
-        format!("{podman_name}.json"),
-    ];
-    expected.sort();
-    assert_eq!(files, expected, "{log}");
+    let log = record_following(&format!("pr-*-{tag}"), &[], &out, &script);
+    assert_profiles(&out, &[&docker_name, &podman_name], &log);
     for (file, mine, other) in [
         (&docker_name, in_docker, in_podman),
         (&podman_name, in_podman, in_docker),
