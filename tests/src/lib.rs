@@ -99,6 +99,19 @@ pub fn recorder(args: &[&str]) -> Output {
         .expect("cannot start seccomp-recorder")
 }
 
+/// `record --cgroup CGROUP --duration DURATION -o OUT`: a cgroup recorded for a while.
+pub fn record_cgroup(cgroup: &Path, duration: &str, out: &Path) -> Output {
+    recorder(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--cgroup",
+        cgroup.to_str().unwrap(),
+        "--duration",
+        duration,
+    ])
+}
+
 /// The profile at `path`, parsed.
 pub fn profile(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path)

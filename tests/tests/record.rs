@@ -472,15 +472,7 @@ fn duration_stops_recording_a_target_that_keeps_running() {
     let bin = markers(&s.0);
     let cg = TestCgroup::start("dur", &bin, "min");
     let out = s.path("p.json");
-    let o = recorder(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--cgroup",
-        cg.path.to_str().unwrap(),
-        "--duration",
-        "500ms",
-    ]);
+    let o = record_cgroup(&cg.path, "500ms", &out);
     assert!(o.status.success(), "{}", stderr(&o));
     // Nothing happened in the cgroup while recording: a valid, empty allow-list.
     let p = profile(&out);

@@ -337,15 +337,7 @@ fn a_profile_with_no_syscall_is_written_with_a_warning() {
     let s = Scratch::new("out-empty");
     let cg = EmptyCgroup::new("out-empty");
     let out = s.path("p.json");
-    let o = recorder(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--cgroup",
-        cg.0.to_str().unwrap(),
-        "--duration",
-        "300ms",
-    ]);
+    let o = record_cgroup(&cg.0, "300ms", &out);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(allowed(&profile(&out)).is_empty());
@@ -361,15 +353,7 @@ fn cgroup_paths_as_proc_prints_them_are_accepted_and_the_root_is_refused() {
     // As /proc/PID/cgroup prints it: "0::/scr-test-...".
     let as_proc = Path::new("/").join(cg.0.strip_prefix(&mount).unwrap());
     let out = s.path("p.json");
-    let o = recorder(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--cgroup",
-        as_proc.to_str().unwrap(),
-        "--duration",
-        "200ms",
-    ]);
+    let o = record_cgroup(&as_proc, "200ms", &out);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.exists());
     for root in ["/", mount.to_str().unwrap()] {
