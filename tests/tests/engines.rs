@@ -548,21 +548,24 @@ fn docker_default_profile_refuses_what_diff_predicts() {
             &format!("docker@{version}"),
             &format!("docker={}", file.display()),
         ],
-        |unconfined| {
-            let mut c = d.cli();
-            c.args(["run", "--rm", "--network", "none"]);
-            if unconfined {
-                c.args(["--security-opt", "seccomp=unconfined"]);
-            }
-            c.args([IMAGE, "/bin/probe"]).args(PROBED);
-            stdout(&run_ok(&mut c))
-        },
+        |unconfined| probe_in(d.cli(), unconfined),
     );
     assert!(
         logs[0].contains(&format!("using docker@{version}, the installed engine's")),
         "diff must say which Docker release it used: {}",
         logs[0]
     );
+}
+
+/// The probes of PROBED in one container that docker or podman (the same flags) runs,
+/// under the engine's default profile unless `unconfined`.
+fn probe_in(mut cli: Command, unconfined: bool) -> String {
+    cli.args(["run", "--rm", "--network", "none"]);
+    if unconfined {
+        cli.args(["--security-opt", "seccomp=unconfined"]);
+    }
+    cli.args([IMAGE, "/bin/probe"]).args(PROBED);
+    stdout(&run_ok(&mut cli))
 }
 
 /// Bare `podman` means the release of the installed containers-common, whose seccomp.json
@@ -581,15 +584,7 @@ fn podman_default_profile_refuses_what_diff_predicts() {
     );
     let logs = default_profile_matches_diff(
         &["podman", &format!("podman={}", file.display())],
-        |unconfined| {
-            let mut c = p.cli();
-            c.args(["run", "--rm", "--network", "none"]);
-            if unconfined {
-                c.args(["--security-opt", "seccomp=unconfined"]);
-            }
-            c.args([IMAGE, "/bin/probe"]).args(PROBED);
-            stdout(&run_ok(&mut c))
-        },
+        |unconfined| probe_in(p.cli(), unconfined),
     );
     assert!(
         logs[0].contains(&format!("using podman@{version}, the installed engine's")),
