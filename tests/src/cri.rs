@@ -48,19 +48,8 @@ impl CriRuntime {
         let sock = dir.join("containerd.sock");
         // restrict_oom_score_adj: root here lacks CAP_SYS_RESOURCE. The runc v1 runtime
         // plugin must stay enabled for the CRI plugin to load.
-        let config = format!(
-            r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-[grpc]
-  address = "{d}/containerd.sock"
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-[debug]
-  address = "{d}/debug.sock"
-[metrics]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
+        let tables = format!(
+            r#"[plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{pause}"
   restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
@@ -80,10 +69,9 @@ state = "{d}/state"
             d = dir.display(),
             pause = PAUSE_IMAGE,
         );
-        std::fs::write(dir.join("config.toml"), config).unwrap();
         note_host_dirs();
         remove_cgroup_parent_at_exit(CGROUP_ROOT);
-        spawn_containerd(&dir);
+        spawn_containerd(&dir, "", &tables);
         let c = CriRuntime { dir, sock };
         wait_until("containerd's CRI", Duration::from_secs(30), || {
             c.sock.exists() && Client::try_connect(&c.sock).is_ok()

@@ -178,9 +178,18 @@ pub fn unmount_under(dir: &Path) {
     }
 }
 
-/// A directory for one engine's state, kept until the test binary exits.
-/// Starts containerd with `dir/config.toml`, logging to `dir/containerd.log`.
-pub(crate) fn spawn_containerd(dir: &Path) {
+/// Starts containerd with its root, state and sockets all under `dir`, logging to
+/// `dir/containerd.log`; `top` holds top-level config keys, `tables` more config tables.
+pub(crate) fn spawn_containerd(dir: &Path, top: &str, tables: &str) {
+    let config = format!(
+        "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n{top}\
+         [grpc]\n  address = \"{d}/containerd.sock\"\n\
+         [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
+         [debug]\n  address = \"{d}/debug.sock\"\n\
+         [metrics]\n  address = \"\"\n{tables}",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
     let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
     // Reaped by PID in stop_all() when the test binary exits.
     #[allow(clippy::zombie_processes)]
@@ -195,6 +204,7 @@ pub(crate) fn spawn_containerd(dir: &Path) {
     register(Some(child.id()), dir);
 }
 
+/// A directory for one engine's state, kept until the test binary exits.
 pub(crate) fn state_dir(tag: &str) -> PathBuf {
     let s = Scratch::new(tag);
     let dir = s.0.clone();
@@ -352,19 +362,13 @@ impl Containerd {
     fn start() -> Containerd {
         let dir = state_dir("containerd");
         let sock = dir.join("containerd.sock");
-        let config = format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{d}/containerd.sock\"\n\
-             [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
-             [debug]\n  address = \"{d}/debug.sock\"\n\
-             [metrics]\n  address = \"\"\n",
-            d = dir.display()
-        );
-        std::fs::write(dir.join("config.toml"), config).unwrap();
         note_host_dirs();
         let cgroups = CgroupParents::note(CTR_NS);
-        spawn_containerd(&dir);
+        spawn_containerd(
+            &dir,
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+            "",
+        );
         cgroups.register();
         let c = Containerd { dir, sock };
         wait_until("containerd", Duration::from_secs(30), || {
