@@ -325,7 +325,7 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
         "--listen".into(),
         listen.clone(),
     ]);
-    let agent = start_agent(rt, &args);
+    let mut agent = start_agent(rt, &args);
     let ns = namespace("restart");
     let spec = |name: &str| {
         PodSpec::new(&ns, name)
@@ -341,6 +341,13 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
     );
     cri.start(&long);
     wait_container_log(rt, &first.uid, "app", "getpriority ret=");
+    // The agent names a container from its CRI poll, which can come after the container's
+    // first output: wait for it before reading the counters.
+    let label = format!("{ns}/api-first/app");
+    agent.wait_line(
+        &[label.as_str(), "recording from its start"],
+        Duration::from_secs(30),
+    );
     let (status, body) = get(&listen, "/healthz");
     assert!(status.contains("200"), "{status} {body}");
     let (_, metrics) = get(&listen, "/metrics");
