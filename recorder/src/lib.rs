@@ -10,6 +10,7 @@ pub mod btf;
 pub mod cgroup;
 pub mod diff;
 pub mod engine_version;
+pub mod fleet;
 pub mod kep6061;
 pub mod linux;
 pub mod oci;

@@ -1,8 +1,8 @@
 //! Which pods and containers are recorded, and the workload their profiles are keyed by;
 //! all from what the CRI tells about a pod (namespace, name, labels, annotations).
 
+pub use crate::fleet::Key;
 use std::collections::HashMap;
-use std::fmt;
 
 /// `"true"` records the pod; `"false"` keeps it out even when `--selector` matches.
 pub const RECORD: &str = "seccomp-recorder.io/record";
@@ -11,6 +11,13 @@ pub const WORKLOAD: &str = "seccomp-recorder.io/workload";
 /// Comma-separated container names of a recorded pod that are not recorded.
 pub const SKIP_CONTAINERS: &str = "seccomp-recorder.io/skip-containers";
 const APP_NAME: &str = "app.kubernetes.io/name";
+/// Labels the Kubernetes controllers set on the pods they make.
+const JOB_NAME: &str = "batch.kubernetes.io/job-name";
+const LEGACY_JOB_NAME: &str = "job-name";
+const STATEFULSET_POD: &str = "statefulset.kubernetes.io/pod-name";
+const POD_TEMPLATE_HASH: &str = "pod-template-hash";
+const POD_TEMPLATE_GENERATION: &str = "pod-template-generation";
+const CONTROLLER_REVISION_HASH: &str = "controller-revision-hash";
 
 /// Alphabet of the random suffixes Kubernetes gives generated names (`rand.String`), and
 /// of ReplicaSet pod-template hashes.
@@ -54,20 +61,6 @@ pub struct Pod {
     pub annotations: HashMap<String, String>,
 }
 
-/// Where a container's syscalls go: one profile per namespace / workload / container.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key {
-    pub namespace: String,
-    pub workload: String,
-    pub container: String,
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.namespace, self.workload, self.container)
-    }
-}
-
 /// A recorded pod: its workload and the containers it keeps out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
@@ -82,6 +75,7 @@ impl Selection {
             namespace: pod.namespace.clone(),
             workload: self.workload.clone(),
             container: container.to_string(),
+            image: None,
         })
     }
 }
@@ -169,46 +163,76 @@ impl Pod {
         Ok(self.controller_name())
     }
 
-    /// `web-5d8f7c9b6d-x2k4q` (ReplicaSet) and `db-0` (StatefulSet) are the pods of `web`
-    /// and `db`; DaemonSet and Job pods have one random suffix.
+    /// The controller's name, from the labels the controllers put on their pods (the
+    /// kubelet passes them to the runtime); a pod without them keeps its own name.
     fn controller_name(&self) -> String {
-        let name = self.name.as_str();
-        let has = |l: &str| self.labels.contains_key(l);
-        if let Some(hash) = self.labels.get("pod-template-hash")
-            && let Some(base) = name
-                .rsplit_once('-')
-                .and_then(|(rest, suffix)| is_random(suffix, 5).then_some(rest))
-                .and_then(|rest| rest.strip_suffix(hash.as_str()))
-                .and_then(|rest| rest.strip_suffix('-'))
+        let label = |k: &str| self.labels.get(k).map(String::as_str);
+        if let Some(job) = label(JOB_NAME).or(label(LEGACY_JOB_NAME)) {
+            return cronjob_of(job).unwrap_or(job).to_string();
+        }
+        if label(STATEFULSET_POD) == Some(self.name.as_str())
+            && let Some(set) = statefulset_of(&self.name)
         {
-            return base.to_string();
+            return set.to_string();
         }
-        if self.labels.get("statefulset.kubernetes.io/pod-name") == Some(&self.name)
-            && let Some((base, ordinal)) = name.rsplit_once('-')
-            && !ordinal.is_empty()
-            && ordinal.bytes().all(|b| b.is_ascii_digit())
+        if let Some(hash) = label(POD_TEMPLATE_HASH)
+            && let Some(deployment) = deployment_of(&self.name, hash)
         {
-            return base.to_string();
+            return deployment.to_string();
         }
-        let generated = has("controller-revision-hash")
-            || has("job-name")
-            || has("batch.kubernetes.io/job-name")
-            || has("pod-template-hash");
-        if let Some((base, suffix)) = name.rsplit_once('-') {
-            // Without labels, only the unmistakable ReplicaSet shape is stripped.
-            if generated && is_random(suffix, 5) {
-                return base.to_string();
-            }
-            if let Some((deployment, hash)) = base.rsplit_once('-')
-                && is_random(suffix, 5)
-                && (6..=10).contains(&hash.len())
-                && is_random(hash, hash.len())
-            {
-                return deployment.to_string();
-            }
+        if label(POD_TEMPLATE_GENERATION).is_some()
+            && label(CONTROLLER_REVISION_HASH).is_some()
+            && let Some(set) = generated_base(&self.name)
+        {
+            return set.to_string();
         }
-        name.to_string()
+        self.name.clone()
     }
+}
+
+/// Longest base `generateName` keeps before appending its 5 random characters
+/// (`maxGeneratedNameLength` in apimachinery).
+const MAX_GENERATED_BASE: usize = 58;
+
+/// A CronJob names each Job `<cronjob>-<scheduled time in minutes since 1970>`: eight digits
+/// from 1989 to 2160. Any other Job is its own workload.
+fn cronjob_of(job: &str) -> Option<&str> {
+    let (cronjob, minutes) = job.rsplit_once('-')?;
+    (minutes.len() == 8 && minutes.bytes().all(|b| b.is_ascii_digit()) && !cronjob.is_empty())
+        .then_some(cronjob)
+}
+
+/// `db-12` is ordinal 12 of StatefulSet `db`.
+fn statefulset_of(pod: &str) -> Option<&str> {
+    let (set, ordinal) = pod.rsplit_once('-')?;
+    (!ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()) && !set.is_empty())
+        .then_some(set)
+}
+
+/// A Deployment's pod is `<deployment>-<pod-template-hash>-<5 random>`, its base cut to
+/// 58 characters when long, which may cut into the hash or drop it (then Deployments whose
+/// names share their first 58 characters share a profile: the pod tells no more).
+fn deployment_of<'a>(pod: &'a str, hash: &str) -> Option<&'a str> {
+    let base = pod.get(..pod.len().checked_sub(5)?)?;
+    if let Some(deployment) = base.strip_suffix(&format!("-{hash}-")) {
+        return (!deployment.is_empty()).then_some(deployment);
+    }
+    if base.len() != MAX_GENERATED_BASE {
+        return None;
+    }
+    // Without any of the hash left, the base is the Deployment's name cut to 58.
+    let tail = format!("-{hash}-");
+    let cut = (1..tail.len())
+        .find(|&n| base.ends_with(&tail[..n]))
+        .unwrap_or(0);
+    let deployment = &base[..base.len() - cut];
+    (!deployment.is_empty()).then_some(deployment)
+}
+
+/// `<name>-<5 random>`: how DaemonSets (and Jobs) name their pods.
+fn generated_base(pod: &str) -> Option<&str> {
+    let (base, suffix) = pod.rsplit_once('-')?;
+    (is_random(suffix, 5) && !base.is_empty()).then_some(base)
 }
 
 fn is_random(s: &str, len: usize) -> bool {
@@ -334,7 +358,6 @@ mod tests {
             )),
             "web"
         );
-        assert_eq!(workload(&pod("web-5d8f7c9b6d-x2k4q", &[], &[REC])), "web");
         assert_eq!(
             workload(&pod(
                 "db-12",
@@ -343,16 +366,129 @@ mod tests {
             )),
             "db"
         );
-        assert_eq!(
-            workload(&pod(
-                "agent-x2k4q",
-                &[("controller-revision-hash", "7c")],
-                &[REC]
-            )),
-            "agent"
-        );
         // Plain pods keep their name: "db-1" may well be what someone called it.
         assert_eq!(workload(&pod("db-1", &[], &[REC])), "db-1");
         assert_eq!(workload(&pod("my-pod", &[], &[REC])), "my-pod");
+    }
+
+    /// The labels the controllers of Kubernetes 1.33 put on their pods, by pod name.
+    fn controlled(name: &str, labels: &[(&str, &str)]) -> String {
+        workload(&pod(name, labels, &[REC]))
+    }
+
+    #[test]
+    fn deployment_pods_are_cut_at_their_template_hash() {
+        let rs = |name: &str, hash: &str| controlled(name, &[(POD_TEMPLATE_HASH, hash)]);
+        assert_eq!(rs("web-5d8f7c9b6d-x2k4q", "5d8f7c9b6d"), "web");
+        // The name ends in digits, like a StatefulSet ordinal or a CronJob run.
+        assert_eq!(rs("api-2-7c9b6d5d8f-b7z9m", "7c9b6d5d8f"), "api-2");
+        assert_eq!(
+            rs("etl-29384756-6b4d8f9c7-m2x9q", "6b4d8f9c7"),
+            "etl-29384756"
+        );
+        // A name like a hash is still the Deployment's.
+        assert_eq!(rs("bcdfg-58d9c7b6f-x2k4q", "58d9c7b6f"), "bcdfg");
+        // generateName keeps 58 characters of `<deployment>-<hash>-`: the hash is cut.
+        let long = "a".repeat(52);
+        let pod = format!("{long}-5d8f7x2k4q");
+        assert_eq!(rs(&pod, "5d8f7c9b6d"), long);
+        let exact = "b".repeat(58);
+        assert_eq!(rs(&format!("{exact}x2k4q"), "5d8f7c9b6d"), exact);
+        // A label that does not match the name is no cut: the pod keeps its name.
+        assert_eq!(rs("web-x2k4q", "5d8f7c9b6d"), "web-x2k4q");
+        // No label, no guessing: a pod named like a replica is not one.
+        assert_eq!(
+            controlled("web-5d8f7c9b6d-x2k4q", &[]),
+            "web-5d8f7c9b6d-x2k4q"
+        );
+    }
+
+    #[test]
+    fn cronjob_runs_merge_into_the_cronjob() {
+        let run = |pod: &str, job: &str| {
+            controlled(
+                pod,
+                &[
+                    (JOB_NAME, job),
+                    (LEGACY_JOB_NAME, job),
+                    ("batch.kubernetes.io/controller-uid", "0c1d"),
+                ],
+            )
+        };
+        assert_eq!(run("backup-29384756-x2k4q", "backup-29384756"), "backup");
+        assert_eq!(run("backup-29384757-b7z9m", "backup-29384757"), "backup");
+        // A CronJob named like a hash, and one whose name ends in digits.
+        assert_eq!(
+            run("5d8f7c9b6d-29384756-x2k4q", "5d8f7c9b6d-29384756"),
+            "5d8f7c9b6d"
+        );
+        assert_eq!(
+            run("report-2024-29384756-x2k4q", "report-2024-29384756"),
+            "report-2024"
+        );
+        // A Job of its own keeps its name, digits and all.
+        assert_eq!(run("migrate-v2-x2k4q", "migrate-v2"), "migrate-v2");
+        assert_eq!(run("load-1234-x2k4q", "load-1234"), "load-1234");
+        // Only the old label (before Kubernetes 1.27).
+        assert_eq!(
+            controlled(
+                "nightly-29384756-m2x9q",
+                &[(LEGACY_JOB_NAME, "nightly-29384756")]
+            ),
+            "nightly"
+        );
+    }
+
+    #[test]
+    fn indexed_job_pods_merge_across_indexes() {
+        for (pod, index) in [("shard-0-x2k4q", "0"), ("shard-11-b7z9m", "11")] {
+            let labels = [
+                (JOB_NAME, "shard"),
+                ("batch.kubernetes.io/job-completion-index", index),
+            ];
+            assert_eq!(controlled(pod, &labels), "shard");
+        }
+        let labels = [
+            (JOB_NAME, "sweep-29384756"),
+            ("batch.kubernetes.io/job-completion-index", "3"),
+        ];
+        assert_eq!(controlled("sweep-29384756-3-x2k4q", &labels), "sweep");
+    }
+
+    #[test]
+    fn statefulset_ordinals_merge() {
+        let sts = |pod: &str| {
+            controlled(
+                pod,
+                &[
+                    (STATEFULSET_POD, pod),
+                    (CONTROLLER_REVISION_HASH, "db-6d8f7c9b5"),
+                    ("apps.kubernetes.io/pod-index", "0"),
+                ],
+            )
+        };
+        assert_eq!(sts("db-0"), "db");
+        assert_eq!(sts("db-12"), "db");
+        assert_eq!(sts("kafka-2-0"), "kafka-2");
+        // A pod-name label naming another pod is not this pod's ordinal.
+        assert_eq!(controlled("db-0", &[(STATEFULSET_POD, "db-1")]), "db-0");
+    }
+
+    #[test]
+    fn daemonset_pods_merge() {
+        let ds = |pod: &str| {
+            controlled(
+                pod,
+                &[
+                    (CONTROLLER_REVISION_HASH, "6b4d8f9c7"),
+                    (POD_TEMPLATE_GENERATION, "3"),
+                ],
+            )
+        };
+        assert_eq!(ds("node-agent-x2k4q"), "node-agent");
+        assert_eq!(ds("node-agent-b7z9m"), "node-agent");
+        assert_eq!(ds("exporter-9-m2x9q"), "exporter-9");
+        // Not a generated suffix (vowels are not in the alphabet): the name is kept.
+        assert_eq!(ds("node-agent-abcde"), "node-agent-abcde");
     }
 }

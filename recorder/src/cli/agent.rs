@@ -17,7 +17,8 @@ use std::time::Duration;
 /// from the moment its cgroup is made; pause containers never are. One profile per
 /// namespace / workload / container: replicas, restarts and agent restarts merge into it.
 /// The workload is the seccomp-recorder.io/workload annotation, else the label
-/// app.kubernetes.io/name, else the pod name without its ReplicaSet/StatefulSet suffix.
+/// app.kubernetes.io/name, else the Deployment, StatefulSet, DaemonSet, Job or CronJob
+/// its labels name (docs/kubernetes.md), else the pod name.
 /// seccomp-recorder.io/skip-containers: "a,b" leaves those containers out.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:

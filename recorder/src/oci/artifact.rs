@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
 
 pub(crate) const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub(crate) const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
@@ -64,6 +65,17 @@ impl Descriptor {
 
 /// The manifest bytes for a profile artifact.
 pub(crate) fn manifest(profile: &[u8], created: &str, subject: Option<&Descriptor>) -> Vec<u8> {
+    let annotations = BTreeMap::from([(CREATED_ANNOTATION.to_string(), created.to_string())]);
+    manifest_with(profile, subject, &annotations)
+}
+
+/// The manifest bytes for a profile artifact with these annotations, in key order: the
+/// bytes depend on nothing else.
+pub(crate) fn manifest_with(
+    profile: &[u8],
+    subject: Option<&Descriptor>,
+    annotations: &BTreeMap<String, String>,
+) -> Vec<u8> {
     let config = Descriptor::of(CONFIG_MEDIA_TYPE, CONFIG_BYTES);
     let mut layer = Descriptor::of(LAYER_MEDIA_TYPE, profile).to_json();
     layer["annotations"] = json!({ TITLE_ANNOTATION: PROFILE_TITLE });
@@ -77,8 +89,24 @@ pub(crate) fn manifest(profile: &[u8], created: &str, subject: Option<&Descripto
     if let Some(s) = subject {
         m["subject"] = s.to_json();
     }
-    m["annotations"] = json!({ CREATED_ANNOTATION: created });
+    let sorted: serde_json::Map<String, Value> = annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    m["annotations"] = Value::Object(sorted);
     serde_json::to_vec(&m).expect("a JSON value serializes")
+}
+
+/// A manifest's annotations with string values.
+pub(crate) fn annotations(manifest: &Value) -> BTreeMap<String, String> {
+    manifest["annotations"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The referrers tag-schema index (`sha256-<hex>` tag) after adding our manifest to it:

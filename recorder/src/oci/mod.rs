@@ -6,10 +6,12 @@
 
 pub mod artifact;
 pub(crate) mod auth;
+mod repository;
 pub(crate) mod spo;
 mod transport;
 
 pub use auth::{Access, Credentials};
+pub use repository::{Artifact, Repository};
 
 use artifact::{ACCEPTED_MANIFESTS, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use oci_client::{Reference, RegistryOperation};
@@ -117,6 +119,8 @@ pub struct Pulled {
     pub profile: Vec<u8>,
     /// The digest of the manifest the profile came from.
     pub digest: String,
+    /// That manifest's annotations (string values only).
+    pub annotations: std::collections::BTreeMap<String, String>,
     /// What the caller may want to tell the user (the index instance that was chosen,
     /// credentials skipped).
     pub notes: Vec<String>,
@@ -405,6 +409,7 @@ async fn pull_async(s: &Session, target: &Reference) -> Result<Pulled, OciError>
     Ok(Pulled {
         profile,
         digest,
+        annotations: artifact::annotations(&manifest),
         notes,
     })
 }
