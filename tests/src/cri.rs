@@ -7,8 +7,8 @@
 
 use crate::engines::{
     note_host_dirs, remove_cgroup_parent_at_exit, rootfs_tar, run_ok, spawn_containerd, state_dir,
-    wait_until,
 };
+use crate::wait_until;
 use hyper_util::rt::TokioIo;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{self as cri, NamespaceMode, security_profile::ProfileType};

@@ -5,7 +5,7 @@
 //! Nothing is pulled: the image is a rootfs tarball of busybox-static and the
 //! `engine_probe` workload.
 
-use crate::{Scratch, compile, sha256_hex};
+use crate::{Scratch, compile, sha256_hex, wait_until};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -229,14 +229,6 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-pub(crate) fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} did not come up in time");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The rootfs tarball of the test image: busybox-static and the static probe, built once.

@@ -10,6 +10,7 @@ pub mod runc;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `seccomp-recorder` binary: `$SECCOMP_RECORDER_BIN` (set by `cargo xtask test`),
 /// else the workspace's debug build.
@@ -30,6 +31,33 @@ pub fn workspace() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
+}
+
+/// `tests/fixtures/<path>`: a file written by hand (or by a tool we did not write), never by
+/// the code under test.
+pub fn fixture(path: &str) -> PathBuf {
+    workspace().join("tests/fixtures").join(path)
+}
+
+/// A TCP port nothing listens on at `host` right now, for a service a test starts.
+pub fn free_port(host: &str) -> u16 {
+    std::net::TcpListener::bind((host, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `ready` until it holds; panics naming `what` once `timeout` has passed.
+pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Panics unless we are root: these tests load eBPF and create cgroups.

@@ -3,8 +3,8 @@
 //! a scratch directory, stopped by PID when dropped. Each test starts its own, so tests
 //! run in parallel.
 
-use crate::Scratch;
-use std::net::{TcpListener, TcpStream};
+use crate::{Scratch, free_port};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,14 +100,6 @@ impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn free_port(host: &str) -> u16 {
-    TcpListener::bind((host, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn config(dir: &Scratch, host: &str, port: u16, auth: Option<(&str, &str)>) -> PathBuf {

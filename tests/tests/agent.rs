@@ -6,7 +6,7 @@
 use seccomp_recorder_tests::cri::{CriRuntime, PodSpec};
 use seccomp_recorder_tests::engines::run_ok;
 use seccomp_recorder_tests::registry::Registry;
-use seccomp_recorder_tests::{Scratch, allowed, bin, profile, require_root, sha256};
+use seccomp_recorder_tests::{Scratch, allowed, bin, free_port, profile, require_root, sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -148,8 +148,7 @@ fn namespace(tag: &str) -> String {
 }
 
 fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", free_port("127.0.0.1"))
 }
 
 /// GET `path` from the agent's --listen address: status line and body.

@@ -6,7 +6,7 @@
 //! the kernel wrote to /dev/kmsg.
 
 use seccomp_recorder_tests::{
-    Scratch, allowed, bin, compile, profile, recorder, require_root, stderr, workspace,
+    Scratch, allowed, bin, compile, fixture, profile, recorder, require_root, stderr,
 };
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
@@ -15,10 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-fn fixture(name: &str) -> PathBuf {
-    workspace().join("tests/fixtures/audit").join(name)
-}
 
 /// Runs `import-audit ARGS -o <scratch>/out.json`, optionally feeding `stdin`.
 fn import(scratch: &Scratch, args: &[&str], stdin: Option<&[u8]>) -> (Output, PathBuf) {
@@ -72,7 +68,7 @@ const KERNEL_MADE: [&str; 3] = ["rt_sigreturn", "sigreturn", "restart_syscall"];
 #[test]
 fn kernel_made_calls_are_allowed() {
     let s = Scratch::new("audit-kernel-made");
-    let log = fixture("auditd.log");
+    let log = fixture("audit/auditd.log");
     let (o, out) = import(&s, &[log.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", stderr(&o));
     let names = allowed(&profile(&out));
@@ -147,7 +143,7 @@ const MY_APP: [&str; 2] = ["nanosleep", "clock_gettime"];
 #[test]
 fn auditd_log_all_log_records() {
     let s = Scratch::new("audit-all");
-    let (names, arches, err) = imported(&s, &[fixture("auditd.log").to_str().unwrap()], None);
+    let (names, arches, err) = imported(&s, &[fixture("audit/auditd.log").to_str().unwrap()], None);
     let want: Vec<&str> = [&RUNC_INIT[..], &NGINX, &SSHD, &LEGACY32, &MY_APP].concat();
     assert_eq!(
         names,
@@ -164,7 +160,7 @@ fn auditd_log_all_log_records() {
 #[test]
 fn comm_filter_keeps_runc_init_of_the_same_process() {
     let s = Scratch::new("audit-comm");
-    let log = fixture("auditd.log");
+    let log = fixture("audit/auditd.log");
     let (names, arches, err) = imported(&s, &[log.to_str().unwrap(), "--comm", "nginx"], None);
     assert_eq!(names, sorted(&[&RUNC_INIT[..], &NGINX].concat()));
     assert_eq!(arches, [X86_64]);
@@ -189,7 +185,7 @@ fn comm_filter_keeps_runc_init_of_the_same_process() {
 #[test]
 fn hex_encoded_exe_and_uid() {
     let s = Scratch::new("audit-hex");
-    let log = fixture("auditd.log");
+    let log = fixture("audit/auditd.log");
     let (names, _, _) = imported(
         &s,
         &[log.to_str().unwrap(), "--exe", "/opt/my app/run"],
@@ -209,7 +205,11 @@ fn i386_records_land_under_scmp_arch_x86() {
     let s = Scratch::new("audit-i386");
     let (names, arches, _) = imported(
         &s,
-        &[fixture("auditd.log").to_str().unwrap(), "--pid", "5151"],
+        &[
+            fixture("audit/auditd.log").to_str().unwrap(),
+            "--pid",
+            "5151",
+        ],
         None,
     );
     assert_eq!(names, sorted(&LEGACY32));
@@ -219,7 +219,7 @@ fn i386_records_land_under_scmp_arch_x86() {
 #[test]
 fn time_window() {
     let s = Scratch::new("audit-time");
-    let log = fixture("auditd.log");
+    let log = fixture("audit/auditd.log");
     let (names, arches, _) = imported(
         &s,
         &[log.to_str().unwrap(), "--since", "2026-11-22T17:30"],
@@ -239,7 +239,7 @@ fn time_window() {
 #[test]
 fn other_actions_only_when_asked() {
     let s = Scratch::new("audit-action");
-    let log = fixture("auditd.log");
+    let log = fixture("audit/auditd.log");
     let (names, _, _) = imported(
         &s,
         &[
@@ -269,7 +269,7 @@ fn strict_fails_on_the_first_malformed_line_and_writes_nothing() {
     std::fs::write(s.path("out.json"), "previous").unwrap();
     let (o, out) = import(
         &s,
-        &[fixture("auditd.log").to_str().unwrap(), "--strict"],
+        &[fixture("audit/auditd.log").to_str().unwrap(), "--strict"],
         None,
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -283,7 +283,7 @@ const SH: [&str; 6] = ["uname", "brk", "getppid", "clone", "wait4", "exit_group"
 #[test]
 fn kernel_log_from_dmesg() {
     let s = Scratch::new("audit-dmesg");
-    let log = fixture("dmesg.log");
+    let log = fixture("audit/dmesg.log");
     let (names, arches, err) = imported(&s, &[log.to_str().unwrap()], None);
     assert_eq!(
         names,
@@ -303,7 +303,7 @@ fn kernel_log_from_dmesg() {
 #[test]
 fn syslog_with_kernel_and_audisp_lines() {
     let s = Scratch::new("audit-syslog");
-    let (names, arches, _) = imported(&s, &[fixture("syslog.log").to_str().unwrap()], None);
+    let (names, arches, _) = imported(&s, &[fixture("audit/syslog.log").to_str().unwrap()], None);
     assert_eq!(names, sorted(&["uname", "brk", "getppid"]));
     assert_eq!(arches, [X86_64, X86]);
 }
@@ -311,7 +311,7 @@ fn syslog_with_kernel_and_audisp_lines() {
 #[test]
 fn journald_json_from_stdin() {
     let s = Scratch::new("audit-journal");
-    let json = std::fs::read(fixture("journal.json")).unwrap();
+    let json = std::fs::read(fixture("audit/journal.json")).unwrap();
     let (names, arches, err) = imported(&s, &["--format", "journald", "-"], Some(&json));
     assert_eq!(names, sorted(&["uname", "brk", "nanosleep", "getpid"]));
     assert_eq!(arches, [X86_64, X86]);
@@ -328,8 +328,8 @@ fn journald_json_from_stdin() {
 #[test]
 fn forced_format_reads_only_that_format() {
     let s = Scratch::new("audit-format");
-    let mut mixed = std::fs::read(fixture("auditd.log")).unwrap();
-    mixed.extend(std::fs::read(fixture("dmesg.log")).unwrap());
+    let mut mixed = std::fs::read(fixture("audit/auditd.log")).unwrap();
+    mixed.extend(std::fs::read(fixture("audit/dmesg.log")).unwrap());
     let every: Vec<&str> = [&RUNC_INIT[..], &NGINX, &SSHD, &LEGACY32, &MY_APP].concat();
     let (names, _, _) = imported(&s, &["-", "--format", "auditd"], Some(&mixed));
     assert_eq!(names, sorted(&every));
@@ -348,7 +348,7 @@ fn rotated_gzip_and_plain_files_together() {
     let gz = s.path("audit.log.1.gz");
     let o = Command::new("gzip")
         .arg("-c")
-        .arg(fixture("auditd.log"))
+        .arg(fixture("audit/auditd.log"))
         .output()
         .expect("gzip is installed");
     std::fs::write(&gz, o.stdout).unwrap();
@@ -356,7 +356,7 @@ fn rotated_gzip_and_plain_files_together() {
         &s,
         &[
             gz.to_str().unwrap(),
-            fixture("syslog.log").to_str().unwrap(),
+            fixture("audit/syslog.log").to_str().unwrap(),
             "--pid",
             "5151",
             "--pid",
@@ -378,7 +378,7 @@ fn base_profile_is_added() {
             "syscalls":[{"names":["read","futex"],"action":"SCMP_ACT_ALLOW"}]}"#,
     )
     .unwrap();
-    let log = fixture("auditd.log");
+    let log = fixture("audit/auditd.log");
     let (names, arches, err) = imported(
         &s,
         &[
@@ -409,7 +409,7 @@ fn errors_name_what_and_where() {
     let s = Scratch::new("audit-errors");
     let (o, out) = import(
         &s,
-        &[fixture("auditd.log").to_str().unwrap(), "--pid", "1"],
+        &[fixture("audit/auditd.log").to_str().unwrap(), "--pid", "1"],
         None,
     );
     assert_eq!(o.status.code(), Some(2));
@@ -431,7 +431,7 @@ fn errors_name_what_and_where() {
     let (o, _) = import(
         &s,
         &[
-            fixture("auditd.log").to_str().unwrap(),
+            fixture("audit/auditd.log").to_str().unwrap(),
             "--since",
             "yesterday",
         ],
@@ -453,7 +453,7 @@ fn output_must_be_a_regular_file() {
     let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-    let log = fixture("auditd.log");
+    let log = fixture("audit/auditd.log");
     let o = recorder(&[
         "import-audit",
         log.to_str().unwrap(),
@@ -476,7 +476,7 @@ fn output_must_be_a_regular_file() {
 fn memory_does_not_grow_with_the_log() {
     const LOG_BYTES: usize = 64 << 20;
     const MAX_RSS_KIB: i64 = 24 << 10;
-    let chunk = std::fs::read(fixture("auditd.log")).unwrap();
+    let chunk = std::fs::read(fixture("audit/auditd.log")).unwrap();
     let mut child = Command::new(bin())
         .args(["-q", "import-audit", "-", "-o", "-"])
         .stdin(Stdio::piped())

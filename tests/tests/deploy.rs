@@ -320,11 +320,7 @@ fn the_agent_takes_the_daemonset_args_and_stays_alive_without_a_runtime() {
     let ds = read_yaml(&deploy().join("base/daemonset.yaml"));
     let c = container(&ds);
     let scratch = Scratch::new("deploy-agent");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = seccomp_recorder_tests::free_port("127.0.0.1");
     let private = |a: &str| -> String {
         let (name, _) = a.split_once('=').unwrap_or((a, ""));
         match name {

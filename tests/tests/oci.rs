@@ -2,20 +2,19 @@
 //! we did not write: skopeo, oras-py, sha256sum and raw HTTP.
 
 use seccomp_recorder_tests::registry::Registry;
-use seccomp_recorder_tests::{Scratch, bin, sha256, sha256_hex, stderr, workspace};
+use seccomp_recorder_tests::{
+    Scratch, bin, fixture, free_port, sha256, sha256_hex, stderr, wait_until,
+};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 const SECCOMP_TYPE: &str = "application/vnd.cncf.seccomp-profile.config.v1+json";
 /// `printf '{}' | sha256sum`
 const EMPTY_CONFIG_DIGEST: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
-
-fn fixture(name: &str) -> PathBuf {
-    workspace().join("tests/fixtures/oci").join(name)
-}
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
@@ -144,7 +143,7 @@ fn oras_push(reference: &str, files: &[&Path], config_type: Option<&str>) {
 fn pushed_artifact_is_what_crio_reads() {
     let reg = Registry::start();
     let scratch = Scratch::new("oci-artifact");
-    let profile = fixture("profile.json");
+    let profile = fixture("oci/profile.json");
     let reference = reg.reference("team/app-seccomp:v1");
     let digest = push(&scratch, &profile, &reference);
 
@@ -190,7 +189,7 @@ fn pushed_artifact_is_what_crio_reads() {
 fn pull_gives_back_the_same_bytes_by_tag_and_by_digest() {
     let reg = Registry::start();
     let scratch = Scratch::new("oci-pull");
-    let profile = fixture("profile.json");
+    let profile = fixture("oci/profile.json");
     let reference = reg.reference("team/app-seccomp:v1");
     let digest = push(&scratch, &profile, &reference);
 
@@ -219,7 +218,7 @@ fn pull_gives_back_the_same_bytes_by_tag_and_by_digest() {
 fn oras_pulls_what_we_pushed() {
     let reg = Registry::start();
     let scratch = Scratch::new("oci-oras");
-    let profile = fixture("profile.json");
+    let profile = fixture("oci/profile.json");
     let reference = reg.reference("team/app-seccomp:v1");
     push(&scratch, &profile, &reference);
     let outdir = scratch.path("oras-out");
@@ -235,19 +234,19 @@ fn we_pull_what_oras_pushed_for_crio() {
     let reg = Registry::start();
     let scratch = Scratch::new("oci-from-oras");
     let file = scratch.path("seccomp.json");
-    std::fs::copy(fixture("profile.json"), &file).unwrap();
+    std::fs::copy(fixture("oci/profile.json"), &file).unwrap();
     let reference = reg.reference("crio/seccomp:v2");
     oras_push(&reference, &[&file], Some(SECCOMP_TYPE));
     let out = scratch.path("pulled.json");
     pull(&scratch, &reference, &out);
-    assert_eq!(read(&out), read(&fixture("profile.json")));
+    assert_eq!(read(&out), read(&fixture("oci/profile.json")));
 }
 
 #[test]
 fn htpasswd_registry_needs_credentials() {
     let reg = Registry::with_auth("ci-user", "pw-Zq81x");
     let scratch = Scratch::new("oci-auth");
-    let profile = fixture("profile.json");
+    let profile = fixture("oci/profile.json");
     let file = profile.to_str().unwrap();
     let reference = reg.reference("team/app-seccomp:v1");
 
@@ -406,7 +405,7 @@ fn unreachable_registry_is_a_clear_error_and_files_stay() {
     reg.stop();
     let scratch = Scratch::new("oci-down");
     let file = scratch.path("profile.json");
-    std::fs::copy(fixture("profile.json"), &file).unwrap();
+    std::fs::copy(fixture("oci/profile.json"), &file).unwrap();
 
     let out = recorder_in(
         &scratch,
@@ -427,11 +426,11 @@ fn unreachable_registry_is_a_clear_error_and_files_stay() {
         )),
         "{msg}"
     );
-    assert_eq!(read(&file), read(&fixture("profile.json")));
+    assert_eq!(read(&file), read(&fixture("oci/profile.json")));
 
     // The retry advice repeats the flags (never the password) and quotes what needs it.
     let spaced = scratch.path("my profile.json");
-    std::fs::copy(fixture("profile.json"), &spaced).unwrap();
+    std::fs::copy(fixture("oci/profile.json"), &spaced).unwrap();
     let args = [
         "push",
         "--username",
@@ -452,7 +451,7 @@ fn unreachable_registry_is_a_clear_error_and_files_stay() {
         msg.contains(&expected) && !msg.contains("pw-81723"),
         "{msg}"
     );
-    assert_eq!(read(&spaced), read(&fixture("profile.json")));
+    assert_eq!(read(&spaced), read(&fixture("oci/profile.json")));
 
     let existing = write_tmp(&scratch, "existing.json", "keep me\n");
     let out = recorder_in(
@@ -517,7 +516,7 @@ fn bad_profiles_are_refused_before_the_network() {
         &scratch,
         &[
             "push",
-            fixture("profile.json").to_str().unwrap(),
+            fixture("oci/profile.json").to_str().unwrap(),
             "Team/App:v1",
         ],
         None,
@@ -551,7 +550,7 @@ fn bad_profiles_are_refused_before_the_network() {
 fn corrupted_layer_fails_digest_verification() {
     let reg = Registry::start();
     let scratch = Scratch::new("oci-corrupt");
-    let profile = fixture("profile.json");
+    let profile = fixture("oci/profile.json");
     let reference = reg.reference("team/app-seccomp:v1");
     push(&scratch, &profile, &reference);
 
@@ -600,7 +599,7 @@ fn subject_is_listed_under_the_referrers_tag() {
     let image_digest = sha256(&image_raw);
 
     let reference = reg.reference("team/app:v1-seccomp");
-    let profile = fixture("profile.json");
+    let profile = fixture("oci/profile.json");
     let out = recorder_in(
         &scratch,
         &[
@@ -639,7 +638,7 @@ fn subject_is_listed_under_the_referrers_tag() {
     assert_eq!(entries[0]["artifactType"], SECCOMP_TYPE);
 
     // A second profile for the same image joins the list.
-    let other = fixture("profile-amd64.json");
+    let other = fixture("oci/profile-amd64.json");
     let out = recorder_in(
         &scratch,
         &[
@@ -689,7 +688,7 @@ fn index_resolves_to_the_host_platform() {
         let dir = scratch.path(arch);
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("seccomp.json");
-        std::fs::copy(fixture(&format!("profile-{arch}.json")), &file).unwrap();
+        std::fs::copy(fixture(&format!("oci/profile-{arch}.json")), &file).unwrap();
         let reference = reg.reference(&format!("team/multi:{arch}"));
         oras_push(&reference, &[&file], Some(SECCOMP_TYPE));
         let raw = skopeo_raw(&reference, None);
@@ -712,7 +711,10 @@ fn index_resolves_to_the_host_platform() {
     let host = host_arch();
     let out = scratch.path("pulled.json");
     pull(&scratch, &reg.reference("team/multi:v1"), &out);
-    assert_eq!(read(&out), read(&fixture(&format!("profile-{host}.json"))));
+    assert_eq!(
+        read(&out),
+        read(&fixture(&format!("oci/profile-{host}.json")))
+    );
 }
 
 fn host_arch() -> &'static str {
@@ -730,7 +732,11 @@ fn security_profiles_operator_artifact_becomes_a_runtime_profile() {
     let mut files = Vec::new();
     for arch in ["amd64", "arm64"] {
         let file = scratch.path(&format!("profile-linux-{arch}.yaml"));
-        std::fs::copy(fixture(&format!("spo-profile-linux-{arch}.yaml")), &file).unwrap();
+        std::fs::copy(
+            fixture(&format!("oci/spo-profile-linux-{arch}.yaml")),
+            &file,
+        )
+        .unwrap();
         files.push(file);
     }
     let reference = reg.reference("spo/demo:v1");
@@ -748,7 +754,7 @@ fn security_profiles_operator_artifact_becomes_a_runtime_profile() {
     let out = scratch.path("pulled.json");
     pull(&scratch, &reference, &out);
     let expected = json(&read(&fixture(&format!(
-        "spo-expected-{}.json",
+        "oci/spo-expected-{}.json",
         host_arch()
     ))));
     assert_eq!(json(&read(&out)), expected);
@@ -796,7 +802,7 @@ fn repair_storage(reg: &Registry) {
 fn server_errors_are_retried_then_reported() {
     let reg = Registry::start();
     let scratch = Scratch::new("oci-500");
-    let profile = fixture("profile.json");
+    let profile = fixture("oci/profile.json");
     let reference = reg.reference("team/app-seccomp:v1");
     break_storage(&reg);
     let out = recorder_in(
@@ -818,7 +824,7 @@ fn server_errors_are_retried_then_reported() {
 fn transient_server_error_is_overcome_by_retrying() {
     let reg = Registry::start();
     let scratch = Scratch::new("oci-retry");
-    let profile = fixture("profile.json");
+    let profile = fixture("oci/profile.json");
     let reference = reg.reference("team/app-seccomp:v1");
     break_storage(&reg);
     let mut child = recorder_cmd(&scratch, &["push", profile.to_str().unwrap(), &reference])
@@ -856,7 +862,7 @@ fn transient_server_error_is_overcome_by_retrying() {
 fn source_date_epoch_makes_pushes_reproducible() {
     let reg = Registry::start();
     let scratch = Scratch::new("oci-epoch");
-    let profile = fixture("profile.json");
+    let profile = fixture("oci/profile.json");
     let env = [("SOURCE_DATE_EPOCH", "1700000000")];
     let digests: Vec<String> = ["team/app:a", "team/app:b"]
         .iter()
@@ -1170,17 +1176,9 @@ struct Nginx {
     port: u16,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Nginx {
     fn start(scratch: &Scratch, locations: &str) -> Nginx {
-        let port = free_port();
+        let port = free_port("127.0.0.1");
         let dir = scratch.path("nginx");
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.display();
@@ -1206,14 +1204,9 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx is installed (cargo xtask setup installs nginx-light)");
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(10),
-                "nginx did not listen"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_until("nginx listens", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         Nginx { child, dir, port }
     }
 
@@ -1242,7 +1235,7 @@ fn a_proxys_html_error_page_is_named_not_pasted() {
     // A proxy whose registry is down: nothing listens on the upstream port.
     let upstream = format!(
         "location / {{ proxy_pass http://127.0.0.1:{}; }}",
-        free_port()
+        free_port("127.0.0.1")
     );
     let proxy = Nginx::start(&scratch, &upstream);
     let out = scratch.path("out.json");

@@ -7,10 +7,10 @@
 //! `DefaultProfile()` and containerd's `seccomp_default.go` (recorder/data/runtime-defaults/).
 
 use seccomp_recorder::profile::Profile;
-use seccomp_recorder_tests::{Scratch, recorder, require_root, stderr, workspace};
+use seccomp_recorder_tests::{Scratch, fixture, recorder, require_root, stderr};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const DEBIAN_DOCKER: &str =
@@ -27,10 +27,6 @@ const CONTAINERD: &str = "containerd@2.3";
 const PODMAN: &str = "podman@0.66";
 /// cri-o f954a17e50, the same DefaultProfile as v1.35.1 to v1.36.3.
 const CRIO: &str = "crio@1.36";
-
-fn fixture(name: &str) -> PathBuf {
-    workspace().join("tests/fixtures/profiles").join(name)
-}
 
 fn arg(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -103,7 +99,7 @@ fn debian_profiles_are_valid() {
 /// `diff --format json` against one baseline, for the workload fixture, on kernel 6.1
 /// unless `extra` says otherwise.
 fn diff_json(against: &str, extra: &[&str]) -> Value {
-    let workload = fixture("workload.json");
+    let workload = fixture("profiles/workload.json");
     let mut args = vec![
         "diff",
         arg(&workload),
@@ -340,7 +336,7 @@ fn min_kernel_decides_ptrace_under_docker() {
 /// built-in profile the nearest older one (said on stderr), an older one is refused.
 #[test]
 fn diff_against_a_release_of_a_runtime() {
-    let workload = fixture("workload.json");
+    let workload = fixture("profiles/workload.json");
     let run = |against: &str| {
         recorder(&[
             "diff",
@@ -419,7 +415,7 @@ fn diff_against_a_file_uses_its_rules() {
     );
     let o = recorder(&[
         "diff",
-        arg(&fixture("workload.json")),
+        arg(&fixture("profiles/workload.json")),
         "--against",
         "rkt=/dev/null",
     ]);
@@ -429,7 +425,7 @@ fn diff_against_a_file_uses_its_rules() {
 
 #[test]
 fn diff_text_and_check_exit_code() {
-    let workload = fixture("workload.json");
+    let workload = fixture("profiles/workload.json");
     let o = recorder(&["diff", arg(&workload), "--against", DOCKER, "--check"]);
     assert_eq!(
         o.status.code(),
@@ -442,14 +438,14 @@ fn diff_text_and_check_exit_code() {
         !text.contains('\x1b'),
         "no colour when stdout is not a terminal"
     );
-    let tiny = fixture("app-a.json");
+    let tiny = fixture("profiles/app-a.json");
     let o = recorder(&["diff", arg(&tiny), "--against", PODMAN, "--check"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]
 fn diff_reports_each_architecture_of_the_profile() {
-    let two = fixture("app-b.json");
+    let two = fixture("profiles/app-b.json");
     let v: Value = serde_json::from_str(&ok_stdout(&[
         "diff",
         arg(&two),
@@ -484,7 +480,7 @@ fn diff_reports_each_architecture_of_the_profile() {
 fn diff_reports_each_runtimes_default_errno() {
     // docker: defaultErrnoRet 1; containerd: none, so runc's EPERM; containers/common and
     // CRI-O: defaultErrno "ENOSYS".
-    let workload = fixture("workload.json");
+    let workload = fixture("profiles/workload.json");
     let v: Value = serde_json::from_str(&ok_stdout(&[
         "diff",
         arg(&workload),
@@ -518,7 +514,7 @@ fn diff_reports_each_runtimes_default_errno() {
 
 #[test]
 fn diff_is_deterministic() {
-    let workload = fixture("workload.json");
+    let workload = fixture("profiles/workload.json");
     let args = [
         "diff",
         arg(&workload),
@@ -531,7 +527,7 @@ fn diff_is_deterministic() {
 }
 
 fn validation(name: &str) -> String {
-    let o = recorder(&["validate", arg(&fixture(name))]);
+    let o = recorder(&["validate", arg(&fixture(&format!("profiles/{name}")))]);
     assert_eq!(o.status.code(), Some(1), "{name} must be invalid");
     assert!(!stderr(&o).contains("panicked"));
     String::from_utf8(o.stdout).unwrap()
@@ -572,8 +568,8 @@ fn commands_refuse_bad_profiles_without_writing() {
     let out = dir.path("merged.json");
     let o = recorder(&[
         "merge",
-        arg(&fixture("app-a.json")),
-        arg(&fixture("bad-arg-type.json")),
+        arg(&fixture("profiles/app-a.json")),
+        arg(&fixture("profiles/bad-arg-type.json")),
         "-o",
         arg(&out),
     ]);
@@ -587,7 +583,7 @@ fn commands_refuse_bad_profiles_without_writing() {
     assert!(!out.exists());
     for cmd in [vec!["diff"], vec!["convert", "--to", "spo", "--name", "x"]] {
         let mut args = cmd.clone();
-        let bad = fixture("bad-op.json");
+        let bad = fixture("profiles/bad-op.json");
         args.push(arg(&bad));
         let o = recorder(&args);
         assert_eq!(o.status.code(), Some(2), "{cmd:?}");
@@ -601,7 +597,7 @@ fn commands_refuse_bad_profiles_without_writing() {
             "{cmd:?} printed a result for an invalid profile"
         );
     }
-    let o = recorder(&["diff", arg(&fixture("missing.json"))]);
+    let o = recorder(&["diff", arg(&fixture("profiles/missing.json"))]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("missing.json"));
 }
@@ -612,8 +608,8 @@ fn merge_unites_names_arches_and_argument_rules() {
     let out = dir.path("merged.json");
     ok_stdout(&[
         "merge",
-        arg(&fixture("app-a.json")),
-        arg(&fixture("app-b.json")),
+        arg(&fixture("profiles/app-a.json")),
+        arg(&fixture("profiles/app-b.json")),
         "-o",
         arg(&out),
     ]);
@@ -636,7 +632,10 @@ fn merge_refuses_conflicts_unless_told() {
     let dir = Scratch::new("conflict");
     let out = dir.path("merged.json");
     std::fs::write(&out, "previous").unwrap();
-    let (a, enosys) = (fixture("app-a.json"), fixture("app-enosys.json"));
+    let (a, enosys) = (
+        fixture("profiles/app-a.json"),
+        fixture("profiles/app-enosys.json"),
+    );
     let o = recorder(&["merge", arg(&a), arg(&enosys), "-o", arg(&out)]);
     assert_ne!(o.status.code(), Some(0));
     assert!(
@@ -662,8 +661,8 @@ fn merge_refuses_conflicts_unless_told() {
     assert_eq!(seccomp_recorder_tests::profile(&out)["defaultErrnoRet"], 38);
 
     let (deny, allow) = (
-        fixture("app-clone3-enosys.json"),
-        fixture("app-clone3-allow.json"),
+        fixture("profiles/app-clone3-enosys.json"),
+        fixture("profiles/app-clone3-allow.json"),
     );
     let o = recorder(&["merge", arg(&deny), arg(&allow), "-o", "-"]);
     assert_ne!(o.status.code(), Some(0));
@@ -686,7 +685,7 @@ fn merge_refuses_conflicts_unless_told() {
 fn convert_writes_the_spo_resource() {
     let yaml = ok_stdout(&[
         "convert",
-        arg(&fixture("app-a.json")),
+        arg(&fixture("profiles/app-a.json")),
         "--to",
         "spo",
         "--name",
@@ -718,7 +717,7 @@ spec:
     assert_eq!(yaml, expected);
     let beta = ok_stdout(&[
         "convert",
-        arg(&fixture("app-a.json")),
+        arg(&fixture("profiles/app-a.json")),
         "--to",
         "spo",
         "--api-version",
@@ -927,7 +926,7 @@ fn runc_enforces_what_diff_predicts() {
     let o = Command::new("gcc")
         .args(["-static", "-O1", "-Wall", "-o"])
         .arg(dir.path("probe"))
-        .arg(fixture("probe.c"))
+        .arg(fixture("profiles/probe.c"))
         .output()
         .expect("gcc is installed");
     assert!(o.status.success(), "gcc probe.c: {}", stderr(&o));
@@ -987,7 +986,7 @@ fn errnos_runtimes_cannot_load_are_refused_everywhere() {
     let s = Scratch::new("errno-range");
     let out = s.path("out.json");
     let o = arg(&out);
-    let a = fixture("app-a.json");
+    let a = fixture("profiles/app-a.json");
     let ran = s.path("ran");
     let refusals: [Vec<&str>; 6] = [
         vec![
@@ -1203,7 +1202,7 @@ fn every_output_is_checked_before_the_work() {
     let s = Scratch::new("output-first");
     let missing = s.path("no-such-dir/out.json");
     let m = arg(&missing);
-    let a = fixture("app-a.json");
+    let a = fixture("profiles/app-a.json");
     // stdin stays open: a command that read it before checking -o would wait forever.
     let mut audit = Command::new(seccomp_recorder_tests::bin())
         .args(["import-audit", "-", "-o", m])

@@ -6,7 +6,7 @@ use seccomp_recorder_tests::*;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A tmpfs mounted by the test (read-only, or tiny to fill up); unmounted on drop.
 struct Tmpfs(PathBuf);
@@ -207,17 +207,6 @@ fn own_cgroup(pid: u32) -> PathBuf {
         .join(format!("seccomp-recorder-{pid}-0"))
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn the_cgroup_of_a_killed_recorder_is_removed_by_the_next_run() {
     require_root();
@@ -240,14 +229,23 @@ fn the_cgroup_of_a_killed_recorder_is_removed_by_the_next_run() {
         "the recorder never started recording"
     );
     let stale = own_cgroup(rec.id());
+    assert_eq!(
+        readme_cgroup(rec.id()),
+        stale,
+        "README names another cgroup"
+    );
     rec.kill().unwrap();
     rec.wait().unwrap();
     assert!(stale.exists(), "nothing to clean: {}", stale.display());
     // The command outlives the recorder; once it is done the cgroup is empty.
-    wait_until("the command left in the cgroup exits", || {
-        std::fs::read_to_string(stale.join("cgroup.events"))
-            .is_ok_and(|e| e.contains("populated 0"))
-    });
+    wait_until(
+        "the command left in the cgroup exits",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(stale.join("cgroup.events"))
+                .is_ok_and(|e| e.contains("populated 0"))
+        },
+    );
     let o = recorder(&[
         "record",
         "-o",
