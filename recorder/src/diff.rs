@@ -1,110 +1,20 @@
 //! Comparing a profile with a RuntimeDefault: what the workload would lose under it, what
 //! it gets only conditionally, and how much attack surface the profile removes.
 
+mod calls;
+mod text;
+mod verdict;
+
+pub use text::render_text;
+
 use crate::arch::Arch;
 use crate::linux::CAPABILITIES;
-use crate::profile::{Profile, Rule, action_allows, errno_name};
+use crate::profile::{Profile, errno_name};
 use crate::runtime_default::{Host, Loader, Release, expand, native_for};
+use calls::{kernel_cap, notable};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// What one (plain) profile does with one syscall.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Allowed,
-    /// Allowed only for some arguments; each entry is one alternative, e.g. `arg0 == 0x8`.
-    ByArgs(Vec<String>),
-    Denied {
-        action: String,
-        errno: Option<u32>,
-    },
-}
-
-/// runc's errno for an ERRNO action without one.
-const EPERM: u32 = 1;
-
-fn effective_errno(action: &str, errno: Option<u32>) -> Option<u32> {
-    (action == "SCMP_ACT_ERRNO").then(|| errno.unwrap_or(EPERM))
-}
-
-/// The verdict as libseccomp builds the filter: runc drops rules equal to the default
-/// action; the first rule without arguments decides (a later one, or an earlier one with
-/// arguments, is replaced or ignored); otherwise rules with arguments allow only those.
-pub(crate) fn verdict(p: &Profile, name: &str) -> Verdict {
-    let default_errno = effective_errno(&p.default_action, p.default_errno());
-    let rules: Vec<&Rule> = p
-        .syscalls
-        .iter()
-        .filter(|r| r.all_names().any(|n| n == name))
-        .filter(|r| {
-            !(r.action == p.default_action
-                && effective_errno(&r.action, r.errno()) == default_errno)
-        })
-        .collect();
-    if let Some(r) = rules.iter().find(|r| r.args().is_empty()) {
-        return decide(&r.action, effective_errno(&r.action, r.errno()));
-    }
-    let mut allowing: Vec<String> = Vec::new();
-    for r in rules.iter().filter(|r| action_allows(&r.action)) {
-        let alternative = describe_args(r);
-        if !allowing.contains(&alternative) {
-            allowing.push(alternative);
-        }
-    }
-    if !allowing.is_empty() {
-        return Verdict::ByArgs(allowing);
-    }
-    if action_allows(&p.default_action) && !rules.is_empty() {
-        let denied: Vec<String> = rules.iter().map(|r| describe_args(r)).collect();
-        return Verdict::ByArgs(vec![format!("unless {}", denied.join(" or "))]);
-    }
-    decide(&p.default_action, default_errno)
-}
-
-fn decide(action: &str, errno: Option<u32>) -> Verdict {
-    if action_allows(action) {
-        Verdict::Allowed
-    } else {
-        Verdict::Denied {
-            action: action.to_string(),
-            errno,
-        }
-    }
-}
-
-/// `arg0 == 0x8 && arg2 != 0x9`; conditions on one index are alternatives under runc.
-fn describe_args(r: &Rule) -> String {
-    let ops: Vec<String> = r
-        .args()
-        .iter()
-        .map(|a| {
-            let op = match a.op.as_str() {
-                "SCMP_CMP_NE" => "!=",
-                "SCMP_CMP_LT" => "<",
-                "SCMP_CMP_LE" => "<=",
-                "SCMP_CMP_EQ" => "==",
-                "SCMP_CMP_GE" => ">=",
-                "SCMP_CMP_GT" => ">",
-                "SCMP_CMP_MASKED_EQ" => {
-                    return format!(
-                        "arg{} & {:#x} == {:#x}",
-                        a.index,
-                        a.value,
-                        a.value_two.unwrap_or(0)
-                    );
-                }
-                other => other,
-            };
-            format!("arg{} {op} {:#x}", a.index, a.value)
-        })
-        .collect();
-    let one_index = r.args().windows(2).all(|w| w[0].index == w[1].index);
-    ops.join(if one_index && ops.len() > 1 {
-        " || "
-    } else {
-        " && "
-    })
-}
+use verdict::{Verdict, effective_errno, verdict};
 
 /// A baseline: a RuntimeDefault template and what it is expanded for.
 pub struct Baseline {
@@ -296,76 +206,106 @@ fn arch_report(profile: &Profile, arch: Arch, e: &Expanded, b: &Baseline) -> Arc
     };
     let mut would_be_blocked = Vec::new();
     let mut conditional = Vec::new();
-    for name in &used {
-        match verdict(base, name) {
-            _ if !covered => {
-                would_be_blocked.push(blocked(name, "SCMP_ACT_KILL_THREAD".into(), None, vec![]))
-            }
-            Verdict::Denied { action, errno } => {
-                let with: Vec<String> = e
-                    .adding
-                    .iter()
-                    .filter(|(_, p)| !matches!(verdict(p, name), Verdict::Denied { .. }))
-                    .map(|(c, _)| c.to_string())
-                    .collect();
-                would_be_blocked.push(blocked(name, action, errno, with));
-            }
-            v => {
-                let only_with_args = if let Verdict::ByArgs(a) = v {
-                    a
-                } else {
-                    Vec::new()
-                };
-                let needs_caps: Vec<String> = e
-                    .without
-                    .iter()
-                    .filter(|(_, p)| verdict(p, name) != verdict(base, name))
-                    .map(|(c, _)| c.clone())
-                    .collect();
-                if !only_with_args.is_empty() || !needs_caps.is_empty() {
-                    conditional.push(Conditional {
-                        name: name.clone(),
-                        only_with_args,
-                        needs_caps,
-                    });
-                }
-            }
+    for finding in used.iter().filter_map(|name| finding(name, covered, e)) {
+        match finding {
+            Finding::Blocked(x) => would_be_blocked.push(x),
+            Finding::Conditional(c) => conditional.push(c),
         }
     }
     let removed: Vec<String> = base_allowed.difference(&used).cloned().collect();
-    let kernel_needs_cap = used
-        .iter()
-        .filter(|n| !would_be_blocked.iter().any(|x| &x.name == *n))
+    ArchReport {
+        arch: arch.scmp_name().to_string(),
+        covered,
+        kernel_needs_cap: kernel_checks(&used, &would_be_blocked, &b.caps),
+        would_be_blocked,
+        conditional,
+        runtime_default_allows: base_allowed.len(),
+        profile_allows: used.len(),
+        removed_percent: percent(removed.len(), base_allowed.len()),
+        notable_removed: notable_removed(&removed),
+        removed,
+    }
+}
+
+/// A recorded call RuntimeDefault refuses, or allows only under conditions.
+enum Finding {
+    Blocked(Blocked),
+    Conditional(Conditional),
+}
+
+/// What RuntimeDefault (expanded in `e`) does with one recorded call, when it matters.
+fn finding(name: &str, covered: bool, e: &Expanded) -> Option<Finding> {
+    let base = &e.with_caps;
+    match verdict(base, name) {
+        _ if !covered => Some(Finding::Blocked(blocked(
+            name,
+            "SCMP_ACT_KILL_THREAD".into(),
+            None,
+            vec![],
+        ))),
+        Verdict::Denied { action, errno } => {
+            let with: Vec<String> = e
+                .adding
+                .iter()
+                .filter(|(_, p)| !matches!(verdict(p, name), Verdict::Denied { .. }))
+                .map(|(c, _)| c.to_string())
+                .collect();
+            Some(Finding::Blocked(blocked(name, action, errno, with)))
+        }
+        v => {
+            let only_with_args = if let Verdict::ByArgs(a) = v {
+                a
+            } else {
+                Vec::new()
+            };
+            let needs_caps: Vec<String> = e
+                .without
+                .iter()
+                .filter(|(_, p)| verdict(p, name) != verdict(base, name))
+                .map(|(c, _)| c.clone())
+                .collect();
+            (!only_with_args.is_empty() || !needs_caps.is_empty()).then(|| {
+                Finding::Conditional(Conditional {
+                    name: name.to_string(),
+                    only_with_args,
+                    needs_caps,
+                })
+            })
+        }
+    }
+}
+
+/// The used calls seccomp lets through that the kernel refuses without a capability the
+/// baseline does not grant.
+fn kernel_checks(
+    used: &BTreeSet<String>,
+    blocked: &[Blocked],
+    caps: &BTreeSet<String>,
+) -> Vec<KernelCheck> {
+    used.iter()
+        .filter(|n| !blocked.iter().any(|x| &x.name == *n))
         .filter_map(|n| {
             kernel_cap(n)
-                .filter(|(c, _)| !b.caps.contains(*c))
+                .filter(|(c, _)| !caps.contains(*c))
                 .map(|(c, detail)| KernelCheck {
                     name: n.clone(),
                     cap: c.into(),
                     detail: detail.map(String::from),
                 })
         })
-        .collect();
-    ArchReport {
-        arch: arch.scmp_name().to_string(),
-        covered,
-        would_be_blocked,
-        conditional,
-        kernel_needs_cap,
-        runtime_default_allows: base_allowed.len(),
-        profile_allows: used.len(),
-        removed_percent: percent(removed.len(), base_allowed.len()),
-        notable_removed: removed
-            .iter()
-            .filter_map(|n| {
-                notable(n).map(|why| Notable {
-                    name: n.clone(),
-                    why: why.into(),
-                })
+        .collect()
+}
+
+fn notable_removed(removed: &[String]) -> Vec<Notable> {
+    removed
+        .iter()
+        .filter_map(|n| {
+            notable(n).map(|why| Notable {
+                name: n.clone(),
+                why: why.into(),
             })
-            .collect(),
-        removed,
-    }
+        })
+        .collect()
 }
 
 fn blocked(name: &str, action: String, errno: Option<u32>, allowed_with: Vec<String>) -> Blocked {
@@ -387,233 +327,9 @@ fn percent(part: usize, whole: usize) -> f64 {
     }
 }
 
-/// The capability the kernel itself checks for a call (man pages, capabilities(7)); seccomp
-/// letting it through does not make it work without it. Some calls need it only for some
-/// arguments: the second value says which.
-fn kernel_cap(name: &str) -> Option<(&'static str, Option<&'static str>)> {
-    Some(match name {
-        "unshare" => (
-            "CAP_SYS_ADMIN",
-            Some("not for CLONE_NEWUSER alone or flags that make no namespace"),
-        ),
-        "setns" => (
-            "CAP_SYS_ADMIN",
-            Some("held in the user namespace owning the target"),
-        ),
-        "quotactl" => ("CAP_SYS_ADMIN", Some("not to read quota information")),
-        _ => (kernel_cap_always(name)?, None),
-    })
-}
-
-fn kernel_cap_always(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "mount" | "umount" | "umount2" | "pivot_root" | "fsopen" | "fsmount" | "fsconfig"
-        | "fspick" | "move_mount" | "open_tree" | "mount_setattr" | "sethostname"
-        | "setdomainname" | "swapon" | "swapoff" | "lookup_dcookie" => "CAP_SYS_ADMIN",
-        "reboot" | "kexec_load" | "kexec_file_load" => "CAP_SYS_BOOT",
-        "chroot" => "CAP_SYS_CHROOT",
-        "init_module" | "finit_module" | "delete_module" => "CAP_SYS_MODULE",
-        "acct" => "CAP_SYS_PACCT",
-        "iopl" | "ioperm" => "CAP_SYS_RAWIO",
-        "settimeofday" | "stime" | "clock_settime" | "clock_settime64" => "CAP_SYS_TIME",
-        "vhangup" => "CAP_SYS_TTY_CONFIG",
-        "open_by_handle_at" => "CAP_DAC_READ_SEARCH",
-        "bpf" => "CAP_BPF",
-        _ => return None,
-    })
-}
-
-fn notable(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "ptrace" | "process_vm_readv" | "process_vm_writev" | "pidfd_getfd" | "kcmp" => {
-            "reads or controls other processes"
-        }
-        "bpf" => "loads programs into the kernel",
-        "perf_event_open" => "kernel performance events, a frequent source of kernel bugs",
-        "unshare" | "setns" => "creates or enters namespaces, the first step of many escapes",
-        "keyctl" | "add_key" | "request_key" => "the kernel keyring, which is not namespaced",
-        "io_uring_setup" | "io_uring_enter" | "io_uring_register" => {
-            "io_uring: large kernel attack surface whose operations seccomp cannot see"
-        }
-        "userfaultfd" => "lets exploits stall the kernel to win races",
-        "mount" | "umount2" | "pivot_root" | "move_mount" | "open_tree" | "fsopen" | "fsmount"
-        | "fsconfig" | "fspick" | "mount_setattr" => "changes the mount table",
-        "init_module" | "finit_module" | "delete_module" | "kexec_load" | "kexec_file_load" => {
-            "loads kernel code"
-        }
-        "open_by_handle_at" => "opens files by handle, around path checks (the 'shocker' escape)",
-        "personality" => "changes the process ABI, e.g. turns off ASLR",
-        "chroot" => "changes the root directory",
-        "reboot" => "reboots or halts the machine",
-        "syslog" => "reads the kernel log",
-        _ => return None,
-    })
-}
-
-/// Text for people: one block per baseline and arch.
-pub fn render_text(profile: &str, reports: &[Report], colour: bool) -> String {
-    let paint = |code: &str, s: &str| {
-        if colour {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    };
-    let mut out = String::new();
-    for r in reports {
-        out += &format!(
-            "{profile} against {}\nkernel {}, caps: {}\n",
-            paint("1", &r.against),
-            r.kernel,
-            caps_list(&r.caps)
-        );
-        if !r.arches_removed.is_empty() {
-            out += &format!(
-                "  removed architectures: {} (RuntimeDefault runs them; the profile refuses every call)\n",
-                paint("32", &r.arches_removed.join(", "))
-            );
-        }
-        if r.arches.is_empty() {
-            out += "  none of the profile's architectures has a syscall table here \
-                    (known: x86_64, x86, x32, aarch64, arm)\n";
-        }
-        for a in &r.arches {
-            out += &format!("  {}\n", paint("1", &a.arch));
-            if !a.covered {
-                out += &format!(
-                    "    {}\n",
-                    paint(
-                        "31",
-                        "not covered: RuntimeDefault does not list this architecture, every call would fail"
-                    )
-                );
-            }
-            out += &format!(
-                "    would be blocked ({}){}\n",
-                a.would_be_blocked.len(),
-                if a.would_be_blocked.is_empty() {
-                    ": none"
-                } else {
-                    ":"
-                }
-            );
-            for b in &a.would_be_blocked {
-                let result = b
-                    .errno_name
-                    .clone()
-                    .or(b.errno.map(|e| e.to_string()))
-                    .unwrap_or_else(|| b.action.clone());
-                let with = if b.allowed_with.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (allowed with {})", b.allowed_with.join(" or "))
-                };
-                out += &format!("      {} -> {result}{with}\n", paint("31", &b.name));
-            }
-            if !a.conditional.is_empty() {
-                out += &format!(
-                    "    allowed only conditionally ({}):\n",
-                    a.conditional.len()
-                );
-            }
-            for c in &a.conditional {
-                let mut why = Vec::new();
-                if !c.only_with_args.is_empty() {
-                    why.push(format!("only if {}", c.only_with_args.join(" | ")));
-                }
-                if !c.needs_caps.is_empty() {
-                    why.push(format!("only with {}", c.needs_caps.join(", ")));
-                }
-                out += &format!("      {}: {}\n", paint("33", &c.name), why.join("; "));
-            }
-            for k in &a.kernel_needs_cap {
-                let detail = k
-                    .detail
-                    .as_ref()
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default();
-                out += &format!(
-                    "    note: seccomp allows {}, but the kernel refuses it without {}{detail}\n",
-                    k.name, k.cap
-                );
-            }
-            out += &format!(
-                "    removed: {} of the {} calls RuntimeDefault allows ({}%); the profile allows {}\n",
-                paint("32", &a.removed.len().to_string()),
-                a.runtime_default_allows,
-                a.removed_percent,
-                a.profile_allows
-            );
-            for n in &a.notable_removed {
-                out += &format!("      {}: {}\n", paint("32", &n.name), n.why);
-            }
-        }
-    }
-    out
-}
-
-fn caps_list(caps: &[String]) -> String {
-    if caps.is_empty() {
-        "none".into()
-    } else {
-        caps.iter()
-            .map(|c| c.trim_start_matches("CAP_"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn p(json: &str) -> Profile {
-        Profile::parse(json.as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn first_unconditional_rule_wins() {
-        // containers/common: setns ALLOW, then a later ERRNO for it: the ERRNO is dead.
-        let prof = p(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
-            {"names":["setns"],"action":"SCMP_ACT_ALLOW"},
-            {"names":["setns"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#);
-        assert_eq!(verdict(&prof, "setns"), Verdict::Allowed);
-        let swapped = p(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
-            {"names":["setns"],"action":"SCMP_ACT_ERRNO","errnoRet":22},
-            {"names":["setns"],"action":"SCMP_ACT_ALLOW"}]}"#);
-        assert_eq!(
-            verdict(&swapped, "setns"),
-            Verdict::Denied {
-                action: "SCMP_ACT_ERRNO".into(),
-                errno: Some(22)
-            }
-        );
-    }
-
-    #[test]
-    fn unconditional_beats_earlier_argument_rule() {
-        let prof = p(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
-            {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},
-            {"names":["socket"],"action":"SCMP_ACT_ALLOW"}]}"#);
-        assert_eq!(verdict(&prof, "socket"), Verdict::Allowed);
-    }
-
-    #[test]
-    fn argument_rules_describe_themselves() {
-        let prof = p(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
-            {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#);
-        assert_eq!(
-            verdict(&prof, "clone"),
-            Verdict::ByArgs(vec!["arg0 & 0x7e020000 == 0x0".into()])
-        );
-        assert_eq!(
-            verdict(&prof, "read"),
-            Verdict::Denied {
-                action: "SCMP_ACT_ERRNO".into(),
-                errno: Some(1)
-            }
-        );
-    }
 
     #[test]
     fn percent_is_rounded_to_one_decimal() {
