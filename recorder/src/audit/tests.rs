@@ -146,9 +146,10 @@ fn arch_field_picks_the_syscall_table() {
     assert_eq!(got.stats.unknown, BTreeMap::from([((0xc000003e, 4000), 1)]));
 }
 
-#[test]
-fn filters_select_processes() {
-    let lines = [
+/// web (pid 10, uid 1000), "my web" (pid 11, hex-encoded, a second later) and other
+/// (pid 12, 1.5 s later).
+fn three_processes() -> [String; 3] {
+    [
         Rec {
             pid: 10,
             uid: 1000,
@@ -175,7 +176,12 @@ fn filters_select_processes() {
             ..REC
         }
         .line(),
-    ];
+    ]
+}
+
+#[test]
+fn filters_select_processes() {
+    let lines = three_processes();
     let pick = |options: Options| names(&run(&lines, &options), Arch::X86_64).join(" ");
     let base = Options::default;
     assert_eq!(
