@@ -207,6 +207,22 @@ fn own_cgroup(pid: u32) -> PathBuf {
         .join(format!("seccomp-recorder-{pid}-0"))
 }
 
+/// The leftover cgroup of recorder `pid` as the README names it (`<PID>` and, for the first
+/// recording, `<n>` filled in).
+fn readme_cgroup(pid: u32) -> PathBuf {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let sentence = readme
+        .split("\n\n")
+        .find(|p| p.contains("killed with SIGKILL"))
+        .expect("README says what a killed recorder leaves");
+    let name = sentence
+        .split('`')
+        .find(|w| w.starts_with("seccomp-recorder-<PID>"))
+        .expect("README names the leftover cgroup");
+    let name = name.replace("<PID>", &pid.to_string()).replace("<n>", "0");
+    seccomp_recorder::cgroup::mount_point().unwrap().join(name)
+}
+
 #[test]
 fn the_cgroup_of_a_killed_recorder_is_removed_by_the_next_run() {
     require_root();
