@@ -17,6 +17,7 @@ pub mod oci;
 pub mod output;
 pub mod profile;
 pub mod record;
+pub mod refusals;
 pub mod runtime_default;
 pub mod spawn;
 pub mod target;

@@ -14,6 +14,7 @@ mod merge;
 mod oci;
 mod output;
 mod record;
+mod refusals;
 mod report;
 mod validate;
 
@@ -50,6 +51,7 @@ enum Command {
     Agent(agent::Args),
     Push(oci::PushArgs),
     Pull(oci::PullArgs),
+    WatchRefusals(refusals::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -66,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Agent(a) => agent::run(a),
         Command::Push(a) => oci::push(a),
         Command::Pull(a) => oci::pull(a),
+        Command::WatchRefusals(a) => refusals::run(a),
     };
     match result {
         Ok(code) => code,

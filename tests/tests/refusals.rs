@@ -1,0 +1,412 @@
+//! `watch-refusals`: a process enforced on this host with a filter carrying
+//! SECCOMP_FILTER_FLAG_LOG has its refused calls shown live, through the audit multicast
+//! group (with and without auditd) and through /dev/kmsg.
+
+use seccomp_recorder_tests::{Scratch, bin, compile, require_root};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+/// The kernel tests share the kernel's audit state (auditd, printk rate limit): one at a
+/// time.
+static KERNEL: Mutex<()> = Mutex::new(());
+
+fn kernel() -> std::sync::MutexGuard<'static, ()> {
+    KERNEL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running `watch-refusals`: its stdout lines as they arrive, with their arrival time.
+struct Watch {
+    child: Child,
+    lines: Receiver<(Instant, String)>,
+    stderr: Receiver<String>,
+    said: Vec<String>,
+}
+
+impl Watch {
+    /// Starts it and waits until it says which source it reads.
+    fn start(args: &[&str]) -> Watch {
+        let mut child = Command::new(bin())
+            .arg("watch-refusals")
+            .args(["--duration", "60s"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start seccomp-recorder");
+        let (tx, lines) = channel();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                let _ = tx.send((Instant::now(), line));
+            }
+        });
+        let (tx, stderr) = channel();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut w = Watch {
+            child,
+            lines,
+            stderr,
+            said: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !w
+            .said
+            .iter()
+            .any(|l| l.contains("watching seccomp refusals"))
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match w.stderr.recv_timeout(left) {
+                Ok(line) => w.said.push(line),
+                Err(_) => panic!("watch-refusals did not start: {:?}", w.said),
+            }
+        }
+        w
+    }
+
+    /// The lines about `pid` that arrive within `within`, until `want` of them did.
+    fn lines_of(&self, pid: u32, want: usize, within: Duration) -> Vec<(Instant, String)> {
+        let deadline = Instant::now() + within;
+        let mut got = Vec::new();
+        let tag = format!(" pid={pid} ");
+        while got.len() < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) if line.contains(&tag) => got.push((at, line)),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        got
+    }
+
+    /// Stops it (SIGINT) and returns everything it wrote on stderr.
+    fn stop(mut self) -> String {
+        // SAFETY: signalling our own child by its PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().unwrap();
+        let mut said = std::mem::take(&mut self.said);
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            said.push(line);
+        }
+        let said = said.join("\n");
+        assert!(status.success(), "watch-refusals failed: {said}");
+        said
+    }
+}
+
+/// Runs the workload (refuses getpriority COUNT times) and returns its PID and when it
+/// started.
+fn refuse(program: &Path, count: u32, extra: &[&str]) -> (u32, Instant) {
+    let started = Instant::now();
+    let out = Command::new(program)
+        .arg(count.to_string())
+        .args(extra)
+        .output()
+        .expect("cannot run the workload");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "workload failed: {text}");
+    let pid = text
+        .strip_prefix("pid=")
+        .and_then(|t| t.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("workload said {text}"));
+    (pid, started)
+}
+
+/// Our own cgroup as /proc/self/cgroup prints it: the workload inherits it.
+fn own_cgroup() -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .expect("a cgroup2 line in /proc/self/cgroup")
+        .to_string()
+}
+
+/// Runs the workload under a watch and checks the three refusals it makes are shown,
+/// the first within 1 s, with what they name.
+fn shown_within_a_second(watch: &Watch, program: &Path) {
+    let (pid, started) = refuse(program, 3, &[]);
+    let lines = watch.lines_of(pid, 3, Duration::from_secs(5));
+    assert_eq!(lines.len(), 3, "refusals of pid {pid} shown: {lines:?}");
+    let latency = lines[0].0.duration_since(started);
+    assert!(
+        latency < Duration::from_secs(1),
+        "first refusal shown after {latency:?}"
+    );
+    let exe = program.display();
+    let want = format!(
+        "errno pid={pid} comm=\"refuse_getprior\" exe=\"{exe}\" arch=x86_64 syscall=getpriority cgroup={}",
+        own_cgroup()
+    );
+    for (_, line) in &lines {
+        assert!(line.starts_with(&want), "{line}\nwanted: {want}");
+    }
+    eprintln!("first refusal shown {latency:?} after the workload started");
+}
+
+fn workload(s: &Scratch) -> PathBuf {
+    require_root();
+    compile("refuse_getpriority", &s.0, &[])
+}
+
+#[test]
+fn netlink_shows_a_refusal_within_a_second() {
+    let s = Scratch::new("refusals-netlink");
+    let program = workload(&s);
+    let _k = kernel();
+    let watch = Watch::start(&[]);
+    assert!(
+        watch
+            .said
+            .iter()
+            .any(|l| l.contains("audit multicast group")),
+        "probe did not pick the multicast group: {:?}",
+        watch.said
+    );
+    shown_within_a_second(&watch, &program);
+    let summary = watch.stop();
+    assert!(
+        summary.contains("errno getpriority (x86_64) comm=\"refuse_getprior\""),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("losses: kernel lost 0 audit records"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_filter_without_the_log_flag_shows_nothing() {
+    let s = Scratch::new("refusals-nolog");
+    let program = workload(&s);
+    let _k = kernel();
+    let watch = Watch::start(&["--source", "netlink"]);
+    let (unlogged, _) = refuse(&program, 3, &["nolog"]);
+    // The kernel sends records in order: once the logged run's line is in, any line of
+    // the unlogged run would have come before it.
+    let (logged, _) = refuse(&program, 1, &[]);
+    let mut before = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (_, line) = watch
+            .lines
+            .recv_timeout(left)
+            .expect("the logged run's refusal is shown");
+        if line.contains(&format!(" pid={logged} ")) {
+            break;
+        }
+        before.push(line);
+    }
+    let _ = watch.stop();
+    let tag = format!(" pid={unlogged} ");
+    assert!(!before.iter().any(|l| l.contains(&tag)), "{before:?}");
+}
+
+/// Lifts the kernel's printk rate limit (10 audit records per 5 s without auditd) while
+/// it lives, so records from other tests on the machine cannot use up our share.
+struct NoRateLimit(String);
+
+const RATELIMIT: &str = "/proc/sys/kernel/printk_ratelimit";
+
+impl NoRateLimit {
+    fn new() -> NoRateLimit {
+        let old = std::fs::read_to_string(RATELIMIT).expect("read printk_ratelimit");
+        std::fs::write(RATELIMIT, "0").expect("write printk_ratelimit");
+        NoRateLimit(old)
+    }
+}
+
+impl Drop for NoRateLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::write(RATELIMIT, self.0.trim());
+    }
+}
+
+/// `auditctl -s`'s value of `key`.
+fn audit_status(key: &str) -> String {
+    let out = Command::new("auditctl")
+        .arg("-s")
+        .output()
+        .expect("auditctl (Debian's auditd package; cargo xtask setup installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .unwrap_or_else(|| panic!("no {key} in auditctl -s: {text}"))
+        .to_string()
+}
+
+fn no_auditd_running() {
+    assert_eq!(
+        audit_status("pid"),
+        "0",
+        "an audit daemon is registered: the kernel sends it the records /dev/kmsg would get"
+    );
+}
+
+#[test]
+fn kmsg_shows_a_refusal_within_a_second() {
+    let s = Scratch::new("refusals-kmsg");
+    let program = workload(&s);
+    let _k = kernel();
+    no_auditd_running();
+    let _limit = NoRateLimit::new();
+    let watch = Watch::start(&["--source", "kmsg"]);
+    shown_within_a_second(&watch, &program);
+    let summary = watch.stop();
+    assert!(
+        summary.contains("SECCOMP records from /dev/kmsg"),
+        "{summary}"
+    );
+}
+
+/// Debian's auditd, started in the foreground with a config of its own, stopped (by PID)
+/// when dropped; the kernel's `enabled` flag it sets is put back.
+struct Auditd {
+    child: Child,
+    enabled: String,
+    log: PathBuf,
+}
+
+impl Auditd {
+    fn start(s: &Scratch) -> Auditd {
+        use std::os::unix::fs::PermissionsExt;
+        let enabled = audit_status("enabled");
+        let dir = s.path("audit");
+        std::fs::create_dir_all(dir.join("plugins.d")).unwrap();
+        let log = dir.join("audit.log");
+        let conf = dir.join("auditd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "local_events = yes\nwrite_logs = yes\nlog_file = {}\nlog_format = RAW\n\
+                 flush = INCREMENTAL_ASYNC\nfreq = 1\nmax_log_file = 8\n\
+                 max_log_file_action = IGNORE\nspace_left = 2\nspace_left_action = IGNORE\n\
+                 admin_space_left = 1\nadmin_space_left_action = IGNORE\n\
+                 disk_full_action = IGNORE\ndisk_error_action = IGNORE\nplugin_dir = {}\n\
+                 q_depth = 2000\noverflow_action = IGNORE\n",
+                log.display(),
+                dir.join("plugins.d").display()
+            ),
+        )
+        .unwrap();
+        // auditd refuses a config others may write.
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let child = Command::new("auditd")
+            .arg("-n")
+            .arg("-c")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("auditd (Debian's auditd package; cargo xtask setup installs it)");
+        let a = Auditd {
+            child,
+            enabled,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while audit_status("pid") != a.child.id().to_string() {
+            assert!(
+                Instant::now() < deadline,
+                "auditd (pid {}) did not register with the kernel in 10 s",
+                a.child.id()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        a
+    }
+}
+
+impl Drop for Auditd {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child by its PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let _ = Command::new("auditctl")
+            .args(["-e", self.enabled.as_str()])
+            .output();
+    }
+}
+
+#[test]
+fn netlink_shows_a_refusal_while_auditd_runs() {
+    let s = Scratch::new("refusals-auditd");
+    let program = workload(&s);
+    let _k = kernel();
+    no_auditd_running();
+    let auditd = Auditd::start(&s);
+    let watch = Watch::start(&[]);
+    let said = watch.said.join("\n");
+    assert!(
+        said.contains(&format!("auditd, pid {}, is running", auditd.child.id())),
+        "{said}"
+    );
+    shown_within_a_second(&watch, &program);
+    let _ = watch.stop();
+    // auditd got them too: the watch did not take them from it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let logged = loop {
+        let text = std::fs::read_to_string(&auditd.log).unwrap_or_default();
+        let n = text
+            .lines()
+            .filter(|l| l.starts_with("type=SECCOMP") && l.contains(" syscall=140 "))
+            .count();
+        if n >= 3 || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(logged >= 3, "auditd's log has {logged} of the refusals");
+}
+
+#[test]
+fn only_the_cgroup_asked_for() {
+    let s = Scratch::new("refusals-cgroup");
+    let program = workload(&s);
+    let _k = kernel();
+    let mount = seccomp_recorder::cgroup::mount_point().expect("a cgroup2 mount");
+    let name = format!("scr-refusals-{}", std::process::id());
+    let cgroup = mount.join(&name);
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let watch = Watch::start(&["--cgroup", &format!("/{name}")]);
+    let inside = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec {} 2",
+            cgroup.display(),
+            program.display()
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inside.stdout).into_owned();
+    let pid: u32 = text
+        .strip_prefix("pid=")
+        .and_then(|t| t.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("workload said {text}"));
+    let (outside, _) = refuse(&program, 3, &[]);
+    let lines = watch.lines_of(pid, 2, Duration::from_secs(5));
+    let _ = std::fs::remove_dir(&cgroup);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].1.contains(&format!("cgroup=/{name}")), "{lines:?}");
+    // The outside run's lines would have come by now: the kernel sends them in order.
+    let stray = watch.lines_of(outside, 1, Duration::from_millis(500));
+    let summary = watch.stop();
+    assert!(stray.is_empty(), "{stray:?}");
+    let skipped = summary
+        .split_once(" from processes outside")
+        .and_then(|(before, _)| before.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(skipped >= 3, "{summary}");
+}

@@ -1,0 +1,50 @@
+/* Installs a seccomp filter that refuses getpriority with EPERM and allows everything
+ * else, loaded with SECCOMP_FILTER_FLAG_LOG (unless the second argument is "nolog") so the
+ * kernel writes an audit record for each refusal, then calls getpriority COUNT times
+ * (first argument, default 1), prints its pid and how many calls were refused, and stays
+ * half a second more: a watcher reads the cgroup of a refusing process from /proc.
+ *
+ * The filter does not check the architecture: it is a test workload built for one ABI
+ * at a time (natively, or -m32 -static), and __NR_getpriority is that ABI's number. */
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	long count = argc > 1 ? atol(argv[1]) : 1;
+	int log = !(argc > 2 && strcmp(argv[2], "nolog") == 0);
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpriority, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = insns };
+	long refused = 0;
+	pid_t pid = getpid();
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		perror("prctl(PR_SET_NO_NEW_PRIVS)");
+		return 1;
+	}
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		    log ? SECCOMP_FILTER_FLAG_LOG : 0, &prog) != 0) {
+		perror("seccomp(SECCOMP_SET_MODE_FILTER)");
+		return 1;
+	}
+	for (long i = 0; i < count; i++)
+		if (syscall(SYS_getpriority, 0, 0) == -1 && errno == EPERM)
+			refused++;
+	printf("pid=%d refused=%ld\n", (int)pid, refused);
+	fflush(stdout);
+	usleep(500000);
+	return refused == count ? 0 : 1;
+}
