@@ -12,6 +12,7 @@ mod parse;
 mod stats;
 
 pub use arch::audit_arch_name;
+pub(crate) use arch::resolve_arch;
 pub use importer::Importer;
 pub use input::{MAX_LINE, open};
 pub use options::{Action, Options, parse_time};
