@@ -60,6 +60,19 @@ pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool
     }
 }
 
+/// The arguments of the first `seccomp-recorder` command in `doc` (a path from the
+/// workspace) that contains `containing`: a documented example that needs more than one
+/// process at a time, run by the test that sets them up.
+pub fn doc_command(doc: &str, containing: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(workspace().join(doc)).unwrap();
+    let line = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("seccomp-recorder "))
+        .find(|l| l.contains(containing))
+        .unwrap_or_else(|| panic!("{doc} shows no `seccomp-recorder ... {containing}` example"));
+    line.split_whitespace().map(String::from).collect()
+}
+
 /// Panics unless we are root: these tests load eBPF and create cgroups.
 pub fn require_root() {
     // SAFETY: trivial libc call.

@@ -143,6 +143,16 @@ impl Container {
         self
     }
 
+    /// Names the container exactly `name` in the test's own runc root (`runc create
+    /// name`), as users name theirs; its cgroup gets a name no other test uses and that
+    /// carries no 64-hex ID.
+    pub fn named(&mut self, name: &str) -> &mut Self {
+        let cgroup = format!("/scr-test-{}-{name}", &self.id[..12]);
+        self.config["linux"]["cgroupsPath"] = json!(cgroup);
+        self.id = name.to_string();
+        self
+    }
+
     /// runc's state root for this container, when it is not runc's default.
     pub fn state_root(&self) -> Option<&Path> {
         self.state.as_deref()
@@ -169,18 +179,16 @@ impl Container {
     /// What `--container` takes and the profile is named by: the first 12 digits of a
     /// 64-hex ID, or the whole name.
     pub fn short(&self) -> &str {
-        if self.id.starts_with("scr-test-") {
-            &self.id
-        } else {
-            &self.id[..12]
-        }
+        let hex = self.id.len() == 64 && self.id.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex { &self.id[..12] } else { &self.id }
     }
 
     /// The container's cgroup v2 directory (it exists while the container does).
     pub fn cgroup(&self) -> PathBuf {
+        let path = self.config["linux"]["cgroupsPath"].as_str().unwrap();
         seccomp_recorder::cgroup::mount_point()
             .expect("cgroup v2 is mounted")
-            .join(format!("scr-test-{}", self.id))
+            .join(path.trim_start_matches('/'))
     }
 
     fn write_config(&self) {

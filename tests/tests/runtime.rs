@@ -126,7 +126,7 @@ fn container_named_in_runcs_default_root_is_found_through_its_state() {
 }
 
 /// `runc --root DIR`: a named container there is found once `--engine-root DIR` says where
-/// to look, and not found (a clear error, no file) without it.
+/// to look, as docs/runtime.md shows, and not found (a clear error, no file) without it.
 #[test]
 fn container_in_a_private_runc_root_is_found_with_engine_root() {
     require_root();
@@ -152,20 +152,65 @@ fn container_in_a_private_runc_root_is_found_with_engine_root() {
         "{}",
         stderr(&o)
     );
-    let rec = Recording::start(&[
-        "record",
-        "-o",
-        out_s,
-        "--engine-root",
-        &root,
-        "--container",
-        &c.id,
-    ]);
+    // docs/runtime.md's example, with this test's root, container and file.
+    let args: Vec<String> = doc_command("docs/runtime.md", "--engine-root DIR --container")
+        .into_iter()
+        .map(|a| match a.as_str() {
+            "DIR" => root.clone(),
+            "app" => c.id.clone(),
+            "app.json" => out_s.to_string(),
+            _ => a,
+        })
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "record",
+            "-o",
+            out_s,
+            "--engine-root",
+            &root,
+            "--container",
+            &c.id
+        ]
+    );
+    let rec = Recording::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     c.start();
     let (status, err) = rec.finish();
     assert!(status.success(), "{err}");
     assert_eq!(c.stdout(), "marker two 0\n");
     assert!(has(&profile(&out), TWO), "{:?}", allowed(&profile(&out)));
+}
+
+/// README's and docs/runtime.md's `record -o profiles/ --container web --container db`,
+/// with runc containers of those names: a whole name is a name, however short, and each
+/// profile is `<name>.json`, as for a container of any engine.
+#[test]
+fn runc_containers_named_web_and_db_are_recorded_into_web_json_and_db_json() {
+    require_root();
+    let s = Scratch::new("rt-names");
+    let rootfs = Rootfs::new(&s);
+    let mut web = Container::new(&s, &rootfs, &["/bin/sh", "-c", "/workload one"]);
+    web.named("web");
+    let mut db = Container::new(&s, &rootfs, &["/bin/sh", "-c", "/workload two"]);
+    db.named("db");
+    let root = web.state_root().unwrap().to_str().unwrap().to_string();
+    let dir = s.path("profiles");
+    let dir_s = format!("{}/", dir.display());
+    let args = ["record", "-o", &dir_s, "--engine-root", &root];
+    record_created(&args, &[&web, &db]);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["db.json", "web.json"]);
+    let (pw, pd) = (
+        profile(&dir.join("web.json")),
+        profile(&dir.join("db.json")),
+    );
+    assert!(has(&pw, ONE) && !has(&pw, TWO), "web: {:?}", allowed(&pw));
+    assert!(has(&pd, TWO) && !has(&pd, ONE), "db: {:?}", allowed(&pd));
 }
 
 #[test]
