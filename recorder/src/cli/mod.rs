@@ -10,6 +10,7 @@ mod audit;
 mod convert;
 mod default;
 mod diff;
+mod ls;
 mod merge;
 mod oci;
 mod output;
@@ -52,6 +53,7 @@ enum Command {
     Push(oci::PushArgs),
     Pull(oci::PullArgs),
     WatchRefusals(refusals::Args),
+    Ls(ls::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -69,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::Push(a) => oci::push(a),
         Command::Pull(a) => oci::pull(a),
         Command::WatchRefusals(a) => refusals::run(a),
+        Command::Ls(a) => ls::run(a),
     };
     match result {
         Ok(code) => code,

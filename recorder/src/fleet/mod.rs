@@ -5,10 +5,13 @@
 //! depends on the shares alone. Registries have no compare-and-swap on tags; none is
 //! needed: a union that lost a race is recomputed from the shares at the next sync.
 
+pub mod ls;
 pub mod names;
 pub mod provenance;
+pub mod sync;
 pub mod union;
 
 pub use names::Key;
 pub use provenance::{Provenance, Status};
+pub use sync::{Fleet, FleetError};
 pub use union::{Share, Union};

@@ -15,16 +15,61 @@ pub struct Share {
     pub provenance: Provenance,
 }
 
+/// A profile artifact as pushed: the profile JSON, the manifest's annotations, and the
+/// digest the manifest has wherever it is pushed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    pub json: String,
+    pub annotations: BTreeMap<String, String>,
+    pub digest: String,
+}
+
+impl Artifact {
+    fn new(json: String, annotations: BTreeMap<String, String>) -> Artifact {
+        let manifest = artifact::manifest_with(json.as_bytes(), None, &annotations);
+        Artifact {
+            digest: artifact::sha256_digest(&manifest),
+            json,
+            annotations,
+        }
+    }
+}
+
+impl Share {
+    /// What the node pushes to its share tag.
+    pub fn artifact(&self, default: DefaultAction) -> Artifact {
+        let json = Profile::allow(&self.calls, default).to_json();
+        Artifact::new(json, self.provenance.annotations())
+    }
+
+    /// A share read back from the registry; `None` when it has no provenance.
+    pub fn from_artifact(
+        profile: &[u8],
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<Option<Share>, String> {
+        let Some(provenance) =
+            Provenance::from_annotations(annotations).map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let calls = Profile::parse(profile)
+            .map_err(|(field, msg)| format!("{field}: {msg}"))?
+            .allowed();
+        Ok(Some(Share { calls, provenance }))
+    }
+}
+
 /// The union as pushed to the stable tag and written next to the Localhost profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Union {
-    /// The profile JSON (the artifact's layer and the Localhost file).
-    pub json: String,
+    pub artifact: Artifact,
     pub status: Status,
-    pub annotations: BTreeMap<String, String>,
-    /// The digest its manifest has wherever it is pushed from.
-    pub digest: String,
+    /// The shares it was computed from: the node part of each share tag, and the digest.
+    pub shares: BTreeMap<String, String>,
 }
+
+/// The annotation listing the shares a union was computed from, `node=digest,...`.
+pub const SHARES: &str = "io.seccomp-recorder.shares";
 
 /// How many calls a call set holds, every ABI counted.
 pub fn count(calls: &BTreeMap<Arch, BTreeSet<String>>) -> u64 {
@@ -47,34 +92,71 @@ pub fn add(
 }
 
 impl Union {
-    /// The union of `shares` (in any order).
-    pub fn of<'a>(
-        shares: impl IntoIterator<Item = &'a Share> + Clone,
+    /// The union of `shares` (by the node part of their tags, with their digests).
+    pub fn of(
+        shares: &BTreeMap<String, (String, Share)>,
         default: DefaultAction,
         stable_after: u64,
     ) -> Union {
         let mut calls = BTreeMap::new();
-        for s in shares.clone() {
+        for (_, s) in shares.values() {
             add(&mut calls, &s.calls);
         }
         let provenance =
-            Provenance::union(shares.into_iter().map(|s| &s.provenance), count(&calls));
+            Provenance::union(shares.values().map(|(_, s)| &s.provenance), count(&calls));
         let json = Profile::allow(&calls, default).to_json();
         let mut status = provenance.status(stable_after, None);
-        let annotations = status.annotations();
-        let digest = artifact::sha256_digest(&artifact::manifest_with(
-            json.as_bytes(),
-            None,
-            &annotations,
-        ));
-        status.digest = Some(digest.clone());
+        let mut annotations = status.annotations();
+        let list: BTreeMap<String, String> = shares
+            .iter()
+            .map(|(node, (digest, _))| (node.clone(), digest.clone()))
+            .collect();
+        annotations.insert(SHARES.to_string(), join_shares(&list));
+        let artifact = Artifact::new(json, annotations);
+        status.digest = Some(artifact.digest.clone());
         Union {
-            json,
+            artifact,
             status,
-            annotations,
-            digest,
+            shares: list,
         }
     }
+
+    /// A union read back from the stable tag; `None` when it is not one the agents
+    /// pushed (then it is recomputed from the shares).
+    pub fn from_artifact(
+        profile: &[u8],
+        annotations: &BTreeMap<String, String>,
+        digest: &str,
+    ) -> Option<Union> {
+        let status = Status::from_annotations(annotations, digest).ok()??;
+        let shares = split_shares(annotations.get(SHARES)?)?;
+        Some(Union {
+            artifact: Artifact {
+                json: String::from_utf8(profile.to_vec()).ok()?,
+                annotations: annotations.clone(),
+                digest: digest.to_string(),
+            },
+            status,
+            shares,
+        })
+    }
+}
+
+fn join_shares(list: &BTreeMap<String, String>) -> String {
+    list.iter()
+        .map(|(n, d)| format!("{n}={d}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn split_shares(text: &str) -> Option<BTreeMap<String, String>> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (n, d) = pair.split_once('=')?;
+            Some((n.to_string(), d.to_string()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -96,19 +178,29 @@ mod tests {
         }
     }
 
+    fn set(shares: &[Share]) -> BTreeMap<String, (String, Share)> {
+        shares
+            .iter()
+            .map(|s| {
+                let node = s.provenance.nodes.first().unwrap().clone();
+                let digest = s.artifact(DefaultAction::Errno(38)).digest;
+                (node, (digest, s.clone()))
+            })
+            .collect()
+    }
+
     #[test]
-    fn every_order_gives_the_same_bytes_and_digest() {
+    fn the_union_depends_on_the_shares_only() {
         let shares = [
             share("a", &["read", "write"], 2, 3),
             share("bb", &["openat", "read"], 4, 3),
             share("ccc", &["close"], 7, 2),
         ];
-        let one = Union::of(&shares, DefaultAction::Errno(38), 5);
+        let one = Union::of(&set(&shares), DefaultAction::Errno(38), 5);
         let mut reversed = shares.to_vec();
         reversed.reverse();
-        let other = Union::of(&reversed, DefaultAction::Errno(38), 5);
-        assert_eq!(one, other);
-        let names = crate::profile::Profile::parse(one.json.as_bytes())
+        assert_eq!(one, Union::of(&set(&reversed), DefaultAction::Errno(38), 5));
+        let names = Profile::parse(one.artifact.json.as_bytes())
             .unwrap()
             .allowed();
         assert_eq!(
@@ -117,22 +209,37 @@ mod tests {
         );
         // Runs counted against a 3-call union do not count for the 4-call one.
         assert_eq!(one.status.provenance.quiet_runs, 0);
-        assert_eq!(one.annotations["io.seccomp-recorder.calls"], "4");
+        let a = &one.artifact.annotations;
+        assert_eq!(a["io.seccomp-recorder.calls"], "4");
         assert_eq!(
-            one.annotations["org.opencontainers.image.created"],
+            a["org.opencontainers.image.created"],
             "2026-01-03T00:00:00Z"
         );
-        assert!(one.digest.starts_with("sha256:"));
+        assert_eq!(one.shares.keys().collect::<Vec<_>>(), ["a", "bb", "ccc"]);
+        let back = Union::from_artifact(one.artifact.json.as_bytes(), a, &one.artifact.digest);
+        assert_eq!(back.as_ref(), Some(&one));
+        // The digest is the one of the manifest the repository builds.
+        let manifest = artifact::manifest_with(one.artifact.json.as_bytes(), None, a);
+        assert_eq!(artifact::sha256_digest(&manifest), one.artifact.digest);
+    }
+
+    #[test]
+    fn shares_read_back() {
+        let s = share("a", &["read"], 1, 1);
+        let art = s.artifact(DefaultAction::Errno(38));
+        let back = Share::from_artifact(art.json.as_bytes(), &art.annotations).unwrap();
+        assert_eq!(back, Some(s));
+        assert_eq!(Share::from_artifact(b"{}", &BTreeMap::new()), Ok(None));
     }
 
     #[test]
     fn stable_after_enough_quiet_runs_against_the_same_union() {
         let shares = [share("a", &["read"], 3, 1), share("b", &["read"], 3, 1)];
-        let u = Union::of(&shares, DefaultAction::Errno(38), 6);
+        let u = Union::of(&set(&shares), DefaultAction::Errno(38), 6);
         assert_eq!(u.status.provenance.quiet_runs, 6);
         assert!(u.status.stable);
         assert!(
-            !Union::of(&shares, DefaultAction::Errno(38), 7)
+            !Union::of(&set(&shares), DefaultAction::Errno(38), 7)
                 .status
                 .stable
         );
