@@ -56,7 +56,12 @@ fn refused_before_running(s: &Scratch, args: &[&str], out: &Path, expect: &str) 
     let mut all = vec!["record"];
     all.extend(args);
     all.extend(["--", "touch", ran.to_str().unwrap()]);
-    let o = recorder(&all);
+    // A password in the environment would make `--username` complete.
+    let o = Command::new(bin())
+        .args(&all)
+        .env_remove("REGISTRY_PASSWORD")
+        .output()
+        .expect("cannot start seccomp-recorder");
     let err = stderr(&o);
     assert_eq!(
         o.status.code(),
@@ -115,6 +120,36 @@ fn output_problems_are_refused_before_the_command_runs() {
         &["--append", template.to_str().unwrap(), "-o", "x.json"],
         &s.path("x.json"),
         "does not combine with -o",
+    );
+}
+
+/// A push that cannot work is known before the recording: the command must not run only to
+/// find out afterwards.
+#[test]
+fn a_push_that_cannot_work_is_refused_before_the_command_runs() {
+    require_root();
+    let s = Scratch::new("out-push-refused");
+    let out = s.path("p.json");
+    let o = out.to_str().unwrap();
+    refused_before_running(
+        &s,
+        &["-o", o, "--push", "Not/A Reference!"],
+        &out,
+        "is not a usable reference",
+    );
+    refused_before_running(
+        &s,
+        &["-o", o, "--push", "127.0.0.1:5000/team/app:v1", "--username", "ci"],
+        &out,
+        "--username needs a password",
+    );
+    let auth = s.path("auth.json");
+    std::fs::write(&auth, r#"{"auths":{"other.example":{"auth":"Ym9iOnB3"}}}"#).unwrap();
+    refused_before_running(
+        &s,
+        &["-o", o, "--push", "127.0.0.1:5000/team/app:v1", "--authfile", auth.to_str().unwrap()],
+        &out,
+        "no entry for 127.0.0.1:5000",
     );
 }
 
@@ -397,4 +432,46 @@ fn a_command_killed_by_a_signal_is_reported_as_such() {
     assert!(err.contains("killed by signal 15"), "{err}");
     assert!(!err.contains("status 143"), "{err}");
     assert!(allowed(&profile(&out)).contains(&"kill".to_string()));
+}
+
+/// `errno` without a number is one thing in every subcommand: EPERM, as runc reads a bare
+/// SCMP_ACT_ERRNO. Only when neither flag is given do record and import-audit fall back
+/// to ENOSYS.
+#[test]
+fn a_bare_errno_is_eperm_in_every_subcommand() {
+    require_root();
+    let s = Scratch::new("out-bare-errno");
+    let audit_log = workspace().join("tests/fixtures/audit/auditd.log");
+    let a = workspace().join("tests/fixtures/profiles/app-a.json");
+    let b = workspace().join("tests/fixtures/profiles/app-b.json");
+    let written = |args: &[&str]| {
+        let out = s.path("p.json");
+        let _ = std::fs::remove_file(&out);
+        let mut all = args.to_vec();
+        all.extend(["-o", out.to_str().unwrap()]);
+        let o = recorder(&all);
+        assert!(o.status.success(), "{all:?}: {}", stderr(&o));
+        let p = profile(&out);
+        (p["defaultAction"].clone(), p["defaultErrnoRet"].clone())
+    };
+    let eperm = (serde_json::json!("SCMP_ACT_ERRNO"), serde_json::json!(1));
+    let enosys = (serde_json::json!("SCMP_ACT_ERRNO"), serde_json::json!(38));
+    let audit = audit_log.to_str().unwrap();
+    for bare in ["errno", "SCMP_ACT_ERRNO"] {
+        let record = ["record", "--default-action", bare, "--", "true"];
+        assert_eq!(written(&record), eperm, "{record:?}");
+        let import = ["import-audit", audit, "--default-action", bare];
+        assert_eq!(written(&import), eperm, "{import:?}");
+        let merge = ["merge", a.to_str().unwrap(), b.to_str().unwrap()];
+        let merge = [&merge[..], &["--default-action", bare]].concat();
+        assert_eq!(written(&merge), eperm, "{merge:?}");
+        let default = ["default", "--runtime", "docker@29.7", "--action", bare];
+        assert_eq!(written(&default), eperm, "{default:?}");
+    }
+    assert_eq!(written(&["record", "--", "true"]), enosys);
+    assert_eq!(written(&["import-audit", audit]), enosys);
+    let given = (serde_json::json!("SCMP_ACT_ERRNO"), serde_json::json!(13));
+    let with_errno = ["record", "--default-action", "errno", "--errno", "EACCES"];
+    assert_eq!(written(&[&with_errno[..], &["--", "true"]].concat()), given);
+    assert_eq!(written(&["import-audit", audit, "--errno", "EACCES"]), given);
 }

@@ -1,6 +1,6 @@
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use seccomp_recorder::agent::{self, Options, cri, http::Metrics, pods::Selector};
-use seccomp_recorder::profile::DefaultAction;
+use seccomp_recorder::oci;
 use seccomp_recorder::trace::AttachKind;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -87,10 +87,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let default = args
-        .action
-        .given()?
-        .unwrap_or(DefaultAction::Errno(libc::ENOSYS as u32));
+    let default = args.action.or_recorded_default()?;
     if let Some(e) = &args.runtime_endpoint {
         cri::socket_path(e)?;
     }
@@ -100,13 +97,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.no_localhost && args.spo_dir.is_none() && args.push.is_none() {
         bail!("--no-localhost leaves nowhere to publish: give --spo-dir or --push");
     }
+    let access = super::oci::access(&args.registry)?;
+    if let Some(repo) = &args.push {
+        check_repository(repo, &access)?;
+    }
     let opts = Options {
         endpoint: args.runtime_endpoint,
         selectors: args.selector,
         localhost_dir: (!args.no_localhost).then_some(args.localhost_dir),
         spo_dir: args.spo_dir,
         push: args.push,
-        access: super::oci::access(&args.registry)?,
+        access,
         flush_interval: args.flush_interval,
         poll_interval: args.poll_interval,
         default,
@@ -123,4 +124,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let _ = std::io::stdout().flush();
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every profile goes to its own tag of the repository: the repository and the credentials
+/// for its registry are checked now, not at the first push minutes later.
+fn check_repository(repo: &str, access: &oci::Access) -> Result<()> {
+    let name = repo.rsplit('/').next().unwrap_or(repo);
+    if name.contains(':') || repo.contains('@') {
+        bail!(
+            "--push {repo}: give a repository (REGISTRY/REPO) without a tag or digest; \
+             each profile is pushed to REPO:<namespace>_<workload>_<container>"
+        );
+    }
+    oci::Destination::new(&format!("{repo}:check"), None, access)
+        .with_context(|| format!("--push {repo}"))?;
+    Ok(())
 }

@@ -126,10 +126,7 @@ struct Settings {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let settings = &args.settings;
-    let default = settings
-        .default
-        .given()?
-        .unwrap_or(DefaultAction::Errno(libc::ENOSYS as u32));
+    let default = settings.default.or_recorded_default()?;
     check_output(&args.output)?;
     super::output::check_writable(&args.output)?;
     let options = options(settings)?;

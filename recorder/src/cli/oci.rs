@@ -117,16 +117,16 @@ pub struct PullArgs {
 }
 
 pub fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    check_loadable(&bytes, &args.file.display().to_string(), args.force)?;
-    let digest = push_with(
-        &args.file,
+    let plan = PushPlan::new(
         &args.reference,
         args.subject.as_deref(),
         &args.registry,
         &args.kep6061,
     )?;
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    check_loadable(&bytes, &args.file.display().to_string(), args.force)?;
+    let digest = plan.push_bytes(&bytes, &args.file)?;
     println!("{digest}");
     Ok(ExitCode::SUCCESS)
 }
@@ -189,47 +189,80 @@ fn check_loadable(bytes: &[u8], name: &str, force: bool) -> anyhow::Result<()> {
     )
 }
 
-/// Pushes the profile at `path` to `reference` and returns the manifest digest; for
-/// `record --push`, after the profile is on disk. Errors say how to retry.
-pub fn push_file(
-    path: &Path,
-    reference: &str,
-    registry: &RegistryArgs,
-    kep6061: &Kep6061Args,
-) -> anyhow::Result<String> {
-    push_with(path, reference, None, registry, kep6061)
+/// A push, whole before anything is read or recorded: where it goes and with which
+/// credentials (a bad reference or a missing password is refused now, not after a long
+/// recording), and the RuntimeDefaults to warn against.
+pub struct PushPlan {
+    reference: String,
+    subject: Option<String>,
+    destination: oci::Destination,
+    baselines: Vec<Baseline>,
+    /// For the retry command a failed push prints.
+    registry: RegistryArgs,
 }
 
-fn push_with(
-    path: &Path,
-    reference: &str,
-    subject: Option<&str>,
-    registry: &RegistryArgs,
-    kep6061: &Kep6061Args,
-) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let access = access(registry)?;
-    let p = path.display();
-    warn_kep6061(&bytes, &p.to_string(), &kep6061.baselines);
-    let pushed = oci::push(&bytes, &p.to_string(), reference, subject, &access).map_err(|e| {
-        let retry = if e.is_remote() {
-            let again = retry_command(path, reference, subject, registry);
-            format!("; {p} is unchanged, retry with `{again}`")
-        } else {
-            String::new()
+impl PushPlan {
+    pub fn new(
+        reference: &str,
+        subject: Option<&str>,
+        registry: &RegistryArgs,
+        kep6061: &Kep6061Args,
+    ) -> anyhow::Result<PushPlan> {
+        let access = access(registry)?;
+        let destination = oci::Destination::new(reference, subject, &access)?;
+        let baselines = match host_kernel() {
+            Some(kernel) => baselines(&kep6061.baselines, kernel),
+            None => {
+                log::warn!("cannot read the kernel version: no KEP-6061 baseline check");
+                Vec::new()
+            }
         };
-        anyhow::Error::new(e).context(format!("cannot push {p} to {reference}{retry}"))
-    })?;
-    log::info!("pushed {reference} ({})", pushed.digest);
-    for note in &pushed.notes {
-        log::info!("{note}");
+        Ok(PushPlan {
+            reference: reference.to_string(),
+            subject: subject.map(str::to_string),
+            destination,
+            baselines,
+            registry: registry.clone(),
+        })
     }
-    Ok(pushed.digest)
+
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// Pushes the profile at `path` and returns the manifest digest; for `record --push`,
+    /// after the profile is on disk.
+    pub fn push_file(&self, path: &Path) -> anyhow::Result<String> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        self.push_bytes(&bytes, path)
+    }
+
+    /// Pushes `bytes`, read from `path`. Errors say how to retry.
+    fn push_bytes(&self, bytes: &[u8], path: &Path) -> anyhow::Result<String> {
+        let p = path.display().to_string();
+        warn_kep6061(bytes, &p, &self.baselines);
+        let reference = &self.reference;
+        let pushed = oci::push_to(bytes, &p, &self.destination).map_err(|e| {
+            let retry = if e.is_remote() {
+                let again = retry_command(path, reference, self.subject.as_deref(), &self.registry);
+                format!("; {p} is unchanged, retry with `{again}`")
+            } else {
+                String::new()
+            };
+            anyhow::Error::new(e).context(format!("cannot push {p} to {reference}{retry}"))
+        })?;
+        log::info!("pushed {reference} ({})", pushed.digest);
+        for note in &pushed.notes {
+            log::info!("{note}");
+        }
+        Ok(pushed.digest)
+    }
 }
 
 /// Says on stderr what a KEP-6061 runtime would change; a profile that does not parse is
 /// left to the push, which refuses it with the reason.
-fn warn_kep6061(bytes: &[u8], what: &str, specs: &[RuntimeSpec]) {
+fn warn_kep6061(bytes: &[u8], what: &str, baselines: &[Baseline]) {
     let Ok(profile) = Profile::parse(bytes) else {
         return;
     };
@@ -240,14 +273,7 @@ fn warn_kep6061(bytes: &[u8], what: &str, specs: &[RuntimeSpec]) {
         );
         return;
     }
-    let baselines = match host_kernel() {
-        Some(kernel) => baselines(specs, kernel),
-        None => {
-            log::warn!("cannot read the kernel version: no KEP-6061 baseline check");
-            Vec::new()
-        }
-    };
-    for w in kep6061::check(&profile, bytes.len() as u64, &baselines) {
+    for w in kep6061::check(&profile, bytes.len() as u64, baselines) {
         log::warn!("{what}: {w}");
     }
 }

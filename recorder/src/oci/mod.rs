@@ -136,9 +136,46 @@ pub struct Pushed {
     pub notes: Vec<String>,
 }
 
+/// Where a push goes, checked before anything is read or recorded: a tag reference, the
+/// image it may refer to, and the credentials for its registry.
+#[derive(Debug)]
+pub struct Destination {
+    target: Reference,
+    subject: Option<Reference>,
+    credentials: auth::Credentials,
+    notes: Vec<String>,
+    insecure: bool,
+}
+
+impl Destination {
+    /// With `subject`, the artifact refers to that image (same repository) and is listed
+    /// under the referrers tag `sha256-<hex>`.
+    pub fn new(
+        reference: &str,
+        subject: Option<&str>,
+        access: &Access,
+    ) -> Result<Destination, OciError> {
+        let target = parse_reference(reference)?;
+        if target.digest().is_some() {
+            return Err(OciError::Reference {
+                reference: reference.to_string(),
+                reason: "a push needs a tag (REPO:TAG), not a digest".to_string(),
+            });
+        }
+        let subject = subject.map(|s| subject_reference(s, &target)).transpose()?;
+        let (credentials, notes) = auth::resolve(access, target.resolve_registry())?;
+        Ok(Destination {
+            target,
+            subject,
+            credentials,
+            notes,
+            insecure: access.insecure,
+        })
+    }
+}
+
 /// Pushes `profile` (the bytes of a runtime-spec profile; `what` names it in messages) to
-/// `reference`. With `subject`, the artifact refers to that
-/// image (same repository) and is listed under the referrers tag `sha256-<hex>`.
+/// `reference`, as [`push_to`] does.
 pub fn push(
     profile: &[u8],
     what: &str,
@@ -146,19 +183,21 @@ pub fn push(
     subject: Option<&str>,
     access: &Access,
 ) -> Result<Pushed, OciError> {
+    push_to(profile, what, &Destination::new(reference, subject, access)?)
+}
+
+/// Pushes `profile` (the bytes of a runtime-spec profile; `what` names it in messages) to
+/// a destination checked beforehand.
+pub fn push_to(profile: &[u8], what: &str, to: &Destination) -> Result<Pushed, OciError> {
     check_profile(profile, what)?;
-    let target = parse_reference(reference)?;
-    if target.digest().is_some() {
-        return Err(OciError::Reference {
-            reference: reference.to_string(),
-            reason: "a push needs a tag (REPO:TAG), not a digest".to_string(),
-        });
-    }
-    let subject = subject.map(|s| subject_reference(s, &target)).transpose()?;
-    let (credentials, mut notes) = auth::resolve(access, target.resolve_registry())?;
-    let session = Session::new(&target, credentials, access.insecure);
-    let mut pushed =
-        runtime()?.block_on(push_async(&session, profile, &target, subject.as_ref()))?;
+    let session = Session::new(&to.target, to.credentials.clone(), to.insecure);
+    let mut pushed = runtime()?.block_on(push_async(
+        &session,
+        profile,
+        &to.target,
+        to.subject.as_ref(),
+    ))?;
+    let mut notes = to.notes.clone();
     notes.append(&mut pushed.notes);
     pushed.notes = notes;
     Ok(pushed)

@@ -34,11 +34,10 @@ impl DefaultAction {
 
     /// From a `--default-action ACTION --errno ERRNO` pair, either optional: `--errno`
     /// gives the errno of a bare `errno` (and alone means `errno:ERRNO`); a bare `errno`
-    /// without it is `bare_errno`. `None` when neither flag was given.
+    /// without it is EPERM, as everywhere else. `None` when neither flag was given.
     pub fn from_flags(
         action: Option<&str>,
         errno: Option<&str>,
-        bare_errno: u32,
     ) -> Result<Option<DefaultAction>, String> {
         let Some(action) = action else {
             return errno.map(|e| format!("errno:{e}").parse()).transpose();
@@ -51,7 +50,6 @@ impl DefaultAction {
             (_, Some(e)) => Err(format!(
                 "--errno {e} does not combine with --default-action {action} (give errno:{e})"
             )),
-            (DefaultAction::Errno(_), None) if bare => Ok(Some(DefaultAction::Errno(bare_errno))),
             (parsed, None) => Ok(Some(parsed)),
         }
     }
@@ -124,28 +122,30 @@ mod tests {
     #[test]
     fn flags_combine_into_one_action() {
         let f = DefaultAction::from_flags;
-        assert_eq!(f(None, None, 38), Ok(None));
+        assert_eq!(f(None, None), Ok(None));
+        // A bare errno is EPERM in every subcommand, as in `merge` and `default`.
+        assert_eq!(f(Some("errno"), None), Ok(Some(DefaultAction::Errno(1))));
         assert_eq!(
-            f(Some("errno"), None, 38),
-            Ok(Some(DefaultAction::Errno(38)))
-        );
-        assert_eq!(
-            f(Some("errno"), Some("EPERM"), 38),
+            f(Some("SCMP_ACT_ERRNO"), None),
             Ok(Some(DefaultAction::Errno(1)))
         );
         assert_eq!(
-            f(None, Some("EPERM"), 38),
+            f(Some("errno"), Some("EPERM")),
             Ok(Some(DefaultAction::Errno(1)))
         );
         assert_eq!(
-            f(Some("errno:EACCES"), None, 38),
+            f(None, Some("EPERM")),
+            Ok(Some(DefaultAction::Errno(1)))
+        );
+        assert_eq!(
+            f(Some("errno:EACCES"), None),
             Ok(Some(DefaultAction::Errno(13)))
         );
         assert_eq!(
-            f(Some("kill"), None, 38),
+            f(Some("kill"), None),
             Ok(Some(DefaultAction::KillProcess))
         );
-        assert!(f(Some("log"), Some("EPERM"), 38).is_err());
-        assert!(f(None, Some("70000"), 38).is_err());
+        assert!(f(Some("log"), Some("EPERM")).is_err());
+        assert!(f(None, Some("70000")).is_err());
     }
 }

@@ -127,16 +127,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Event::Note(Note::Warning(text)) => log::warn!("{text}"),
     })?;
     let fell_back = save_all(&plan, &report)?;
-    if let (Some(reference), Output::File(path) | Output::Append { path, .. }) =
+    if let (Some(push), Output::File(path) | Output::Append { path, .. }) =
         (&plan.push, &plan.output)
     {
         if fell_back {
             log::error!(
-                "not pushed to {reference}: the profile is not in {}",
+                "not pushed to {}: the profile is not in {}",
+                push.reference(),
                 path.display()
             );
         } else {
-            let digest = super::oci::push_file(path, reference, &args.registry, &args.kep6061)
+            let digest = push
+                .push_file(path)
                 .with_context(|| format!("the profile is in {}", path.display()))?;
             println!("{digest}");
         }

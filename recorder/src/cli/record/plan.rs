@@ -3,8 +3,10 @@
 //! the command runs, is refused here, so a long recording is never lost to a typo.
 
 use super::Args;
+use crate::cli::action::RECORDED_DEFAULT;
+use crate::cli::oci::PushPlan;
 use crate::cli::output::{check_dir_writable, check_writable};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use seccomp_recorder::profile::{DefaultAction, Profile};
 use seccomp_recorder::record::{FollowFilter, Options};
 use seccomp_recorder::target::Target;
@@ -28,7 +30,7 @@ pub struct Plan {
     pub options: Options,
     pub output: Output,
     pub default: DefaultAction,
-    pub push: Option<String>,
+    pub push: Option<PushPlan>,
 }
 
 const DEFAULT_OUTPUT: &str = "seccomp.json";
@@ -55,7 +57,14 @@ impl Plan {
             .action
             .given()?
             .or(base_default)
-            .unwrap_or(DefaultAction::Errno(libc::ENOSYS as u32));
+            .unwrap_or(RECORDED_DEFAULT);
+        let push = match &args.push {
+            Some(r) => Some(
+                PushPlan::new(r, None, &args.registry, &args.kep6061)
+                    .with_context(|| format!("--push {r}: nothing was recorded"))?,
+            ),
+            None => None,
+        };
         let options = Options {
             targets,
             command: args.command.clone(),
@@ -73,7 +82,7 @@ impl Plan {
             options,
             output,
             default,
-            push: args.push.clone(),
+            push,
         })
     }
 }
@@ -94,6 +103,15 @@ fn check_flags(args: &Args, count: usize) -> Result<()> {
             "--password-stdin cannot be used with a command: the command owns stdin; \
              set REGISTRY_PASSWORD or use --authfile"
         );
+    }
+    let registry = &args.registry;
+    let for_push = registry.username.is_some()
+        || registry.password_stdin
+        || registry.authfile.is_some()
+        || registry.insecure
+        || !args.kep6061.baselines.is_empty();
+    if for_push && args.push.is_none() {
+        bail!("--username, --password-stdin, --authfile, --insecure and --baseline are for --push");
     }
     if args.push.is_some() && count > 1 {
         bail!("--push takes one target written to a file (not stdout)");
@@ -216,4 +234,134 @@ fn default_of(base: &Profile, path: &Path) -> Result<DefaultAction> {
             base.default_action
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    /// A scratch directory for output paths, so the write probes touch nothing else.
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("plan-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn args(words: &[&str]) -> Args {
+        let argv = ["seccomp-recorder", "record"].iter().chain(words);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Record(a) => a,
+            _ => unreachable!("parsed as record"),
+        }
+    }
+
+    fn plan(words: &[&str]) -> Plan {
+        Plan::from_args(&args(words)).unwrap_or_else(|e| panic!("{words:?}: {e:#}"))
+    }
+
+    fn refused(words: &[&str]) -> String {
+        match Plan::from_args(&args(words)) {
+            Ok(_) => panic!("{words:?} was accepted"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn flags_that_contradict_each_other_are_refused() {
+        let dir = scratch("contradict");
+        let out = dir.join("p.json");
+        let out = out.to_str().unwrap();
+        for (words, expect) in [
+            (&["--duration", "1s", "--", "true"][..], "--duration applies"),
+            (&["--append", out, "-o", out, "--", "true"], "does not combine with -o"),
+            (&["-o", "-", "--push", "reg.example/a:b", "--", "true"], "--push takes one target"),
+            (&["-o", out, "--username", "u", "--", "true"], "are for --push"),
+            (&["-o", out, "--baseline", "crio", "--", "true"], "are for --push"),
+            (
+                &["-o", out, "--push", "reg.example/a:b", "--username", "u", "--password-stdin", "--", "true"],
+                "the command owns stdin",
+            ),
+            (&["--cgroup", "/a", "--cgroup", "/b"], "give --output DIR"),
+            (
+                &["--follow-containers", "-o", dir.to_str().unwrap(), "--push", "reg.example/a:b"],
+                "does not combine with --append or --push",
+            ),
+        ] {
+            let e = refused(words);
+            assert!(e.contains(expect), "{words:?}: expected '{expect}' in: {e}");
+        }
+    }
+
+    #[test]
+    fn a_push_that_cannot_work_is_refused_before_the_recording() {
+        let dir = scratch("push");
+        let out = dir.join("p.json");
+        let out = out.to_str().unwrap();
+        let missing = dir.join("no-such-auth.json");
+        for (push, extra, expect) in [
+            ("Not A Reference!", None, "not a usable reference"),
+            ("reg.example/a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", None, "needs a tag"),
+            ("reg.example/a:b", Some(missing.to_str().unwrap()), "no-such-auth.json"),
+        ] {
+            let mut words = vec!["-o", out, "--push", push];
+            if let Some(file) = extra {
+                words.extend(["--authfile", file]);
+            }
+            words.extend(["--", "true"]);
+            let e = refused(&words);
+            assert!(e.contains(expect), "{words:?}: expected '{expect}' in: {e}");
+            assert!(e.contains("nothing was recorded"), "{e}");
+        }
+        assert!(!Path::new(out).exists());
+    }
+
+    #[test]
+    fn the_default_action_is_resolved_once() {
+        let action = |words: &[&str]| {
+            let mut all = vec!["-o", "-"];
+            all.extend(words);
+            all.extend(["--", "true"]);
+            plan(&all).default
+        };
+        assert_eq!(action(&[]), RECORDED_DEFAULT);
+        assert_eq!(action(&[]), DefaultAction::Errno(38));
+        // A bare errno is EPERM, as in every other subcommand.
+        assert_eq!(action(&["--default-action", "errno"]), DefaultAction::Errno(1));
+        assert_eq!(action(&["--errno", "EACCES"]), DefaultAction::Errno(13));
+        let both = ["--default-action", "errno", "--errno", "EACCES"];
+        assert_eq!(action(&both), DefaultAction::Errno(13));
+        assert_eq!(action(&["--default-action", "log"]), DefaultAction::Log);
+    }
+
+    #[test]
+    fn appending_keeps_the_files_default_action_unless_one_is_given() {
+        let dir = scratch("append");
+        let base = dir.join("base.json");
+        std::fs::write(
+            &base,
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":13,"syscalls":[]}"#,
+        )
+        .unwrap();
+        let base = base.to_str().unwrap();
+        let kept = plan(&["--append", base, "--", "true"]);
+        assert_eq!(kept.default, DefaultAction::Errno(13));
+        assert!(matches!(kept.output, Output::Append { base: Some(_), .. }));
+        let given = plan(&["--append", base, "--default-action", "kill", "--", "true"]);
+        assert_eq!(given.default, DefaultAction::KillProcess);
+    }
+
+    #[test]
+    fn one_target_writes_a_file_and_several_a_directory() {
+        let dir = scratch("outputs");
+        let file = dir.join("p.json");
+        let p = plan(&["-o", file.to_str().unwrap(), "--", "true"]);
+        assert!(matches!(p.output, Output::File(ref f) if *f == file));
+        assert!(matches!(plan(&["-o", "-", "--", "true"]).output, Output::Stdout));
+        let sub = dir.join("profiles");
+        let words = ["-o", sub.to_str().unwrap(), "--pid", "1", "--", "true"];
+        assert!(matches!(plan(&words).output, Output::Directory(ref d) if *d == sub));
+        assert!(!sub.exists(), "the directory is made after the run");
+    }
 }
