@@ -1,30 +1,31 @@
 //! Which version of an engine is installed here, from the engine's own binaries and the
 //! package that ships the profile it loads.
 
-use crate::runtime_default::{Runtime, Version};
+use crate::engine::Engine;
+use crate::version::Version;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// An installed engine's version and how it was found.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Installed {
-    pub(crate) version: Version,
+pub struct Installed {
+    pub version: Version,
     /// The command that told, e.g. `dockerd --version`.
-    pub(crate) how: String,
+    pub how: String,
     /// What it printed (first line), for the user to check.
-    pub(crate) text: String,
+    pub text: String,
 }
 
-/// The version of the part of `runtime` that picks the default profile: the daemon for
+/// The version of the part of `engine` that picks the default profile: the daemon for
 /// Docker (the `docker` client may be another version), the containers-common package for
 /// Podman (podman loads its `seccomp.json`; without the package, podman's own release, whose
 /// built-in default is the containers/common it vendors), the daemon for containerd and CRI-O.
-pub(crate) fn installed(runtime: Runtime) -> Option<Installed> {
-    match runtime {
-        Runtime::Docker => from_command("dockerd", &["--version"]),
-        Runtime::Containerd => from_command("containerd", &["--version"]),
-        Runtime::Crio => from_command("crio", &["--version"]),
-        Runtime::Podman => {
+pub fn installed(engine: Engine) -> Option<Installed> {
+    match engine {
+        Engine::Docker => from_command("dockerd", &["--version"]),
+        Engine::Containerd => from_command("containerd", &["--version"]),
+        Engine::Crio => from_command("crio", &["--version"]),
+        Engine::Podman => {
             containers_common_package().or_else(|| from_command("podman", &["--version"]))
         }
     }

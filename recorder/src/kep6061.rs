@@ -339,14 +339,14 @@ impl fmt::Display for Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime_default::Runtime;
+    use crate::engine::Engine;
 
     fn p(json: &str) -> Profile {
         Profile::parse(json.as_bytes()).unwrap()
     }
 
     fn containerd() -> Baseline {
-        Baseline::runtime_default(Runtime::Containerd.newest(), (6, 1))
+        Baseline::runtime_default(Engine::Containerd.newest(), (6, 1))
     }
 
     #[test]

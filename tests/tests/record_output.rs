@@ -139,7 +139,14 @@ fn a_push_that_cannot_work_is_refused_before_the_command_runs() {
     );
     refused_before_running(
         &s,
-        &["-o", o, "--push", "127.0.0.1:5000/team/app:v1", "--username", "ci"],
+        &[
+            "-o",
+            o,
+            "--push",
+            "127.0.0.1:5000/team/app:v1",
+            "--username",
+            "ci",
+        ],
         &out,
         "--username needs a password",
     );
@@ -147,7 +154,14 @@ fn a_push_that_cannot_work_is_refused_before_the_command_runs() {
     std::fs::write(&auth, r#"{"auths":{"other.example":{"auth":"Ym9iOnB3"}}}"#).unwrap();
     refused_before_running(
         &s,
-        &["-o", o, "--push", "127.0.0.1:5000/team/app:v1", "--authfile", auth.to_str().unwrap()],
+        &[
+            "-o",
+            o,
+            "--push",
+            "127.0.0.1:5000/team/app:v1",
+            "--authfile",
+            auth.to_str().unwrap(),
+        ],
         &out,
         "no entry for 127.0.0.1:5000",
     );
@@ -447,8 +461,10 @@ fn a_bare_errno_is_eperm_in_every_subcommand() {
     let written = |args: &[&str]| {
         let out = s.path("p.json");
         let _ = std::fs::remove_file(&out);
+        // -o goes before a command's `--`.
         let mut all = args.to_vec();
-        all.extend(["-o", out.to_str().unwrap()]);
+        let at = all.iter().position(|a| *a == "--").unwrap_or(all.len());
+        all.splice(at..at, ["-o", out.to_str().unwrap()]);
         let o = recorder(&all);
         assert!(o.status.success(), "{all:?}: {}", stderr(&o));
         let p = profile(&out);
@@ -473,5 +489,8 @@ fn a_bare_errno_is_eperm_in_every_subcommand() {
     let given = (serde_json::json!("SCMP_ACT_ERRNO"), serde_json::json!(13));
     let with_errno = ["record", "--default-action", "errno", "--errno", "EACCES"];
     assert_eq!(written(&[&with_errno[..], &["--", "true"]].concat()), given);
-    assert_eq!(written(&["import-audit", audit, "--errno", "EACCES"]), given);
+    assert_eq!(
+        written(&["import-audit", audit, "--errno", "EACCES"]),
+        given
+    );
 }

@@ -8,11 +8,13 @@ use super::pods::Key;
 use super::{Acc, OnPush, Options};
 use crate::arch::Arch;
 use crate::diff::Baseline;
+use crate::engine::Engine;
 use crate::kep6061;
 use crate::oci::{self, Access};
 use crate::output::write_atomic;
 use crate::profile::{DefaultAction, MergeOptions, OnConflict, Profile, SpoVersion, merge};
-use crate::runtime_default::{Runtime, RuntimeSpec, Version, host_kernel, resolve};
+use crate::runtime_default::{RuntimeSpec, host_kernel, resolve_here};
+use crate::version::Version;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -197,7 +199,7 @@ impl Publisher {
 /// The RuntimeDefault of the runtime the CRI says it is, which a KEP-6061 node intersects
 /// pulled profiles with; `None` (said on stderr) for a runtime without a built-in one.
 fn node_baseline(name: &str, version: &str) -> Option<Baseline> {
-    let Some(runtime) = Runtime::from_name(&name.replace('-', "")) else {
+    let Some(runtime) = Engine::from_name(name) else {
         log::warn!(
             "no built-in RuntimeDefault for runtime {name}: pushes are not checked against it"
         );
@@ -207,7 +209,7 @@ fn node_baseline(name: &str, version: &str) -> Option<Baseline> {
         runtime,
         version: Version::parse(version),
     };
-    let (release, notes) = resolve(&spec)
+    let (release, notes) = resolve_here(&spec)
         .map_err(|e| log::warn!("{e}: pushes are not checked against the node's RuntimeDefault"))
         .ok()?;
     notes.iter().for_each(|n| log::info!("{n}"));

@@ -1,12 +1,14 @@
+use super::baseline::Against;
 use anyhow::Context;
 use seccomp_recorder::arch::Arch;
+use seccomp_recorder::engine::Engine;
 use seccomp_recorder::linux::parse_kernel;
 use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::{DefaultAction, Profile};
 use seccomp_recorder::runtime_default::{
-    Host, Runtime, RuntimeSpec, expand, host_kernel, host_native, native_for, parse_cap, resolve,
+    Host, expand, host_kernel, host_native, native_for, parse_cap, resolve_here,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Write a runtime's RuntimeDefault profile expanded for one host: its architectures,
@@ -26,8 +28,8 @@ pub struct Args {
     /// version, else the newest built in), one release such as docker@20.10, or
     /// RUNTIME=FILE: a template or profile file expanded with that runtime's loader and
     /// capabilities (as `diff --against RUNTIME=FILE` takes it).
-    #[arg(long, value_name = "RUNTIME[@VERSION]|RUNTIME=FILE")]
-    runtime: String,
+    #[arg(long, value_name = "RUNTIME[@VERSION]|RUNTIME=FILE", value_parser = Against::parse_with_runtime)]
+    runtime: Against,
     /// Replace the default action: errno, errno:ENOSYS, kill, kill-thread, trap, log.
     #[arg(long)]
     action: Option<DefaultAction>,
@@ -88,19 +90,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The runtime whose loader and capabilities apply, and the template to expand.
-fn template(spec: &str) -> anyhow::Result<(Runtime, Profile)> {
-    if let Some((name, file)) = spec.split_once('=') {
-        let runtime = name
-            .parse::<RuntimeSpec>()
-            .map_err(|e| anyhow::anyhow!("--runtime {e}"))?
-            .runtime;
-        return Ok((runtime, super::load_valid(Path::new(file))?));
+/// The engine whose loader and capabilities apply, and the template to expand.
+fn template(against: &Against) -> anyhow::Result<(Engine, Profile)> {
+    match against {
+        Against::Builtin(spec) => {
+            let (release, notes) = resolve_here(spec)?;
+            for n in notes {
+                eprintln!("seccomp-recorder: {n}");
+            }
+            Ok((spec.runtime, release.template()))
+        }
+        Against::File {
+            engine: Some(engine),
+            path,
+            ..
+        } => Ok((*engine, super::load_valid(path)?)),
+        Against::File { label, .. } => {
+            anyhow::bail!("--runtime {label}: give the runtime whose loader reads it, RUNTIME=FILE")
+        }
     }
-    let spec: RuntimeSpec = spec.parse().map_err(|e| anyhow::anyhow!("--runtime {e}"))?;
-    let (release, notes) = resolve(&spec)?;
-    for n in notes {
-        eprintln!("seccomp-recorder: {n}");
-    }
-    Ok((spec.runtime, release.template()))
 }

@@ -1,9 +1,11 @@
+use super::baseline::Against;
 use anyhow::{Context, bail};
 use seccomp_recorder::diff::{Baseline, Report, diff, render_text};
+use seccomp_recorder::engine::Engine;
 use seccomp_recorder::linux::parse_kernel;
 use seccomp_recorder::profile::Profile;
 use seccomp_recorder::runtime_default::{
-    Loader, Runtime, RuntimeError, RuntimeSpec, host_kernel, parse_cap, resolve,
+    Loader, RuntimeSpec, host_kernel, parse_cap, resolve_here,
 };
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -41,8 +43,8 @@ pub struct Args {
     /// Docker/containers-common template, no capabilities by default); or RUNTIME=FILE, another
     /// profile read with that runtime's loader and default capabilities.
     /// Repeat for several; default: the four runtimes.
-    #[arg(long, value_name = "RUNTIME[@VERSION]|FILE|RUNTIME=FILE")]
-    against: Vec<String>,
+    #[arg(long, value_name = "RUNTIME[@VERSION]|FILE|RUNTIME=FILE", value_parser = Against::parse)]
+    against: Vec<Against>,
     /// Capabilities the container gets on top of the runtime's defaults (a FILE baseline has
     /// none by default). Repeat or separate with commas: CAP_NET_ADMIN, net_admin.
     #[arg(long, value_delimiter = ',', value_parser = parse_cap)]
@@ -85,7 +87,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let against = if args.against.is_empty() {
-        Runtime::ALL.iter().map(|r| r.name().to_string()).collect()
+        Engine::ALL
+            .map(|runtime| {
+                Against::Builtin(RuntimeSpec {
+                    runtime,
+                    version: None,
+                })
+            })
+            .to_vec()
     } else {
         args.against.clone()
     };
@@ -115,48 +124,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn baseline(against: &str, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Baseline> {
-    let builtin = against.parse::<RuntimeSpec>();
-    if let Ok(spec) = &builtin {
-        let (release, notes) = resolve(spec).context("--against")?;
-        for n in notes {
-            eprintln!("seccomp-recorder: {n}");
+fn baseline(against: &Against, args: &Args, kernel: (u32, u32)) -> anyhow::Result<Baseline> {
+    let (label, template, loader, defaults) = match against {
+        Against::Builtin(spec) => {
+            let (release, notes) = resolve_here(spec).context("--against")?;
+            for n in notes {
+                eprintln!("seccomp-recorder: {n}");
+            }
+            let b = Baseline::runtime_default(release, kernel);
+            (b.label, b.template, b.loader, b.caps)
         }
-        let b = Baseline::runtime_default(release, kernel);
-        return Ok(with_caps(
-            b.label, b.template, b.loader, b.caps, args, kernel,
-        ));
-    }
-    // RUNTIME=FILE: another version of a runtime's profile, with that runtime's loader and caps.
-    let (runtime, file) = match against.split_once('=') {
-        Some((name, file)) => match name.parse::<RuntimeSpec>() {
-            Ok(spec) => (Some(spec.runtime), file),
-            Err(e) => bail!("--against {e}"),
-        },
-        None => (None, against),
+        // Another version of a runtime's profile, with that runtime's loader and caps; a
+        // bare file gets Docker's loader and no capabilities.
+        Against::File {
+            engine,
+            path,
+            label,
+        } => {
+            let (loader, defaults) = engine.map_or((Loader::Moby, BTreeSet::new()), |e| {
+                (e.loader(), e.default_caps())
+            });
+            (label.clone(), super::load_valid(path)?, loader, defaults)
+        }
     };
-    let path = PathBuf::from(file);
-    if !path.exists() {
-        match builtin {
-            Err(e @ RuntimeError::BadVersion(_)) => bail!("--against {e}"),
-            _ => bail!(
-                "--against '{against}': not docker, containerd, podman or crio (optionally \
-                 @VERSION), and no such file"
-            ),
-        }
-    }
-    let template = super::load_valid(&path)?;
-    let (loader, defaults) = runtime.map_or((Loader::Moby, BTreeSet::new()), |r| {
-        (r.loader(), r.default_caps())
-    });
-    Ok(with_caps(
-        against.to_string(),
-        template,
-        loader,
-        defaults,
-        args,
-        kernel,
-    ))
+    Ok(with_caps(label, template, loader, defaults, args, kernel))
 }
 
 fn with_caps(

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod action;
 mod agent;
 mod audit;
+mod baseline;
 mod convert;
 mod default;
 mod diff;

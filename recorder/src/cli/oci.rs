@@ -1,10 +1,11 @@
 use anyhow::{Context, bail};
 use seccomp_recorder::diff::Baseline;
+use seccomp_recorder::engine::Engine;
 use seccomp_recorder::kep6061;
 use seccomp_recorder::oci::{self, Access, Credentials};
 use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::Profile;
-use seccomp_recorder::runtime_default::{Runtime, RuntimeSpec, host_kernel, resolve};
+use seccomp_recorder::runtime_default::{RuntimeSpec, host_kernel, resolve_here};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -281,7 +282,7 @@ fn warn_kep6061(bytes: &[u8], what: &str, baselines: &[Baseline]) {
 /// The RuntimeDefaults the specs name; one that names no built-in release is skipped with
 /// a warning, since the push itself does not depend on it.
 fn baselines(specs: &[RuntimeSpec], kernel: (u32, u32)) -> Vec<Baseline> {
-    let defaults = [Runtime::Containerd, Runtime::Crio].map(|runtime| RuntimeSpec {
+    let defaults = [Engine::Containerd, Engine::Crio].map(|runtime| RuntimeSpec {
         runtime,
         version: None,
     });
@@ -292,7 +293,7 @@ fn baselines(specs: &[RuntimeSpec], kernel: (u32, u32)) -> Vec<Baseline> {
     };
     let mut out = Vec::new();
     for spec in specs {
-        match resolve(spec) {
+        match resolve_here(spec) {
             Ok((release, notes)) => {
                 notes.iter().for_each(|n| log::info!("{n}"));
                 out.push(Baseline::runtime_default(release, kernel));

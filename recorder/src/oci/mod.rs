@@ -183,7 +183,11 @@ pub fn push(
     subject: Option<&str>,
     access: &Access,
 ) -> Result<Pushed, OciError> {
-    push_to(profile, what, &Destination::new(reference, subject, access)?)
+    push_to(
+        profile,
+        what,
+        &Destination::new(reference, subject, access)?,
+    )
 }
 
 /// Pushes `profile` (the bytes of a runtime-spec profile; `what` names it in messages) to

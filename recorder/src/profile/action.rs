@@ -133,18 +133,12 @@ mod tests {
             f(Some("errno"), Some("EPERM")),
             Ok(Some(DefaultAction::Errno(1)))
         );
-        assert_eq!(
-            f(None, Some("EPERM")),
-            Ok(Some(DefaultAction::Errno(1)))
-        );
+        assert_eq!(f(None, Some("EPERM")), Ok(Some(DefaultAction::Errno(1))));
         assert_eq!(
             f(Some("errno:EACCES"), None),
             Ok(Some(DefaultAction::Errno(13)))
         );
-        assert_eq!(
-            f(Some("kill"), None),
-            Ok(Some(DefaultAction::KillProcess))
-        );
+        assert_eq!(f(Some("kill"), None), Ok(Some(DefaultAction::KillProcess)));
         assert!(f(Some("log"), Some("EPERM")).is_err());
         assert!(f(None, Some("70000")).is_err());
     }

@@ -274,18 +274,49 @@ mod tests {
         let out = dir.join("p.json");
         let out = out.to_str().unwrap();
         for (words, expect) in [
-            (&["--duration", "1s", "--", "true"][..], "--duration applies"),
-            (&["--append", out, "-o", out, "--", "true"], "does not combine with -o"),
-            (&["-o", "-", "--push", "reg.example/a:b", "--", "true"], "--push takes one target"),
-            (&["-o", out, "--username", "u", "--", "true"], "are for --push"),
-            (&["-o", out, "--baseline", "crio", "--", "true"], "are for --push"),
             (
-                &["-o", out, "--push", "reg.example/a:b", "--username", "u", "--password-stdin", "--", "true"],
+                &["--duration", "1s", "--", "true"][..],
+                "--duration applies",
+            ),
+            (
+                &["--append", out, "-o", out, "--", "true"],
+                "does not combine with -o",
+            ),
+            (
+                &["-o", "-", "--push", "reg.example/a:b", "--", "true"],
+                "--push takes one target",
+            ),
+            (
+                &["-o", out, "--username", "u", "--", "true"],
+                "are for --push",
+            ),
+            (
+                &["-o", out, "--baseline", "crio", "--", "true"],
+                "are for --push",
+            ),
+            (
+                &[
+                    "-o",
+                    out,
+                    "--push",
+                    "reg.example/a:b",
+                    "--username",
+                    "u",
+                    "--password-stdin",
+                    "--",
+                    "true",
+                ],
                 "the command owns stdin",
             ),
             (&["--cgroup", "/a", "--cgroup", "/b"], "give --output DIR"),
             (
-                &["--follow-containers", "-o", dir.to_str().unwrap(), "--push", "reg.example/a:b"],
+                &[
+                    "--follow-containers",
+                    "-o",
+                    dir.to_str().unwrap(),
+                    "--push",
+                    "reg.example/a:b",
+                ],
                 "does not combine with --append or --push",
             ),
         ] {
@@ -302,8 +333,16 @@ mod tests {
         let missing = dir.join("no-such-auth.json");
         for (push, extra, expect) in [
             ("Not A Reference!", None, "not a usable reference"),
-            ("reg.example/a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", None, "needs a tag"),
-            ("reg.example/a:b", Some(missing.to_str().unwrap()), "no-such-auth.json"),
+            (
+                "reg.example/a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                None,
+                "needs a tag",
+            ),
+            (
+                "reg.example/a:b",
+                Some(missing.to_str().unwrap()),
+                "no-such-auth.json",
+            ),
         ] {
             let mut words = vec!["-o", out, "--push", push];
             if let Some(file) = extra {
@@ -328,7 +367,10 @@ mod tests {
         assert_eq!(action(&[]), RECORDED_DEFAULT);
         assert_eq!(action(&[]), DefaultAction::Errno(38));
         // A bare errno is EPERM, as in every other subcommand.
-        assert_eq!(action(&["--default-action", "errno"]), DefaultAction::Errno(1));
+        assert_eq!(
+            action(&["--default-action", "errno"]),
+            DefaultAction::Errno(1)
+        );
         assert_eq!(action(&["--errno", "EACCES"]), DefaultAction::Errno(13));
         let both = ["--default-action", "errno", "--errno", "EACCES"];
         assert_eq!(action(&both), DefaultAction::Errno(13));
@@ -358,7 +400,10 @@ mod tests {
         let file = dir.join("p.json");
         let p = plan(&["-o", file.to_str().unwrap(), "--", "true"]);
         assert!(matches!(p.output, Output::File(ref f) if *f == file));
-        assert!(matches!(plan(&["-o", "-", "--", "true"]).output, Output::Stdout));
+        assert!(matches!(
+            plan(&["-o", "-", "--", "true"]).output,
+            Output::Stdout
+        ));
         let sub = dir.join("profiles");
         let words = ["-o", sub.to_str().unwrap(), "--pid", "1", "--", "true"];
         assert!(matches!(plan(&words).output, Output::Directory(ref d) if *d == sub));
