@@ -74,6 +74,11 @@ pub enum Warning {
     Rejected {
         what: String,
     },
+    /// A filter flag and whether the runtime's merge keeps it.
+    Flag {
+        flag: String,
+        kept: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,10 +93,30 @@ pub struct Refusal {
 /// Every warning for `profile` (`size` bytes as pushed) under each of `baselines`.
 pub fn check(profile: &Profile, size: u64, baselines: &[Baseline]) -> Vec<Warning> {
     let mut out = limits(profile, size);
+    out.extend(flags(profile));
     for b in baselines {
         out.extend(intersection(&diff(profile, b)));
     }
     out
+}
+
+/// The merge keeps `SECCOMP_FILTER_FLAG_LOG` if any input sets it (it only adds logging)
+/// and `SECCOMP_FILTER_FLAG_SPEC_ALLOW` only if every input does (it loosens a
+/// mitigation); the node's baseline is one of the inputs.
+fn flags(p: &Profile) -> Vec<Warning> {
+    let known = [
+        (crate::profile::flags::LOG, true),
+        ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", false),
+    ];
+    p.flags
+        .iter()
+        .flatten()
+        .filter_map(|f| known.iter().find(|(k, _)| k == f))
+        .map(|(flag, kept)| Warning::Flag {
+            flag: flag.to_string(),
+            kept: *kept,
+        })
+        .collect()
 }
 
 /// What the intersection with one baseline removes, from the `diff` report against it.
@@ -322,6 +347,17 @@ impl fmt::Display for Warning {
             Warning::Rejected { what } => {
                 write!(f, "KEP-6061: runtimes reject an artifact with {what}")
             }
+            Warning::Flag { flag, kept: true } => write!(
+                f,
+                "KEP-6061: {flag} survives the push: the runtime's merge keeps it when any \
+                 input sets it, so the node logs the workload's refusals (if its OCI runtime \
+                 honours flags: runc 1.2 or later, crun)"
+            ),
+            Warning::Flag { flag, kept: false } => write!(
+                f,
+                "KEP-6061: {flag} is dropped by the runtime's merge unless the node's baseline \
+                 sets it too (it is kept only when every input sets it)"
+            ),
         }
     }
 }
@@ -449,6 +485,35 @@ mod tests {
                 name: "write".into(),
                 rules: 300
             }]
+        );
+    }
+
+    #[test]
+    fn flags_kept_or_dropped_by_the_merge() {
+        let log = p(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+            "syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        );
+        let got: Vec<Warning> = check(&log, 100, &[])
+            .into_iter()
+            .filter(|w| matches!(w, Warning::Flag { .. }))
+            .collect();
+        let flag = |f: &str, kept| Warning::Flag {
+            flag: f.into(),
+            kept,
+        };
+        assert_eq!(
+            got,
+            [
+                flag("SECCOMP_FILTER_FLAG_LOG", true),
+                flag("SECCOMP_FILTER_FLAG_SPEC_ALLOW", false)
+            ]
+        );
+        assert!(got[0].to_string().contains("survives the push"));
+        assert!(
+            got[1]
+                .to_string()
+                .contains("dropped by the runtime's merge")
         );
     }
 

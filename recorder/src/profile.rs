@@ -13,6 +13,7 @@ use std::path::Path;
 
 mod action;
 mod errno;
+pub mod flags;
 mod merge;
 mod spo;
 mod validate;

@@ -97,6 +97,8 @@ pub struct Container {
     state: Option<PathBuf>,
     out: PathBuf,
     err: PathBuf,
+    /// The runc binary: Debian's on PATH unless [`Self::runc_binary`] says otherwise.
+    binary: PathBuf,
 }
 
 impl Container {
@@ -122,7 +124,14 @@ impl Container {
             config,
             bundle,
             state: Some(rootfs.state.clone()),
+            binary: PathBuf::from("runc"),
         }
+    }
+
+    /// Runs this container with another runc (e.g. 1.3.6 from `$SECCOMP_RECORDER_RUNC13`).
+    pub fn runc_binary(&mut self, path: &Path) -> &mut Self {
+        self.binary = path.to_path_buf();
+        self
     }
 
     /// Names the container `scr-test-<tag>-<12 hex>` (not a 64-hex ID, so its cgroup name
@@ -198,7 +207,8 @@ impl Container {
 
     fn runc(&self) -> Command {
         let mut c = Command::new("timeout");
-        c.args(["--kill-after=5", &LIMIT.as_secs().to_string(), "runc"]);
+        c.args(["--kill-after=5", &LIMIT.as_secs().to_string()]);
+        c.arg(&self.binary);
         if let Some(root) = &self.state {
             c.arg("--root").arg(root);
         }
@@ -401,4 +411,28 @@ pub fn record_created(args: &[&str], containers: &[&Container]) -> String {
     let (status, err) = rec.finish();
     assert!(status.success(), "record failed ({status}):\n{err}");
     err
+}
+
+/// runc 1.2 or later (1.3.6 on the project's machines), which passes a profile's `flags`
+/// to the kernel: `$SECCOMP_RECORDER_RUNC13`. Debian 12's runc 1.1.5 refuses them.
+pub fn runc13() -> PathBuf {
+    let path = std::env::var_os("SECCOMP_RECORDER_RUNC13").map(PathBuf::from);
+    let path = path.unwrap_or_else(|| {
+        panic!(
+            "SECCOMP_RECORDER_RUNC13 is not set: it names a runc 1.2 or later binary (runc \
+             1.3.6). `cargo xtask test` sets it where a shared/tools/runc/runc.xz sits beside \
+             the checkout; elsewhere build runc >= 1.2 and set the variable"
+        )
+    });
+    let o = Command::new(&path)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("SECCOMP_RECORDER_RUNC13={}: {e}", path.display()));
+    let version = String::from_utf8_lossy(&o.stdout);
+    eprintln!(
+        "runc for this test: {} ({})",
+        path.display(),
+        version.lines().next().unwrap_or("?")
+    );
+    path
 }

@@ -2,7 +2,8 @@
 //! SECCOMP_FILTER_FLAG_LOG has its refused calls shown live, through the audit multicast
 //! group (with and without auditd) and through /dev/kmsg.
 
-use seccomp_recorder_tests::{Scratch, bin, compile, require_root};
+use seccomp_recorder_tests::runc::{Container, Rootfs, runc13};
+use seccomp_recorder_tests::{Scratch, bin, compile, recorder, require_root, stderr};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -74,13 +75,17 @@ impl Watch {
 
     /// The lines about `pid` that arrive within `within`, until `want` of them did.
     fn lines_of(&self, pid: u32, want: usize, within: Duration) -> Vec<(Instant, String)> {
+        self.lines_with(&format!(" pid={pid} "), want, within)
+    }
+
+    /// The lines holding `tag` that arrive within `within`, until `want` of them did.
+    fn lines_with(&self, tag: &str, want: usize, within: Duration) -> Vec<(Instant, String)> {
         let deadline = Instant::now() + within;
         let mut got = Vec::new();
-        let tag = format!(" pid={pid} ");
         while got.len() < want {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok((at, line)) if line.contains(&tag) => got.push((at, line)),
+                Ok((at, line)) if line.contains(tag) => got.push((at, line)),
                 Ok(_) => {}
                 Err(_) => break,
             }
@@ -409,4 +414,103 @@ fn only_the_cgroup_asked_for() {
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("{summary}"));
     assert!(skipped >= 3, "{summary}");
+}
+
+/// A profile that allows everything but getpriority, which it refuses with EPERM, and asks
+/// the kernel to log its refusals.
+fn flagged_profile() -> serde_json::Value {
+    serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    })
+}
+
+/// A runc container running the workload (no filter of its own) under `profile`.
+fn container(s: &Scratch, profile: serde_json::Value) -> Container {
+    let rootfs = Rootfs::new(s);
+    let refuse = compile("refuse_getpriority", &s.0, &["-static"]);
+    std::fs::copy(&refuse, rootfs.dir.join("refuse")).unwrap();
+    let mut c = Container::new(s, &rootfs, &["/refuse", "3", "nofilter"]);
+    c.seccomp(profile);
+    c
+}
+
+#[test]
+fn validate_names_the_runc_that_refuses_the_flag_and_it_does() {
+    let s = Scratch::new("refusals-runc11");
+    require_root();
+    let path = s.path("flagged.json");
+    std::fs::write(&path, flagged_profile().to_string()).unwrap();
+    let o = recorder(&["validate", path.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{said}");
+    let version = Command::new("runc").arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    eprintln!(
+        "runc for this test: {}",
+        version.lines().next().unwrap_or("?")
+    );
+    assert!(
+        version.starts_with("runc version 1.1."),
+        "Debian 12's runc 1.1: {version}"
+    );
+    assert!(
+        said.contains("runc 1.1.") && said.contains("refuses any profile with \"flags\""),
+        "{said}"
+    );
+    // And runc 1.1 does refuse it, as validate said it would.
+    let c = container(&s, flagged_profile());
+    let out = c.run();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("seccomp flags are not yet supported by runc"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_runc_13_container_refusal_is_watched() {
+    let s = Scratch::new("refusals-runc13");
+    require_root();
+    let runc = runc13();
+    let path = s.path("flagged.json");
+    std::fs::write(&path, flagged_profile().to_string()).unwrap();
+    let dir = runc.parent().unwrap().to_str().unwrap().to_string();
+    let o = Command::new(bin())
+        .args(["validate", path.to_str().unwrap()])
+        .env("PATH", format!("{dir}:{}", std::env::var("PATH").unwrap()))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("runc 1.3.6") && said.contains("passes them to the kernel"),
+        "{said}"
+    );
+    let mut c = container(&s, flagged_profile());
+    c.runc_binary(&runc);
+    let _k = kernel();
+    c.create();
+    let watch = Watch::start(&["--container", c.short()]);
+    let started = Instant::now();
+    c.start();
+    let out = c.stdout();
+    assert!(out.contains("refused=3"), "{out}");
+    // The workload's own pid is its namespace's; the records carry the host's.
+    let cgroup = format!("cgroup=/scr-test-{}", c.id);
+    let lines = watch.lines_with(&cgroup, 3, Duration::from_secs(5));
+    let summary = watch.stop();
+    assert_eq!(lines.len(), 3, "{lines:?}\n{summary}");
+    let latency = lines[0].0.duration_since(started);
+    assert!(latency < Duration::from_secs(1), "shown after {latency:?}");
+    for (_, line) in &lines {
+        assert!(
+            line.starts_with("errno ")
+                && line.contains("syscall=getpriority")
+                && line.contains(&cgroup),
+            "{line}"
+        );
+    }
 }

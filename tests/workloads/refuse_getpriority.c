@@ -1,6 +1,7 @@
 /* Installs a seccomp filter that refuses getpriority with EPERM and allows everything
  * else, loaded with SECCOMP_FILTER_FLAG_LOG (unless the second argument is "nolog") so the
- * kernel writes an audit record for each refusal, then calls getpriority COUNT times
+ * kernel writes an audit record for each refusal ("nofilter": no filter of its own, for a
+ * container whose profile does the refusing), then calls getpriority COUNT times
  * (first argument, default 1), prints its pid and how many calls were refused, and stays
  * half a second more: a watcher reads the cgroup of a refusing process from /proc.
  *
@@ -20,7 +21,8 @@
 int main(int argc, char **argv)
 {
 	long count = argc > 1 ? atol(argv[1]) : 1;
-	int log = !(argc > 2 && strcmp(argv[2], "nolog") == 0);
+	const char *mode = argc > 2 ? argv[2] : "";
+	int log = strcmp(mode, "nolog") != 0;
 	struct sock_filter insns[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpriority, 0, 1),
@@ -31,6 +33,8 @@ int main(int argc, char **argv)
 	long refused = 0;
 	pid_t pid = getpid();
 
+	if (strcmp(mode, "nofilter") == 0)
+		goto refuse;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
 		perror("prctl(PR_SET_NO_NEW_PRIVS)");
 		return 1;
@@ -40,6 +44,7 @@ int main(int argc, char **argv)
 		perror("seccomp(SECCOMP_SET_MODE_FILTER)");
 		return 1;
 	}
+refuse:
 	for (long i = 0; i < count; i++)
 		if (syscall(SYS_getpriority, 0, 0) == -1 && errno == EPERM)
 			refused++;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod tools;
 mod vmtest;
 
 fn main() -> Result<ExitCode> {
@@ -76,6 +77,7 @@ fn test(args: &[String]) -> Result<ExitCode> {
             "SECCOMP_RECORDER_BIN",
             root().join("target/debug/seccomp-recorder"),
         )
+        .envs(tools::env(&root())?)
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     // Pass the output through and add up cargo's per-binary results, so the run ends

@@ -71,6 +71,9 @@ enum Format {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let profile = super::load_valid(&args.profile)?;
+    for note in seccomp_recorder::profile::flags::notes_here(&profile) {
+        log::warn!("{}: {note}", args.profile.display());
+    }
     if profile.is_template() {
         bail!(
             "{} is a template (archMap/includes/excludes): diff compares a plain profile; expand it \

@@ -1,4 +1,4 @@
-use seccomp_recorder::profile::Profile;
+use seccomp_recorder::profile::{Profile, flags};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +38,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let issues = profile.validate();
         for issue in &issues {
             println!("{shown}: {issue}");
+        }
+        // Which runtimes here honour the profile's flags, before one refuses it.
+        for note in flags::notes_here(&profile) {
+            println!("{shown}: {note}");
         }
         let errors = issues.iter().filter(|i| i.error).count();
         failed |= errors > 0;
