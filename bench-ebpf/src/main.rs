@@ -9,31 +9,18 @@
 #[cfg(target_arch = "bpf")]
 mod programs {
     use aya_ebpf::{
-        Global,
         helpers::{
             bpf_get_current_cgroup_id, bpf_get_current_task, bpf_probe_read_kernel,
             generated::bpf_get_current_task_btf,
         },
-        macros::{btf_tracepoint, fentry, map, raw_tracepoint, tracepoint},
-        maps::{Array, HashMap},
+        macros::{btf_tracepoint, fentry, raw_tracepoint, tracepoint},
         programs::{BtfTracePointContext, FEntryContext, RawTracePointContext, TracePointContext},
     };
-    use recorder_ebpf::{Scan, Seen};
-
-    /// The recorder's inline target list: up to 8 ids, `n` counting all targets so that a
-    /// set of more than 8 falls back to the hash.
-    #[map]
-    static SCAN: Array<Scan> = Array::with_max_entries(1, 0);
-    /// Seen set of the target in slot i of `SCAN`.
-    #[map]
-    static SETS: Array<Seen> = Array::with_max_entries(8, 0);
-    /// Target cgroup id -> seen set, as the recorder keeps it. Sized at load time.
-    #[map]
-    static HASH: HashMap<u64, Seen> = HashMap::with_max_entries(1, 0);
-
-    /// Offset of `thread_info.status` in `task_struct`, from BTF (as the recorder sets it).
-    #[unsafe(no_mangle)]
-    static COMPAT_OFF: Global<u32> = Global::new(16);
+    // The recorder's own maps and offsets, as `recorder_ebpf`'s table declares them: the
+    // inline target list (SCAN), the seen sets of its slots (SETS), and the hash of every
+    // target's set (TARGETS, sized at load time).
+    use recorder_ebpf::kernel::{OFFSETS, SCAN, SETS, TARGETS};
+    use recorder_ebpf::{KernelOffsets, NR_SLOTS, SCAN_SLOTS, Seen};
 
     #[btf_tracepoint(function = "sys_enter")]
     pub fn empty_btf(_ctx: BtfTracePointContext) -> i32 {
@@ -70,13 +57,13 @@ mod programs {
         let id: i64 = ctx.arg(1);
         // SAFETY: plain helper call.
         let cg = unsafe { bpf_get_current_cgroup_id() };
-        if let Some(seen) = HASH.get_ptr_mut(cg) {
+        if let Some(seen) = TARGETS.get_ptr_mut(cg) {
             mark(seen, id);
         }
         0
     }
 
-    /// The proposed variant: compare against up to 8 ids held in an array map (whose
+    /// The proposed variant: compare against up to `SCAN_SLOTS` ids held in an array map (whose
     /// lookup the verifier inlines), so a non-target syscall makes no hash lookup at all.
     #[btf_tracepoint(function = "sys_enter")]
     pub fn scan_btf(ctx: BtfTracePointContext) -> i32 {
@@ -88,26 +75,26 @@ mod programs {
         };
         // SAFETY: points into a live array map value.
         let ids = unsafe { &*ids };
-        let mut slot = 8u32;
-        for i in 0..8 {
+        let mut slot = SCAN_SLOTS as u32;
+        for i in 0..SCAN_SLOTS {
             if ids.id[i] == cg {
                 slot = i as u32;
                 break;
             }
         }
-        if slot < 8 {
+        if (slot as usize) < SCAN_SLOTS {
             if let Some(seen) = SETS.get_ptr_mut(slot) {
                 mark(seen, id);
             }
-        } else if ids.n > 8
-            && let Some(seen) = HASH.get_ptr_mut(cg)
+        } else if ids.is_off()
+            && let Some(seen) = TARGETS.get_ptr_mut(cg)
         {
             mark(seen, id);
         }
         0
     }
 
-    /// The smallest change to the recorder: the scan only filters; a hit (or more than 8
+    /// The smallest change to the recorder: the scan only filters; a hit (or more than `SCAN_SLOTS`
     /// targets) still goes through the hash, so the maps and user space stay as they are.
     #[btf_tracepoint(function = "sys_enter")]
     pub fn scanhash_btf(ctx: BtfTracePointContext) -> i32 {
@@ -119,10 +106,10 @@ mod programs {
         };
         // SAFETY: points into a live array map value.
         let ids = unsafe { &*ids };
-        if ids.n <= 8 && !ids.id.contains(&cg) {
+        if !ids.is_off() && !ids.id.contains(&cg) {
             return 0;
         }
-        if let Some(seen) = HASH.get_ptr_mut(cg) {
+        if let Some(seen) = TARGETS.get_ptr_mut(cg) {
             mark(seen, id);
         }
         0
@@ -137,10 +124,9 @@ mod programs {
             // SAFETY: reads a u32 of the current task at an offset taken from BTF.
             let status = unsafe {
                 let task = bpf_get_current_task() as *const u8;
-                bpf_probe_read_kernel(task.add(COMPAT_OFF.load() as usize) as *const u32)
-                    .unwrap_or(0)
+                bpf_probe_read_kernel(task.add(compat_off()) as *const u32).unwrap_or(0)
             };
-            mark(seen, id + (status & 2) as i64 * 512);
+            mark(seen, compat_id(id, status));
         }
         0
     }
@@ -153,9 +139,9 @@ mod programs {
             // SAFETY: a BTF task pointer; the verifier checks the load against BTF.
             let status = unsafe {
                 let task = bpf_get_current_task_btf() as *const u8;
-                core::ptr::read_volatile(task.add(COMPAT_OFF.load() as usize) as *const u32)
+                core::ptr::read_volatile(task.add(compat_off()) as *const u32)
             };
-            mark(seen, id + (status & 2) as i64 * 512);
+            mark(seen, compat_id(id, status));
         }
         0
     }
@@ -171,12 +157,27 @@ mod programs {
         SETS.get_ptr_mut(slot as u32)
     }
 
+    /// `thread_info.status` in `task_struct`, as the recorder sets it from BTF.
+    #[inline(always)]
+    fn compat_off() -> usize {
+        // SAFETY: a read of a field of a live static.
+        unsafe { core::ptr::read_volatile(&raw const OFFSETS.compat_off) as usize }
+    }
+
+    /// The id moved to the compat region when x86's TS_COMPAT is set.
+    #[inline(always)]
+    fn compat_id(id: i64, status: u32) -> i64 {
+        let compat = status & KernelOffsets::DEFAULT.compat_mask != 0;
+        id + compat as i64 * NR_SLOTS as i64
+    }
+
+    /// Marks a native id; the rest are not counted.
     #[inline(always)]
     fn mark(seen: *mut Seen, id: i64) {
         let id = id as u64;
-        if id < 1024 {
-            // SAFETY: the index is below 1024, inside the set.
-            unsafe { recorder_ebpf::mark((seen as *mut u8).add((id as usize) & 1023)) }
+        if id < NR_SLOTS as u64 {
+            // SAFETY: the index is below NR_SLOTS, inside the set.
+            unsafe { recorder_ebpf::mark((seen as *mut u8).add((id as usize) & (NR_SLOTS - 1))) }
         }
     }
 

@@ -8,7 +8,7 @@
 use anyhow::{Context, Result, bail};
 use aya::programs::{FEntry, loaded_programs};
 use aya::{Ebpf, EbpfLoader};
-use recorder_ebpf::{Scan, Seen, programs};
+use recorder_ebpf::{KernelOffsets, SCAN_SLOTS, Scan, Seen, globals, maps, programs};
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::trace::{self, AttachKind, CgroupRead, LoadOptions, Tracer, chain};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -169,7 +169,7 @@ fn workload_rss() -> Result<()> {
     let aya_btf = aya::Btf::from_sys_fs()?;
     steps.push(("+ aya::Btf::from_sys_fs", hwm()));
     drop(aya_btf);
-    let mut tr = Tracer::load(1 + 1 + 1024)?;
+    let mut tr = Tracer::load(trace::capacity(1, false))?;
     steps.push(("+ Tracer::load (1 target)", hwm()));
     tr.attach(Some(AttachKind::Btf))?;
     steps.push(("+ attach tp_btf", hwm()));
@@ -402,11 +402,11 @@ impl Cfg {
                 place(p)
             ),
             Cfg::Scan(p) => format!(
-                "variant: helper + inline scan of 8 ids, seen sets in an array, {}",
+                "variant: helper + inline scan of {SCAN_SLOTS} ids, seen sets in an array, {}",
                 place(p)
             ),
             Cfg::ScanHash(p) => format!(
-                "variant: inline scan of 8 ids, then the hash on a hit, {}",
+                "variant: inline scan of {SCAN_SLOTS} ids, then the hash on a hit, {}",
                 place(p)
             ),
             Cfg::Recorder(AttachKind::Btf, r, p) => format!(
@@ -495,17 +495,27 @@ impl Drop for Setup {
 }
 
 fn load_floor(targets: u32) -> Result<Ebpf> {
-    static COMPAT_OFF: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let off = *COMPAT_OFF.get_or_init(|| {
+    static OFFSETS: std::sync::OnceLock<KernelOffsets> = std::sync::OnceLock::new();
+    let offsets = OFFSETS.get_or_init(|| {
         seccomp_recorder::btf::Btf::from_sys_fs()
-            .map(|btf| trace::offsets::read(&btf, Arch::X86_64).kernel.compat_off)
-            .unwrap_or(16)
+            .map(|btf| trace::offsets::read(&btf, Arch::X86_64).kernel)
+            .unwrap_or(KernelOffsets::DEFAULT)
     });
     EbpfLoader::new()
-        .map_max_entries("HASH", targets.max(1))
-        .override_global("COMPAT_OFF", &off, true)
+        .map_max_entries(maps::TARGETS.name, targets.max(1))
+        .override_global(globals::OFFSETS.name, offsets, true)
         .load(FLOOR)
         .context("loading the floor object")
+}
+
+fn map<'a>(e: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map> {
+    e.map(name)
+        .with_context(|| format!("map {name} is not in the floor object"))
+}
+
+fn map_mut<'a>(e: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map> {
+    e.map_mut(name)
+        .with_context(|| format!("map {name} is not in the floor object"))
 }
 
 /// Attaches a floor program to sys_enter as the recorder attaches its own.
@@ -548,7 +558,7 @@ impl Ctx {
             Cfg::Hash(_) => {
                 let mut e = load_floor(1)?;
                 let mut m: aya::maps::HashMap<_, u64, Seen> =
-                    aya::maps::HashMap::try_from(e.map_mut("HASH").context("HASH")?)?;
+                    aya::maps::HashMap::try_from(map_mut(&mut e, maps::TARGETS.name)?)?;
                 m.insert(tid, Seen::ZERO, 0)?;
                 attach_floor(&mut e, "hash_btf", AttachKind::Btf)?;
                 Setup::Floor(e)
@@ -557,12 +567,12 @@ impl Ctx {
                 let mut e = load_floor(1)?;
                 if matches!(cfg, Cfg::ScanHash(_)) {
                     let mut m: aya::maps::HashMap<_, u64, Seen> =
-                        aya::maps::HashMap::try_from(e.map_mut("HASH").context("HASH")?)?;
+                        aya::maps::HashMap::try_from(map_mut(&mut e, maps::TARGETS.name)?)?;
                     m.insert(tid, Seen::ZERO, 0)?;
                 }
                 {
                     let mut m: aya::maps::Array<_, Scan> =
-                        aya::maps::Array::try_from(e.map_mut("SCAN").context("SCAN")?)?;
+                        aya::maps::Array::try_from(map_mut(&mut e, maps::SCAN.name)?)?;
                     m.set(0, Scan::of(&[tid]).context("one id fits")?, 0)?;
                 }
                 let name = match cfg {
@@ -580,7 +590,7 @@ impl Ctx {
                     follow: false,
                     cgroup_read: Some(*read),
                 };
-                let mut t = Tracer::load_opts(1 + 1 + 1024, opts)?;
+                let mut t = Tracer::load_opts(trace::capacity(1, false), opts)?;
                 t.add_target(tid)?;
                 t.attach(Some(*k))?;
                 Setup::Tracer(Box::new(t))
@@ -1203,7 +1213,7 @@ fn run(quick: bool, out_file: Option<PathBuf>, cmdline: &str) -> Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     ));
     body.line(format!("- The recorder rows use the library (`seccomp_recorder::trace::Tracer`, as `record --attach btf|raw|tracepoint` does) with one target cgroup; the loop moves itself into that cgroup for the \"inside\" rows and stays in the bench's own cgroup otherwise. After each inside run the recorded set is checked to contain getppid. On tp_btf the recorder runs twice, its cgroup-id read forced each way (`Tracer::load_opts`): `bpf_get_current_cgroup_id`, or `bpf_get_current_task_btf` then direct loads of `cgroups->dfl_cgrp->kn->id`; the headline, section 2 and section 4 use the one `record` picks here ({}).", read_name(ctx.chosen)));
-    body.line("- \"variant\" rows come from `bench-ebpf` (benchmark-only object): the helper alone, the hash path without the compat read, the inline scan of up to 8 target ids held in an array map (whose lookup the verifier inlines: no helper call), either with the seen sets in an array indexed by the slot (falling back to the hash only with more than 8 targets) or, the smallest change, as a filter in front of the unchanged hash; and the array-slot variant with the compat (i386) read done as today or through `bpf_get_current_task_btf` and a direct load.");
+    body.line(format!("- \"variant\" rows come from `bench-ebpf` (benchmark-only object, on the recorder's own maps): the helper alone, the hash path without the compat read, the inline scan of up to {SCAN_SLOTS} target ids held in an array map (whose lookup the verifier inlines: no helper call), either with the seen sets in an array indexed by the slot (falling back to the hash only with more than {SCAN_SLOTS} targets) or, the smallest change, as a filter in front of the unchanged hash; and the array-slot variant with the compat (i386) read done as today or through `bpf_get_current_task_btf` and a direct load."));
     body.line(format!(
         "- Load average (1 min) when the run started: {load_start}; when it ended: {}. Above 1-2 on this 2-CPU machine means other work competed with the benchmark.",
         loadavg()
@@ -1234,13 +1244,13 @@ fn check_floor_target(e: &Ebpf, cfg: &Cfg) -> Result<()> {
     let byte = match cfg {
         Cfg::Scan(_) | Cfg::ScanCompat(_) => {
             let m: aya::maps::Array<_, Seen> =
-                aya::maps::Array::try_from(e.map("SETS").context("SETS")?)?;
+                aya::maps::Array::try_from(map(e, maps::SETS.name)?)?;
             m.get(&0, 0)?.nr[libc::SYS_getppid as usize]
         }
         Cfg::Hash(_) | Cfg::ScanHash(_) => {
             let m: aya::maps::HashMap<_, u64, Seen> =
-                aya::maps::HashMap::try_from(e.map("HASH").context("HASH")?)?;
-            let k = m.keys().next().context("empty HASH")??;
+                aya::maps::HashMap::try_from(map(e, maps::TARGETS.name)?)?;
+            let k = m.keys().next().context("no target in the hash")??;
             m.get(&k, 0)?.nr[libc::SYS_getppid as usize]
         }
         _ => 1,
@@ -1518,7 +1528,7 @@ fn startup(ctx: &Ctx, n: usize) -> Result<Startup> {
     let mut phase = [f64::MAX; 4];
     for _ in 0..n {
         let t = Instant::now();
-        let mut tr = Tracer::load(1 + 1 + 1024)?;
+        let mut tr = Tracer::load(trace::capacity(1, false))?;
         let t1 = Instant::now();
         tr.add_target(ctx.target_id)?;
         tr.attach(Some(AttachKind::Btf))?;
@@ -1615,7 +1625,7 @@ fn scale(ctx: &Ctx, scratch: &mut Scratch, root: &Path, reps: usize) -> Result<S
             drop(f);
             let m0 = map_memlock();
             let t = Instant::now();
-            let mut tr = Tracer::load((n + 1 + 1024) as u32)?;
+            let mut tr = Tracer::load(trace::capacity(n, false))?;
             for id in made.iter().take(n - 1) {
                 tr.add_target(*id)?;
             }
@@ -1668,7 +1678,7 @@ fn spin_check(ctx: &Ctx, ms: u64) -> Result<Spin> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get() as u64)
         .unwrap_or(2);
-    let mut tr = Tracer::load(1 + 1 + 1024)?;
+    let mut tr = Tracer::load(trace::capacity(1, false))?;
     tr.add_target(ctx.target_id)?;
     tr.attach(Some(AttachKind::Btf))?;
     let out = Command::new(&ctx.exe)

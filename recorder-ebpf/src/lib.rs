@@ -1,7 +1,8 @@
-//! The contract between the kernel program and user space: the names of the object's
-//! maps, globals and programs beside their types ([`maps`], [`globals`], [`programs`]),
-//! the load-time [`KernelOffsets`], map value layouts, the ABI regions of a target's
-//! "seen" set with its slot encoding, and the pure classification of a syscall id.
+//! The contract between the kernel program and user space: the object's maps, globals and
+//! programs, each declared once in the `declare!` table below (user space gets [`maps`],
+//! [`globals`] and [`programs`] from it, the kernel side `kernel`'s statics), the
+//! load-time [`KernelOffsets`], map value layouts, the ABI regions of a target's "seen"
+//! set with its slot encoding, and the pure classification of a syscall id.
 //!
 //! Both halves compile this file, so the classification the kernel does is unit-tested on
 //! the host, including the arm64 paths these x86_64 machines cannot run. User space never
@@ -9,8 +10,10 @@
 //! name and size listed here against it.
 #![no_std]
 
-use core::marker::PhantomData;
-use core::mem::size_of;
+#[macro_use]
+mod contract;
+
+pub use contract::{GlobalDef, MapDef, MapKind, MapSpec, ProgramDef, ProgramKind};
 
 /// Syscall numbers per ABI region. Every Linux table is below 1024 today; larger ids
 /// (and negative ones) go to the `ODD` map instead of being dropped.
@@ -245,167 +248,47 @@ impl KernelOffsets {
 pub const CGROUP_FROM_HELPER: u32 = 0;
 pub const CGROUP_FROM_TASK: u32 = 1;
 
-/// What a map is in the object (the aya type user space opens it as).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapKind {
-    Hash,
-    Array,
-}
-
-/// A map of the object: its name beside its kind, key and value types.
-pub struct MapDef<K, V> {
-    pub name: &'static str,
-    pub kind: MapKind,
-    types: PhantomData<fn() -> (K, V)>,
-}
-
-impl<K, V> MapDef<K, V> {
-    const fn new(name: &'static str, kind: MapKind) -> Self {
-        MapDef {
-            name,
-            kind,
-            types: PhantomData,
-        }
+// Everything the object has, once (see `contract.rs` for the line formats). A new map or
+// global is one line here; a new program is one line here and its function in
+// `src/programs.rs`, under the same name, with the bare program-type attribute
+// (`#[btf_tracepoint]`, `#[fexit]`, ...): where it attaches is said here only.
+declare! {
+    maps {
+        /// Target cgroup id -> its seen set. Sized by user space at load time.
+        TARGETS: Hash<u64, Seen>[1];
+        /// Cgroup created under a target while recording -> the target it belongs to.
+        /// Sized by user space at load time.
+        PARENT: Hash<u64, u64>[1];
+        /// Follow mode: every cgroup v2 directory made while recording -> its parent and
+        /// name. Sized by user space at load time.
+        BORN: Hash<u64, Born>[1];
+        /// Syscall ids outside every region.
+        ODD: Hash<OddKey, u8>[4096];
+        /// The inline target list, one entry (see [`Scan`]).
+        SCAN: Array<u32, Scan>[1];
+        /// Seen sets of the targets in the inline list, by position.
+        SETS: Array<u32, Seen>[SCAN_SLOTS as u32];
+        /// A zeroed set the kernel copies from (an 8 KiB value cannot live on the 512-byte
+        /// BPF stack); user space never opens it.
+        ZERO: Array<u32, Seen>[1];
     }
-
-    pub const fn spec(&self) -> MapSpec {
-        MapSpec {
-            name: self.name,
-            kind: self.kind,
-            key_size: size_of::<K>(),
-            value_size: size_of::<V>(),
-        }
+    globals {
+        /// Offsets into this kernel's structures, from its BTF.
+        OFFSETS: KernelOffsets = KernelOffsets::DEFAULT;
+        /// Non-zero: every new cgroup v2 directory is a target from birth
+        /// (--follow-containers, containers not started yet).
+        FOLLOW: u32 = 0;
+        /// How the BTF tracepoint reads the cgroup id: `CGROUP_FROM_HELPER` or
+        /// `CGROUP_FROM_TASK`.
+        CGROUP_READ: u32 = CGROUP_FROM_HELPER;
     }
-}
-
-/// A [`MapDef`] without its types, for checking the object.
-#[derive(Clone, Copy, Debug)]
-pub struct MapSpec {
-    pub name: &'static str,
-    pub kind: MapKind,
-    pub key_size: usize,
-    pub value_size: usize,
-}
-
-/// The maps of the recorder's object (`src/programs.rs` declares them by these names).
-pub mod maps {
-    use super::{Born, MapDef, MapKind, MapSpec, OddKey, Scan, Seen};
-
-    /// Target cgroup id -> its seen set. Sized by user space at load time.
-    pub const TARGETS: MapDef<u64, Seen> = MapDef::new("TARGETS", MapKind::Hash);
-    /// Cgroup created under a target while recording -> the target it belongs to.
-    pub const PARENT: MapDef<u64, u64> = MapDef::new("PARENT", MapKind::Hash);
-    /// Follow mode: every cgroup v2 directory made while recording -> parent and name.
-    pub const BORN: MapDef<u64, Born> = MapDef::new("BORN", MapKind::Hash);
-    /// Syscall ids outside every region.
-    pub const ODD: MapDef<OddKey, u8> = MapDef::new("ODD", MapKind::Hash);
-    /// The inline target list, one entry.
-    pub const SCAN: MapDef<u32, Scan> = MapDef::new("SCAN", MapKind::Array);
-    /// Seen sets of the targets in the inline list, by position.
-    pub const SETS: MapDef<u32, Seen> = MapDef::new("SETS", MapKind::Array);
-    /// A zeroed set the kernel copies from; user space never opens it.
-    pub const ZERO: MapDef<u32, Seen> = MapDef::new("ZERO", MapKind::Array);
-
-    pub const ALL: [MapSpec; 7] = [
-        TARGETS.spec(),
-        PARENT.spec(),
-        BORN.spec(),
-        ODD.spec(),
-        SCAN.spec(),
-        SETS.spec(),
-        ZERO.spec(),
-    ];
-}
-
-/// A read-only global of the object that user space sets at load time.
-pub struct GlobalDef<T> {
-    pub name: &'static str,
-    ty: PhantomData<fn() -> T>,
-}
-
-impl<T> GlobalDef<T> {
-    const fn new(name: &'static str) -> Self {
-        GlobalDef {
-            name,
-            ty: PhantomData,
-        }
+    programs {
+        SYS_ENTER_BTF = sys_enter_btf: BtfTracePoint { function: "sys_enter" };
+        SYS_ENTER_RAW = sys_enter_raw: RawTracePoint { tracepoint: "sys_enter" };
+        SYS_ENTER_TP = sys_enter_tp: TracePoint { category: "raw_syscalls", name: "sys_enter" };
+        /// Makes cgroups born under a target (or, following, every new one) targets.
+        CGROUP_MKDIR = cgroup_mkdir: BtfTracePoint { function: "cgroup_mkdir" };
     }
-
-    pub const fn size(&self) -> usize {
-        size_of::<T>()
-    }
-}
-
-/// The globals of the recorder's object.
-pub mod globals {
-    use super::{GlobalDef, KernelOffsets};
-
-    pub const OFFSETS: GlobalDef<KernelOffsets> = GlobalDef::new("OFFSETS");
-    /// Non-zero: every new cgroup v2 directory is a target from birth.
-    pub const FOLLOW: GlobalDef<u32> = GlobalDef::new("FOLLOW");
-    /// `CGROUP_FROM_HELPER` or `CGROUP_FROM_TASK`.
-    pub const CGROUP_READ: GlobalDef<u32> = GlobalDef::new("CGROUP_READ");
-
-    /// (name, size) of each.
-    pub const ALL: [(&str, usize); 3] = [
-        (OFFSETS.name, OFFSETS.size()),
-        (FOLLOW.name, FOLLOW.size()),
-        (CGROUP_READ.name, CGROUP_READ.size()),
-    ];
-}
-
-/// How a program attaches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProgramKind {
-    /// `tp_btf/<function>`.
-    BtfTracePoint { function: &'static str },
-    /// `raw_tp/<tracepoint>`.
-    RawTracePoint { tracepoint: &'static str },
-    /// `tracepoint/<category>/<name>`.
-    TracePoint {
-        category: &'static str,
-        name: &'static str,
-    },
-}
-
-/// A program of the object: its name and where it attaches.
-#[derive(Clone, Copy, Debug)]
-pub struct ProgramDef {
-    pub name: &'static str,
-    pub kind: ProgramKind,
-}
-
-/// The programs of the recorder's object.
-pub mod programs {
-    use super::{ProgramDef, ProgramKind};
-
-    pub const SYS_ENTER_BTF: ProgramDef = ProgramDef {
-        name: "sys_enter_btf",
-        kind: ProgramKind::BtfTracePoint {
-            function: "sys_enter",
-        },
-    };
-    pub const SYS_ENTER_RAW: ProgramDef = ProgramDef {
-        name: "sys_enter_raw",
-        kind: ProgramKind::RawTracePoint {
-            tracepoint: "sys_enter",
-        },
-    };
-    pub const SYS_ENTER_TP: ProgramDef = ProgramDef {
-        name: "sys_enter_tp",
-        kind: ProgramKind::TracePoint {
-            category: "raw_syscalls",
-            name: "sys_enter",
-        },
-    };
-    pub const CGROUP_MKDIR: ProgramDef = ProgramDef {
-        name: "cgroup_mkdir",
-        kind: ProgramKind::BtfTracePoint {
-            function: "cgroup_mkdir",
-        },
-    };
-
-    pub const ALL: [ProgramDef; 4] = [SYS_ENTER_BTF, SYS_ENTER_RAW, SYS_ENTER_TP, CGROUP_MKDIR];
 }
 
 #[cfg(feature = "user")]

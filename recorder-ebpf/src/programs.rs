@@ -1,43 +1,22 @@
+//! The programs; their maps and globals are declared with the rest of the contract, in
+//! `recorder_ebpf`'s `declare!` table.
+
 use aya_ebpf::{
-    Global,
     bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_task, bpf_probe_read_kernel,
         bpf_probe_read_kernel_str_bytes, generated::bpf_get_current_task_btf,
     },
-    macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
-    maps::{Array, HashMap},
+    macros::{btf_tracepoint, raw_tracepoint, tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
-use recorder_ebpf::{
-    BORN_NAME_LEN, Born, CGROUP_FROM_HELPER, CGROUP_FROM_TASK, Class, KernelOffsets, OddKey,
-    SCAN_SLOTS, SECCOMP_MODE_FILTER, SEEN_LEN, Scan, Seen, classify, mark,
+use recorder_ebpf::kernel::{
+    BORN, CGROUP_READ, FOLLOW, ODD, OFFSETS, PARENT, SCAN, SETS, TARGETS, ZERO,
 };
-
-/// Target cgroup id -> its seen set. Sized by user space at load time.
-#[map]
-static TARGETS: HashMap<u64, Seen> = HashMap::with_max_entries(1, 0);
-/// Cgroup created under a target while recording -> the target it belongs to.
-#[map]
-static PARENT: HashMap<u64, u64> = HashMap::with_max_entries(1, 0);
-/// Follow mode: every cgroup v2 directory made while recording -> its parent and name.
-#[map]
-static BORN: HashMap<u64, Born> = HashMap::with_max_entries(1, 0);
-#[map]
-static ODD: HashMap<OddKey, u8> = HashMap::with_max_entries(4096, 0);
-/// Up to SCAN_SLOTS target ids, checked before the hash (see `Scan`).
-#[map]
-static SCAN: Array<Scan> = Array::with_max_entries(1, 0);
-/// Seen sets of the targets in the inline list, by position (see `seen_set`).
-#[map]
-static SETS: Array<Seen> = Array::with_max_entries(SCAN_SLOTS as u32, 0);
-/// A zeroed set to copy from: an 8 KiB value cannot live on the 512-byte BPF stack.
-#[map]
-static ZERO: Array<Seen> = Array::with_max_entries(1, 0);
-
-/// Set by user space from the running kernel's BTF; read a field with `off!`.
-#[unsafe(no_mangle)]
-static OFFSETS: KernelOffsets = KernelOffsets::DEFAULT;
+use recorder_ebpf::{
+    BORN_NAME_LEN, Born, CGROUP_FROM_TASK, Class, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER,
+    SEEN_LEN, Scan, Seen, classify, mark,
+};
 
 /// One field of `OFFSETS`. The volatile read keeps the compiler from folding the default
 /// in; the verifier sees the frozen value and prunes what it turns off.
@@ -51,21 +30,23 @@ macro_rules! off {
     }};
 }
 
-/// How sys_enter_btf reads the cgroup id: `CGROUP_FROM_HELPER` or `CGROUP_FROM_TASK`.
-#[unsafe(no_mangle)]
-static CGROUP_READ: Global<u32> = Global::new(CGROUP_FROM_HELPER);
-/// Non-zero: every new cgroup v2 directory is a target from birth (--follow-containers,
-/// containers not started yet). Only cgroup_mkdir reads it; sys_enter is unchanged.
-#[unsafe(no_mangle)]
-static FOLLOW: Global<u32> = Global::new(0);
+/// A u32 global, read as `off!` reads a field.
+macro_rules! global {
+    ($name:ident) => {{
+        #[allow(unused_unsafe)]
+        // SAFETY: a read of a live static.
+        let v = unsafe { core::ptr::read_volatile(&raw const $name) };
+        v
+    }};
+}
 
-#[btf_tracepoint(function = "sys_enter")]
+#[btf_tracepoint]
 pub fn sys_enter_btf(ctx: BtfTracePointContext) -> i32 {
     record::<BtfTask>(ctx.arg::<i64>(1));
     0
 }
 
-#[raw_tracepoint(tracepoint = "sys_enter")]
+#[raw_tracepoint]
 pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
     record::<ProbeTask>(ctx.arg::<i64>(1));
     0
@@ -117,7 +98,7 @@ impl Task for BtfTask {
     /// kernel inlines the task lookup; the task is then free for the target path.
     #[inline(always)]
     fn cgroup() -> (u64, Option<Self>) {
-        if CGROUP_READ.load() != CGROUP_FROM_TASK {
+        if global!(CGROUP_READ) != CGROUP_FROM_TASK {
             // SAFETY: plain helper call.
             return (unsafe { bpf_get_current_cgroup_id() }, None);
         }
@@ -247,7 +228,7 @@ fn scan_off() {
 
 /// A cgroup made under a target (a container's own systemd, a nested runtime) is a
 /// target from birth: no task can enter it before this tracepoint has run.
-#[btf_tracepoint(function = "cgroup_mkdir")]
+#[btf_tracepoint]
 pub fn cgroup_mkdir(ctx: BtfTracePointContext) -> i32 {
     let _ = adopt(ctx.arg::<*const u8>(0));
     0
@@ -269,7 +250,7 @@ fn adopt(cgrp: *const u8) -> Result<(), i32> {
             bpf_probe_read_kernel(cgrp.add(off!(cgrp_parent) as usize) as *const *const u8)?;
         let parent = parent_css.wrapping_sub(off!(cgrp_self) as usize);
         let parent_id = cgroup_id(parent)?;
-        if FOLLOW.load() != 0 {
+        if global!(FOLLOW) != 0 {
             return follow(cgrp, parent_id);
         }
         if TARGETS.get_ptr(parent_id).is_none() {

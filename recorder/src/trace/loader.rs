@@ -32,6 +32,14 @@ impl fmt::Display for CgroupRead {
     }
 }
 
+/// Map entries for recording `existing` cgroups: one more for the command's own cgroup,
+/// and headroom for the cgroups made between two scans (following makes every new cgroup
+/// a target until user space drops it, so it needs more).
+pub fn capacity(existing: usize, following: bool) -> u32 {
+    let headroom = if following { 2048 } else { 1024 };
+    u32::try_from(existing + 1 + headroom).unwrap_or(u32::MAX)
+}
+
 /// Loads the recorder's object with its globals set, sized for `capacity` cgroups;
 /// `follow` sizes BORN and turns the cgroup_mkdir hook's follow mode on.
 pub(crate) fn load(
@@ -131,43 +139,95 @@ mod tests {
     //! Unprivileged: the object is parsed, not loaded.
     use super::*;
     use aya_obj::{Object, ProgramSection};
-    use recorder_ebpf::{MapKind, programs};
+    use recorder_ebpf::{MapKind, MapSpec, programs};
     use std::collections::HashMap;
 
     fn object() -> Object {
         Object::parse(OBJECT).expect("the built object parses")
     }
 
-    #[test]
-    fn every_map_has_the_name_kind_and_sizes_user_space_uses() {
-        let obj = object();
+    /// What differs between `spec` and the object's map of its name, if anything.
+    fn map_mismatch(obj: &Object, spec: &MapSpec) -> Option<String> {
+        let Some(map) = obj.maps.get(spec.name) else {
+            return Some(format!("map {} is not in the object", spec.name));
+        };
         // BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY.
-        let kind_of = |t| match t {
+        let kind = match map.map_type() {
             1 => Some(MapKind::Hash),
             2 => Some(MapKind::Array),
             _ => None,
         };
-        for spec in maps::ALL {
-            let map = obj
-                .maps
-                .get(spec.name)
-                .unwrap_or_else(|| panic!("map {} is not in the object", spec.name));
-            assert_eq!(kind_of(map.map_type()), Some(spec.kind), "{}", spec.name);
-            assert_eq!(map.key_size() as usize, spec.key_size, "{} key", spec.name);
-            assert_eq!(
-                map.value_size() as usize,
-                spec.value_size,
-                "{} value",
+        let found = (
+            kind,
+            map.key_size() as usize,
+            map.value_size() as usize,
+            map.max_entries(),
+        );
+        let declared = (
+            Some(spec.kind),
+            spec.key_size,
+            spec.value_size,
+            spec.max_entries,
+        );
+        (found != declared).then(|| {
+            format!(
+                "map {}: the object has (kind, key, value, entries) {found:?}, the contract {declared:?}",
                 spec.name
-            );
+            )
+        })
+    }
+
+    #[test]
+    fn every_map_has_the_name_kind_and_sizes_user_space_uses() {
+        let obj = object();
+        for spec in maps::ALL {
+            assert_eq!(map_mismatch(&obj, spec), None);
         }
-        let sets = &obj.maps[maps::SETS.name];
-        assert_eq!(sets.max_entries() as usize, recorder_ebpf::SCAN_SLOTS);
+        // The rest are the sections that hold the globals (.rodata, .bss, ...).
+        let declared = obj.maps.keys().filter(|n| !n.starts_with('.')).count();
+        assert_eq!(
+            declared,
+            maps::ALL.len(),
+            "maps the contract does not declare"
+        );
+    }
+
+    /// The map check above is only worth something if it refuses a wrong declaration.
+    #[test]
+    fn a_wrong_map_name_kind_or_size_is_caught() {
+        let obj = object();
+        let right = maps::SETS.spec();
+        let wrong = [
+            MapSpec {
+                name: "SET",
+                ..right
+            },
+            MapSpec {
+                kind: MapKind::Hash,
+                ..right
+            },
+            MapSpec {
+                key_size: 8,
+                ..right
+            },
+            MapSpec {
+                value_size: right.value_size / 2,
+                ..right
+            },
+            MapSpec {
+                max_entries: right.max_entries + 1,
+                ..right
+            },
+        ];
+        assert_eq!(map_mismatch(&obj, &right), None);
+        for spec in wrong {
+            assert!(map_mismatch(&obj, &spec).is_some(), "{spec:?} passed");
+        }
     }
 
     #[test]
     fn every_global_exists_with_the_size_user_space_writes() {
-        for (name, size) in globals::ALL {
+        for &(name, size) in globals::ALL {
             // What the loader does with each override: it fails on a missing name or a
             // size that differs from the symbol's.
             let mut obj = object();
@@ -201,6 +261,11 @@ mod tests {
                 def.name, p.section, def.kind
             );
         }
+        assert_eq!(
+            obj.programs.len(),
+            programs::ALL.len(),
+            "programs the contract does not declare"
+        );
     }
 
     /// The global check above is only worth something if the loader's patching refuses.

@@ -11,7 +11,7 @@ pub mod loader;
 pub mod offsets;
 mod tracefs;
 
-pub use loader::CgroupRead;
+pub use loader::{CgroupRead, capacity};
 pub use tracefs::ensure_tracefs;
 
 use crate::arch::Arch;
