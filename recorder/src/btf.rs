@@ -45,18 +45,33 @@ fn u32_at(data: &[u8], o: usize) -> Option<u32> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// Where the running kernel publishes its BTF.
+pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// The bytes of a BTF file. Sysfs hands it out a page per read: read it once per run and
+/// parse the bytes as often as needed.
+pub fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
+    std::fs::read(path).map_err(|source| BtfError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 impl Btf {
     pub fn from_sys_fs() -> Result<Btf, BtfError> {
-        Btf::from_file(Path::new("/sys/kernel/btf/vmlinux"))
+        Btf::from_file(Path::new(VMLINUX))
     }
 
     pub(crate) fn from_file(path: &Path) -> Result<Btf, BtfError> {
-        let p = path.display().to_string();
-        let data = std::fs::read(path).map_err(|source| BtfError::Read {
-            path: p.clone(),
-            source,
-        })?;
-        Btf::parse(data).map_err(|what| BtfError::Malformed { path: p, what })
+        Btf::from_bytes(read(path)?, path)
+    }
+
+    /// Parses `data`, read from `path` (named in errors).
+    pub fn from_bytes(data: Vec<u8>, path: &Path) -> Result<Btf, BtfError> {
+        Btf::parse(data).map_err(|what| BtfError::Malformed {
+            path: path.display().to_string(),
+            what,
+        })
     }
 
     fn parse(data: Vec<u8>) -> Result<Btf, String> {

@@ -3,12 +3,14 @@
 //! objects the way the recorder does.
 
 use super::TraceError;
+use crate::btf::{self, Btf};
 use aya::programs::{BtfTracePoint, Program, RawTracePoint, TracePoint};
-use aya::{Ebpf, EbpfLoader};
+use aya::{Ebpf, EbpfLoader, Endianness};
 use recorder_ebpf::{
     CGROUP_FROM_HELPER, CGROUP_FROM_TASK, KernelOffsets, ProgramKind, globals, maps,
 };
 use std::fmt;
+use std::path::Path;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/recorder-ebpf"));
 
@@ -68,8 +70,25 @@ pub(crate) fn load(
         .map_err(TraceError::Load)
 }
 
-/// aya's parse of the running kernel's BTF, which BTF tracepoints load against.
-pub(crate) fn kernel_btf() -> Result<aya::Btf, TraceError> {
+/// The running kernel's BTF, read once: the recorder's index (for the offsets) and aya's
+/// parse (which BTF tracepoints load against) come from the same bytes.
+pub(crate) struct KernelBtf {
+    pub(crate) index: Btf,
+    pub(crate) aya: aya::Btf,
+}
+
+impl KernelBtf {
+    pub(crate) fn read() -> Result<KernelBtf, TraceError> {
+        let path = Path::new(btf::VMLINUX);
+        let data = btf::read(path)?;
+        let aya = aya::Btf::parse(&data, Endianness::default()).map_err(TraceError::KernelBtf)?;
+        let index = Btf::from_bytes(data, path)?;
+        Ok(KernelBtf { index, aya })
+    }
+}
+
+/// aya's parse of the running kernel's BTF, for an attach that was not handed one.
+fn kernel_btf() -> Result<aya::Btf, TraceError> {
     aya::Btf::from_sys_fs().map_err(TraceError::KernelBtf)
 }
 

@@ -15,7 +15,7 @@ pub use loader::{CgroupRead, capacity};
 pub use tracefs::ensure_tracefs;
 
 use crate::arch::Arch;
-use crate::btf::{Btf, BtfError};
+use crate::btf::BtfError;
 use aya::Ebpf;
 use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData, MapError};
 use decode::Decoder;
@@ -206,7 +206,8 @@ impl Tracer {
         let host = Arch::host()
             .filter(|a| matches!(a, Arch::X86_64 | Arch::Aarch64))
             .ok_or(TraceError::Arch(std::env::consts::ARCH))?;
-        let offsets = offsets::read(&Btf::from_sys_fs()?, host);
+        let btf = loader::KernelBtf::read()?;
+        let offsets = offsets::read(&btf.index, host);
         let cgroup_read = match opts.cgroup_read {
             Some(CgroupRead::TaskBtf) if !offsets.task_cgroup_fields() => {
                 return Err(TraceError::TaskCgroupFields);
@@ -222,7 +223,7 @@ impl Tracer {
         let ebpf = loader::load(capacity, follow, &offsets.kernel, cgroup_read)?;
         let mut tracer = Tracer {
             ebpf,
-            kernel_btf: Some(loader::kernel_btf()?),
+            kernel_btf: Some(btf.aya),
             scan: Vec::new(),
             slots: Vec::new(),
             follow,
