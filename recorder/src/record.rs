@@ -8,7 +8,7 @@ use crate::spawn::{self, SpawnError};
 use crate::target::{
     Container, Engine, EngineRoots, Pending, Resolution, Target, TargetError, container_of,
 };
-use crate::trace::{AttachKind, Syscalls, TraceError, Tracer};
+use crate::trace::{self, AttachKind, Syscalls, TraceError, Tracer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -173,7 +173,7 @@ pub fn record(opts: &Options, events: Events<'_>) -> Result<Report, RecordError>
         return Err(RecordError::NoTarget);
     }
     let mount = cgroup::mount_point()?;
-    let roots = EngineRoots::discover(&opts.engine_roots);
+    let roots = EngineRoots::lazy(&opts.engine_roots);
     let resolved: Vec<Resolution> = opts
         .targets
         .iter()
@@ -189,10 +189,7 @@ pub fn record(opts: &Options, events: Events<'_>) -> Result<Report, RecordError>
     let existing: usize = trees.iter().map(Vec::len).sum();
     let following =
         opts.follow.is_some() || resolved.iter().any(|r| matches!(r, Resolution::Pending(_)));
-    // Following makes every new cgroup a target until user space drops it; the headroom
-    // covers the cgroups made between two scans.
-    let headroom = if following { 2048 } else { 1024 };
-    let mut tracer = Tracer::load_with((existing + 1 + headroom) as u32, following)?;
+    let mut tracer = Tracer::load_with(trace::capacity(existing, following), following)?;
 
     let mut watched: Vec<Watch> = Vec::new();
     let own = if opts.command.is_empty() {
@@ -262,7 +259,7 @@ pub fn record(opts: &Options, events: Events<'_>) -> Result<Report, RecordError>
         }
     }
     let mut follower =
-        following.then(|| Follower::new(&mount, roots, opts.follow.clone(), &watched));
+        following.then(|| Follower::new(&mount, roots.into_inner(), opts.follow.clone(), &watched));
     // A target whose processes all exit in the first poll interval must still count as
     // having been populated, or the watch would never end.
     let populated_at_start: Vec<bool> = watched

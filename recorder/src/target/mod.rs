@@ -14,7 +14,7 @@ mod resolve;
 mod tests;
 
 pub use container::{Container, Engine};
-pub(crate) use engines::EngineRoots;
+pub(crate) use engines::{EngineRoots, Roots};
 pub(crate) use layout::container_of;
 
 use crate::cgroup::{self, CgroupError};
@@ -129,14 +129,15 @@ fn cgroup_path(mount: &Path, p: &Path) -> PathBuf {
 }
 
 impl Target {
-    /// Resolves the target; `roots` is where the engines keep their state.
+    /// Resolves the target; `roots` is where the engines keep their state, looked for
+    /// only for a container.
     pub(crate) fn resolve(
         &self,
         mount: &Path,
-        roots: &EngineRoots,
+        roots: &impl Roots,
     ) -> Result<Resolution, TargetError> {
         if let Target::Container(id) = self {
-            return resolve::container(mount, id, roots);
+            return resolve::container(mount, id, roots.get());
         }
         self.resolve_now(mount).map(Resolution::Now)
     }

@@ -277,3 +277,28 @@ fn containerd_tasks_by_name_and_custom_cgroup() {
     assert!(pending.matches(Path::new("sctest/web")));
     assert!(!pending.matches(Path::new("custom")));
 }
+
+/// Finding the running engines reads every process's command line: a cgroup target must
+/// not pay for it, a container target must get it.
+#[test]
+fn only_a_container_target_looks_for_engines() {
+    let f = Fixture::new("lazy");
+    f.docker(ID, "web-1", "nginx:1.25");
+    let mount = f.mount();
+    let app = mount.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("cgroup.procs"), "").unwrap();
+    let roots = EngineRoots::lazy(&[f.0.join("docker")]);
+    let Resolution::Now(r) = Target::Cgroup(app.clone()).resolve(&mount, &roots).unwrap() else {
+        panic!("an existing cgroup resolves now");
+    };
+    assert_eq!(r.cgroup, app);
+    assert!(!roots.looked());
+    let Resolution::Pending(_) = Target::Container("web-1".into())
+        .resolve(&mount, &roots)
+        .unwrap()
+    else {
+        panic!("a created container resolves to a pending target");
+    };
+    assert!(roots.looked());
+}

@@ -9,6 +9,7 @@ pub(crate) mod runc;
 mod running;
 
 use super::container::{Container, Engine};
+use std::cell::OnceCell;
 use std::path::PathBuf;
 
 /// Where engines keep their state: Docker data roots (`<root>/containers/<id>/config.v2.json`),
@@ -34,6 +35,16 @@ impl EngineRoots {
             }
         }
         roots
+    }
+
+    /// Roots to [`discover`](Self::discover) on first use: most recordings (a command, a
+    /// cgroup) never need them, and finding the running engines reads every process's
+    /// command line.
+    pub(crate) fn lazy(extra: &[PathBuf]) -> LazyRoots {
+        LazyRoots {
+            extra: extra.to_vec(),
+            found: OnceCell::new(),
+        }
     }
 
     /// These roots and those of the engines running now (which may have started since).
@@ -87,5 +98,45 @@ impl EngineRoots {
 
     pub(crate) fn containerd_ns(&self, ns: &str) -> bool {
         containerd::is_namespace(&self.0, ns)
+    }
+}
+
+/// Engine roots found now ([`EngineRoots`]) or on first use ([`LazyRoots`]).
+pub(crate) trait Roots {
+    fn get(&self) -> &EngineRoots;
+}
+
+impl Roots for EngineRoots {
+    fn get(&self) -> &EngineRoots {
+        self
+    }
+}
+
+impl Roots for LazyRoots {
+    fn get(&self) -> &EngineRoots {
+        self.found
+            .get_or_init(|| EngineRoots::discover(&self.extra))
+    }
+}
+
+/// See [`EngineRoots::lazy`].
+#[derive(Debug)]
+pub(crate) struct LazyRoots {
+    extra: Vec<PathBuf>,
+    found: OnceCell<EngineRoots>,
+}
+
+impl LazyRoots {
+    /// Whether the engines were looked for.
+    #[cfg(test)]
+    pub(crate) fn looked(&self) -> bool {
+        self.found.get().is_some()
+    }
+
+    pub(crate) fn into_inner(self) -> EngineRoots {
+        let extra = self.extra;
+        self.found
+            .into_inner()
+            .unwrap_or_else(|| EngineRoots::discover(&extra))
     }
 }
