@@ -2,7 +2,7 @@
 //! SECCOMP_FILTER_FLAG_LOG has its refused calls shown live, through the audit multicast
 //! group (with and without auditd) and through /dev/kmsg.
 
-use seccomp_recorder_tests::runc::{Container, Rootfs, runc13};
+use seccomp_recorder_tests::runc::{Container, Rootfs, record_created, runc13};
 use seccomp_recorder_tests::{Scratch, bin, compile, recorder, require_root, stderr};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -513,4 +513,97 @@ fn a_runc_13_container_refusal_is_watched() {
             "{line}"
         );
     }
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn convert_and_merge_write_the_log_flag() {
+    let s = Scratch::new("refusals-flag-cli");
+    let plain = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]
+    });
+    let a = s.path("a.json");
+    std::fs::write(&a, plain.to_string()).unwrap();
+    let mut flagged = plain.clone();
+    flagged["flags"] = serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"]);
+    let b = s.path("b.json");
+    std::fs::write(&b, flagged.to_string()).unwrap();
+    let out = s.path("out.json");
+    let o = recorder(&[
+        "convert",
+        a.to_str().unwrap(),
+        "--to",
+        "oci",
+        "--log-refusals",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read_json(&out)["flags"],
+        serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"])
+    );
+    // Inputs that differ in their flags do not merge, unless --log-refusals gives all
+    // of them the flag.
+    let (a, b, out) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let refused = recorder(&["merge", a, b, "-o", out]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("flags"), "{}", stderr(&refused));
+    let o = recorder(&["merge", a, b, "--log-refusals", "-o", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read_json(Path::new(out))["flags"],
+        serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"])
+    );
+}
+
+/// The rollout in small: record a container with --log-refusals, then enforce the profile
+/// on a run that makes a call the recording never saw; runc 1.3.6 passes the flag on and
+/// the refusal is shown.
+#[test]
+fn a_recorded_profile_with_the_flag_reports_what_it_lacks() {
+    let s = Scratch::new("refusals-record");
+    require_root();
+    let runc = runc13();
+    let rootfs = Rootfs::new(&s);
+    let refuse = compile("refuse_getpriority", &s.0, &["-static"]);
+    std::fs::copy(&refuse, rootfs.dir.join("refuse")).unwrap();
+    let out = s.path("recorded.json");
+    let mut recorded = Container::new(&s, &rootfs, &["/refuse", "0", "nofilter"]);
+    recorded.runc_binary(&runc);
+    record_created(
+        &["record", "--log-refusals", "-o", out.to_str().unwrap()],
+        &[&recorded],
+    );
+    let profile = read_json(&out);
+    assert_eq!(
+        profile["flags"],
+        serde_json::json!(["SECCOMP_FILTER_FLAG_LOG"])
+    );
+    let mut enforced = Container::new(&s, &rootfs, &["/refuse", "3", "nofilter"]);
+    enforced.runc_binary(&runc).seccomp(profile);
+    let _k = kernel();
+    enforced.create();
+    let watch = Watch::start(&["--container", enforced.short()]);
+    enforced.start();
+    let said = enforced.stdout();
+    assert!(said.contains("refused=3"), "{said}");
+    let cgroup = format!("cgroup=/scr-test-{}", enforced.id);
+    let lines = watch.lines_with(&cgroup, 3, Duration::from_secs(5));
+    let summary = watch.stop();
+    assert_eq!(lines.len(), 3, "{lines:?}\n{summary}");
+    assert!(
+        lines
+            .iter()
+            .all(|(_, l)| l.starts_with("errno ") && l.contains("syscall=getpriority")),
+        "{lines:?}"
+    );
 }

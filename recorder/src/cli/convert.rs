@@ -31,6 +31,8 @@ pub struct Args {
     /// Where to write the result; `-` is stdout.
     #[arg(short, long, default_value = "-")]
     output: PathBuf,
+    #[command(flatten)]
+    log: super::refusals::LogFlag,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,7 +45,8 @@ enum Target {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::output::check_writable(&args.output)?;
-    let profile = super::load_valid(&args.profile)?;
+    let mut profile = super::load_valid(&args.profile)?;
+    args.log.apply(&mut profile);
     let text = match args.to {
         Target::Oci => profile.to_json(),
         Target::Spo => {

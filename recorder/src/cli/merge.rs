@@ -29,6 +29,8 @@ pub struct Args {
     /// When profiles treat a syscall differently: refuse, or allow it for any arguments.
     #[arg(long, value_enum, default_value_t = OnConflict::Refuse)]
     on_conflict: OnConflict,
+    #[command(flatten)]
+    log: super::refusals::LogFlag,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -36,16 +38,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(action) = args.default_action {
         super::action::warn_caveat(action);
     }
-    let profiles: Vec<Profile> = args
+    let mut profiles: Vec<Profile> = args
         .profiles
         .iter()
         .map(|p| super::load_valid(p))
         .collect::<Result<_, _>>()?;
+    // Every input gets the flag, so inputs that differ only in it still agree.
+    if args.log.log_refusals {
+        profiles.iter_mut().for_each(Profile::log_refusals);
+    }
     let opts = MergeOptions {
         default_action: args.default_action,
         on_conflict: args.on_conflict,
     };
-    let merged = merge(&profiles, &opts).map_err(|e| {
+    let mut merged = merge(&profiles, &opts).map_err(|e| {
         let names: Vec<String> = args
             .profiles
             .iter()
@@ -54,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         anyhow::anyhow!("{e} [profiles: {}]", names.join(", "))
     })?;
+    args.log.apply(&mut merged);
     write_atomic(&args.output, merged.to_json().as_bytes())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     log::info!(

@@ -198,3 +198,33 @@ impl Tally {
         eprintln!("losses: {}", watcher.losses());
     }
 }
+
+/// `--log-refusals`, shared by the commands that write profiles.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct LogFlag {
+    /// Add "flags": ["SECCOMP_FILTER_FLAG_LOG"]: the kernel then writes an audit record for
+    /// every call the profile refuses, which watch-refusals and the agent read. runc 1.2 or
+    /// later and crun honour it; runc 1.1 refuses the profile.
+    #[arg(long)]
+    pub log_refusals: bool,
+}
+
+impl LogFlag {
+    /// Adds the flag when asked and says what the runtimes here will make of it.
+    pub fn apply(self, profile: &mut seccomp_recorder::profile::Profile) {
+        if !self.log_refusals {
+            return;
+        }
+        profile.log_refusals();
+        for note in seccomp_recorder::profile::flags::notes_here(profile) {
+            if matches!(
+                note,
+                seccomp_recorder::profile::flags::FlagNote::Honoured(_)
+            ) {
+                log::debug!("{note}");
+            } else {
+                log::warn!("{note}");
+            }
+        }
+    }
+}

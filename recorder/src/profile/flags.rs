@@ -26,6 +26,12 @@ impl Profile {
         }
     }
 
+    /// Takes `other`'s flags: a recording appended to a profile keeps what it asked of the
+    /// kernel.
+    pub fn keep_flags_of(&mut self, other: &Profile) {
+        self.flags.clone_from(&other.flags);
+    }
+
     /// Whether the profile asks for any filter flag.
     pub fn has_flags(&self) -> bool {
         self.flags.as_ref().is_some_and(|f| !f.is_empty())

@@ -2,7 +2,7 @@ use anyhow::{Context, Result};
 use plan::{Output, Plan};
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::output::write_atomic;
-use seccomp_recorder::profile::{DefaultAction, MergeOptions, OnConflict, Profile, merge};
+use seccomp_recorder::profile::{MergeOptions, OnConflict, Profile, merge};
 use seccomp_recorder::record::{self, Event, Note, Report, Stop, TargetReport};
 use seccomp_recorder::spawn::Exit;
 use seccomp_recorder::target::Engine;
@@ -113,6 +113,9 @@ pub struct Args {
     #[command(flatten)]
     kep6061: super::oci::Kep6061Args,
 
+    #[command(flatten)]
+    log: super::refusals::LogFlag,
+
     /// The command to run and record, with all its threads and descendants.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -193,19 +196,15 @@ fn save_all(plan: &Plan, report: &Report) -> Result<bool> {
             Output::Append { path, base } => (path.clone(), base.as_deref()),
             Output::Directory(dir) => (dir.join(format!("{}.json", t.label)), None),
         };
-        fell_back |= save(t, &path, plan.default, base)?;
+        fell_back |= save(t, &path, plan, base)?;
     }
     Ok(fell_back)
 }
 
 /// Writes one profile; when that fails after the run (disk full, a conflict with the
 /// appended profile), the recording goes to a fallback file named on stderr.
-fn save(
-    t: &TargetReport,
-    path: &Path,
-    default: DefaultAction,
-    base: Option<&Profile>,
-) -> Result<bool> {
+fn save(t: &TargetReport, path: &Path, plan: &Plan, base: Option<&Profile>) -> Result<bool> {
+    let default = plan.default;
     for (arch, nrs) in &t.syscalls.unknown {
         let list: Vec<String> = nrs.iter().map(|n| n.to_string()).collect();
         log::warn!(
@@ -214,7 +213,11 @@ fn save(
             list.join(", ")
         );
     }
-    let recorded = Profile::allow(&t.syscalls.names, default);
+    let mut recorded = Profile::allow(&t.syscalls.names, default);
+    if let Some(old) = base {
+        recorded.keep_flags_of(old);
+    }
+    plan.log.apply(&mut recorded);
     let (profile, before) = match base {
         Some(old) => {
             // The existing profile's conditional rules survive.
@@ -222,6 +225,10 @@ fn save(
                 default_action: Some(default),
                 on_conflict: OnConflict::Refuse,
             };
+            let mut old = old.clone();
+            if plan.log.log_refusals {
+                old.log_refusals();
+            }
             match merge(&[old.clone(), recorded.clone()], &opts) {
                 Ok(merged) => (merged, old.allowed()),
                 Err(e) => {

@@ -31,6 +31,7 @@ pub struct Plan {
     pub output: Output,
     pub default: DefaultAction,
     pub push: Option<PushPlan>,
+    pub log: super::super::refusals::LogFlag,
 }
 
 const DEFAULT_OUTPUT: &str = "seccomp.json";
@@ -83,6 +84,7 @@ impl Plan {
             output,
             default,
             push,
+            log: args.log,
         })
     }
 }
