@@ -11,10 +11,11 @@
 //! with SCMP_ACT_NOTIFY or listener settings are rejected at pull. The other bounds come from
 //! the merge library the KEP names, kubernetes-sigs/security-profiles-merger (README
 //! "Limits", `ValidateArtifact`): 1024 names per entry, 256 rules loaded per syscall, 16384
-//! rules in all, errno at most 4095.
+//! rules in all, errno at most 4095; runc (libseccomp) already refuses 4095, so the one
+//! errno limit checked is the profile module's.
 
 use crate::diff::{Baseline, Report, diff};
-use crate::profile::Profile;
+use crate::profile::{MAX_ERRNO, Profile};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -24,8 +25,6 @@ pub(crate) const MAX_ENTRIES_PER_SYSCALL: usize = 128;
 pub(crate) const MAX_NAMES_PER_ENTRY: usize = 1024;
 pub(crate) const MAX_RULES_PER_SYSCALL: usize = 256;
 pub(crate) const MAX_RULES: usize = 16384;
-/// The kernel's MAX_ERRNO.
-pub(crate) const MAX_ERRNO: u32 = 4095;
 
 /// One thing a KEP-6061 runtime would do differently from what the profile says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,7 +267,9 @@ fn rejected(p: &Profile) -> Vec<String> {
     );
     for (action, errno, what) in errnos {
         if let Some(e) = too_big(errno).filter(|_| returns_errno(action)) {
-            out.push(format!("{what} {e} (above the kernel's {MAX_ERRNO})"));
+            out.push(format!(
+                "{what} {e} (runc and libseccomp take 0 to {MAX_ERRNO})"
+            ));
         }
     }
     out
@@ -441,6 +442,23 @@ mod tests {
             [Warning::ArchNotInBaseline {
                 baseline: "x86_64-only.json".into(),
                 arch: "SCMP_ARCH_X86".into()
+            }]
+        );
+    }
+
+    /// One errno limit for the whole tool: runc refuses 4095, so a push warns about it.
+    #[test]
+    fn an_errno_runc_cannot_load_is_rejected() {
+        let with = |errno: u32| {
+            p(&format!(
+                r#"{{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":{errno},"syscalls":[]}}"#
+            ))
+        };
+        assert_eq!(limits(&with(4094), 100), []);
+        assert_eq!(
+            limits(&with(4095), 100),
+            [Warning::Rejected {
+                what: "defaultErrnoRet 4095 (runc and libseccomp take 0 to 4094)".into()
             }]
         );
     }
