@@ -366,6 +366,45 @@ fn htpasswd_registry_needs_credentials() {
     }
 }
 
+/// docs/oci.md: an identity token is not supported, and the messages say it was found and
+/// why it was not used, whether the file was named or found where `docker login` leaves it.
+#[test]
+fn an_identity_token_is_named_with_why_it_is_not_used() {
+    let reg = Registry::with_auth("ci-user", "pw-Zq81x");
+    let scratch = Scratch::new("oci-token");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let out = scratch.path("pulled.json");
+    let args = ["pull", &reference, "-o", out.to_str().unwrap()];
+    let token_only = format!(
+        r#"{{"auths":{{"{}":{{"identitytoken":"tok-5521"}}}}}}"#,
+        reg.addr
+    );
+    let said = format!(
+        "holds an identity token for {}, which is not supported",
+        reg.addr
+    );
+
+    let authfile = write_tmp(&scratch, "auth.json", &token_only);
+    let named = [&args[..], &["--authfile", authfile.to_str().unwrap()]].concat();
+    let res = recorder_in(&scratch, &named, None, &[]);
+    assert_eq!(res.status.code(), Some(2));
+    let msg = stderr(&res);
+    assert!(
+        msg.contains(&said) && !msg.contains("no entry") && !msg.contains("tok-5521"),
+        "{msg}"
+    );
+
+    let docker_dir = scratch.path("docker");
+    std::fs::create_dir_all(&docker_dir).unwrap();
+    std::fs::write(docker_dir.join("config.json"), &token_only).unwrap();
+    let env = [("DOCKER_CONFIG", docker_dir.to_str().unwrap())];
+    let res = recorder_in(&scratch, &args, None, &env);
+    assert_eq!(res.status.code(), Some(2));
+    let msg = stderr(&res);
+    assert!(msg.contains("401") && msg.contains(&said), "{msg}");
+    assert!(!out.exists(), "nothing is written");
+}
+
 #[test]
 fn pull_refuses_what_is_not_a_profile() {
     let reg = Registry::start();

@@ -12,6 +12,8 @@ pub struct Credentials {
     pub(crate) basic: Option<(String, String)>,
     /// Where they came from, for messages ("--username", "REGISTRY_USERNAME", a file).
     pub(crate) source: String,
+    /// What was found on the way and why it was not used, for the message a refusal gets.
+    pub(crate) unused: Vec<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -19,17 +21,19 @@ impl std::fmt::Debug for Credentials {
         let user = self.basic.as_ref().map(|(u, _)| u.as_str());
         write!(
             f,
-            "Credentials {{ user: {user:?}, password: <hidden>, source: {:?} }}",
-            self.source
+            "Credentials {{ user: {user:?}, password: <hidden>, source: {:?}, unused: {:?} }}",
+            self.source, self.unused
         )
     }
 }
 
 impl Credentials {
-    pub(crate) fn anonymous() -> Credentials {
+    /// No credentials; `unused` says what was found and why it was not used.
+    pub(crate) fn anonymous(unused: Vec<String>) -> Credentials {
         Credentials {
             basic: None,
             source: "no credentials".to_string(),
+            unused,
         }
     }
 
@@ -37,6 +41,7 @@ impl Credentials {
         Credentials {
             basic: Some((user.to_string(), password.to_string())),
             source: source.to_string(),
+            unused: Vec::new(),
         }
     }
 }
@@ -52,31 +57,57 @@ pub struct Access {
     pub insecure: bool,
 }
 
+/// What one place holds for a registry.
+enum Found {
+    Basic(Credentials),
+    /// An entry that cannot be used, and why (an identity token).
+    Unusable(String),
+    Nothing,
+}
+
 /// The credentials for `registry` (host[:port]), and notes on what was skipped on the way.
 pub(crate) fn resolve(
     access: &Access,
     registry: &str,
 ) -> Result<(Credentials, Vec<String>), OciError> {
-    let mut notes = Vec::new();
     if let Some(c) = &access.explicit {
-        return Ok((c.clone(), notes));
+        return Ok((c.clone(), Vec::new()));
     }
     if let Some(path) = &access.authfile {
-        let c = from_file(path, registry, &mut notes)?.ok_or_else(|| OciError::Credentials {
-            origin: path.display().to_string(),
-            reason: format!("it has no entry for {registry}"),
-        })?;
-        return Ok((c, notes));
+        let origin = path.display().to_string();
+        return match from_file(path, registry)? {
+            Found::Basic(c) => Ok((c, Vec::new())),
+            Found::Unusable(why) => Err(OciError::Credentials {
+                origin,
+                reason: format!("{why}; {USE_A_PASSWORD}"),
+            }),
+            Found::Nothing => Err(OciError::Credentials {
+                origin,
+                reason: format!("it has no entry for {registry}"),
+            }),
+        };
     }
     if let Some(c) = from_env()? {
-        return Ok((c, notes));
+        return Ok((c, Vec::new()));
     }
-    if let Some(c) = from_podman(registry, &mut notes)? {
-        return Ok((c, notes));
+    let mut unused = Vec::new();
+    for found in [from_podman(registry), from_docker(registry)] {
+        match found? {
+            Found::Basic(c) => return Ok((c, unused)),
+            Found::Unusable(why) => unused.push(why),
+            Found::Nothing => {}
+        }
     }
-    let c = from_docker(registry, &mut notes)?.unwrap_or_else(Credentials::anonymous);
-    Ok((c, notes))
+    let notes = unused
+        .iter()
+        .map(|why| format!("{why}; skipped it"))
+        .collect();
+    Ok((Credentials::anonymous(unused), notes))
 }
+
+/// What to do instead of an identity token.
+pub(crate) const USE_A_PASSWORD: &str = "log in with a username and password \
+     (`docker login`, `podman login`), or pass --username with --password-stdin";
 
 fn from_env() -> Result<Option<Credentials>, OciError> {
     let user = std::env::var("REGISTRY_USERNAME")
@@ -97,11 +128,7 @@ fn from_env() -> Result<Option<Credentials>, OciError> {
     }
 }
 
-fn from_file(
-    path: &Path,
-    registry: &str,
-    notes: &mut Vec<String>,
-) -> Result<Option<Credentials>, OciError> {
+fn from_file(path: &Path, registry: &str) -> Result<Found, OciError> {
     let source = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| OciError::Credentials {
         origin: source.clone(),
@@ -109,10 +136,10 @@ fn from_file(
     })?;
     let found =
         docker_credential::get_credential_from_reader(std::io::BufReader::new(file), registry);
-    interpret(found, &source, notes)
+    interpret(found, &source, registry)
 }
 
-fn from_podman(registry: &str, notes: &mut Vec<String>) -> Result<Option<Credentials>, OciError> {
+fn from_podman(registry: &str) -> Result<Found, OciError> {
     let source = match std::env::var_os("REGISTRY_AUTH_FILE") {
         Some(p) => PathBuf::from(p).display().to_string(),
         None => "the Podman auth file (${XDG_RUNTIME_DIR}/containers/auth.json)".to_string(),
@@ -120,11 +147,11 @@ fn from_podman(registry: &str, notes: &mut Vec<String>) -> Result<Option<Credent
     interpret(
         docker_credential::get_podman_credential(registry),
         &source,
-        notes,
+        registry,
     )
 }
 
-fn from_docker(registry: &str, notes: &mut Vec<String>) -> Result<Option<Credentials>, OciError> {
+fn from_docker(registry: &str) -> Result<Found, OciError> {
     // Docker files Docker Hub under its historical v1 URL.
     let key = if registry == "docker.io" || registry == "index.docker.io" {
         "https://index.docker.io/v1/"
@@ -134,7 +161,7 @@ fn from_docker(registry: &str, notes: &mut Vec<String>) -> Result<Option<Credent
     interpret(
         docker_credential::get_credential(key),
         "the Docker config (~/.docker/config.json or $DOCKER_CONFIG)",
-        notes,
+        registry,
     )
 }
 
@@ -142,21 +169,19 @@ fn from_docker(registry: &str, notes: &mut Vec<String>) -> Result<Option<Credent
 fn interpret(
     found: Result<DockerCredential, CredentialRetrievalError>,
     source: &str,
-    notes: &mut Vec<String>,
-) -> Result<Option<Credentials>, OciError> {
+    registry: &str,
+) -> Result<Found, OciError> {
     match found {
         Ok(DockerCredential::UsernamePassword(u, p)) => {
-            Ok(Some(Credentials::basic(&u, &p, source)))
+            Ok(Found::Basic(Credentials::basic(&u, &p, source)))
         }
-        Ok(DockerCredential::IdentityToken(_)) => {
-            notes.push(format!(
-                "{source} holds an identity token, which is not supported; ignoring it"
-            ));
-            Ok(None)
-        }
+        Ok(DockerCredential::IdentityToken(_)) => Ok(Found::Unusable(format!(
+            "{source} holds an identity token for {registry}, which is not supported \
+             (seccomp-recorder sends only a username and password)"
+        ))),
         Err(CredentialRetrievalError::NoCredentialConfigured)
         | Err(CredentialRetrievalError::ConfigNotFound)
-        | Err(CredentialRetrievalError::ConfigReadError) => Ok(None),
+        | Err(CredentialRetrievalError::ConfigReadError) => Ok(Found::Nothing),
         Err(e) => Err(OciError::Credentials {
             origin: source.to_string(),
             reason: e.to_string(),
@@ -185,6 +210,21 @@ mod tests {
         );
     }
 
+    fn basic(found: Found) -> Option<(String, String)> {
+        match found {
+            Found::Basic(c) => c.basic,
+            _ => None,
+        }
+    }
+
+    fn with_authfile(path: &Path) -> Access {
+        Access {
+            explicit: None,
+            authfile: Some(path.to_path_buf()),
+            insecure: false,
+        }
+    }
+
     #[test]
     fn authfile_entry_is_read_and_missing_entry_is_an_error() {
         let dir = std::env::temp_dir().join(format!("oci-auth-unit-{}", std::process::id()));
@@ -196,32 +236,46 @@ mod tests {
             r#"{"auths":{"reg.example:5000":{"auth":"Ym9iOnB3"}}}"#,
         )
         .unwrap();
-        let mut notes = Vec::new();
-        let found = from_file(&file, "reg.example:5000", &mut notes)
-            .unwrap()
-            .unwrap();
-        assert_eq!(found.basic, Some(("bob".to_string(), "pw".to_string())));
-        assert_eq!(
-            from_file(&file, "other.example", &mut notes)
-                .unwrap()
-                .map(|c| c.basic),
-            None
+        let found = from_file(&file, "reg.example:5000").unwrap();
+        assert_eq!(basic(found), Some(("bob".to_string(), "pw".to_string())));
+        assert!(matches!(
+            from_file(&file, "other.example").unwrap(),
+            Found::Nothing
+        ));
+        let other = resolve(&with_authfile(&file), "other.example").unwrap_err();
+        assert!(
+            other.to_string().contains("no entry for other.example"),
+            "{other}"
         );
-        let missing = from_file(&dir.join("nope.json"), "reg.example:5000", &mut notes)
-            .unwrap_err()
+        let missing = from_file(&dir.join("nope.json"), "reg.example:5000")
+            .err()
+            .unwrap()
             .to_string();
         assert!(missing.contains("nope.json"), "{missing}");
-        assert!(notes.is_empty(), "{notes:?}");
-        // An identity token is skipped, and the caller is told.
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An entry holding only an identity token is named with the reason it is not used,
+    /// never reported as no entry at all.
+    #[test]
+    fn an_identity_token_is_named_not_taken_for_a_missing_entry() {
+        let dir = std::env::temp_dir().join(format!("oci-auth-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("auth.json");
         std::fs::write(
             &file,
             r#"{"auths":{"reg.example:5000":{"identitytoken":"tok"}}}"#,
         )
         .unwrap();
-        let skipped = from_file(&file, "reg.example:5000", &mut notes).unwrap();
-        assert!(skipped.is_none());
-        assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].contains("identity token"), "{notes:?}");
+        let e = resolve(&with_authfile(&file), "reg.example:5000")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("holds an identity token for reg.example:5000, which is not supported")
+                && e.contains("--password-stdin")
+                && !e.contains("no entry"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -156,6 +156,12 @@ impl Session {
                 "the credentials from {} were rejected",
                 self.credentials.source
             )
+        } else if !self.credentials.unused.is_empty() {
+            format!(
+                "no usable credentials: {}; {}",
+                self.credentials.unused.join("; "),
+                super::auth::USE_A_PASSWORD
+            )
         } else {
             "no credentials were found; pass --username with --password-stdin, set REGISTRY_USERNAME and \
              REGISTRY_PASSWORD, give --authfile, or log in with `podman login`/`docker login`"
@@ -356,10 +362,19 @@ mod tests {
 
     #[test]
     fn statuses_become_their_messages() {
-        let anonymous = session(Credentials::anonymous());
+        let anonymous = session(Credentials::anonymous(Vec::new()));
         let e = anonymous.explain(envelope(OciErrorCode::Unauthorized), "push", "r", 1);
         assert!(
             e.to_string().contains("401") && e.to_string().contains("--username"),
+            "{e}"
+        );
+        // What was found and not used is named, not left for the user to guess.
+        let token =
+            "the Docker config holds an identity token for reg.example, which is not supported";
+        let skipped = session(Credentials::anonymous(vec![token.into()]));
+        let e = skipped.explain(envelope(OciErrorCode::Unauthorized), "pull", "r", 1);
+        assert!(
+            e.to_string().contains("401") && e.to_string().contains(token),
             "{e}"
         );
         let known = session(Credentials::basic("u", "secret-pw", "--username"));
