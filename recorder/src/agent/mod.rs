@@ -10,6 +10,7 @@
 //! is dropped.
 
 pub mod cri;
+pub mod hostns;
 pub mod http;
 pub mod pods;
 mod publish;
@@ -45,6 +46,8 @@ pub enum AgentError {
     Trace(#[from] TraceError),
     #[error(transparent)]
     Cri(#[from] CriError),
+    #[error(transparent)]
+    HostNs(#[from] hostns::HostNsError),
     #[error("cannot watch for SIGTERM: {0}")]
     Signals(#[source] std::io::Error),
 }
@@ -87,6 +90,13 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
         return Ok(());
     };
     let mount = cgroup::mount_point()?;
+    match hostns::enter(&mount)? {
+        hostns::HostNs::Entered => log::info!("entered the host's cgroup namespace"),
+        hostns::HostNs::AlreadyHost(why) => log::info!(
+            "cannot enter the host's cgroup namespace ({why}); this one already is the \
+             host's (it shows the host's cgroup paths): going on"
+        ),
+    }
     let mut tracer = Tracer::load_with(CAPACITY, true)?;
     let attach = tracer.attach(opts.attach)?;
     log::info!("recording via {attach}");
