@@ -1,15 +1,20 @@
-//! containerd's own CRI plugin (Debian's containerd 1.6) on private root, state and socket
-//! paths, and a small blocking CRI client that plays the kubelet: pods with labels,
-//! annotations and a cgroup parent, containers created, started, stopped and removed.
+//! Container runtimes behind their CRI, and one small blocking CRI client for all of them
+//! that plays the kubelet: pods with labels, annotations and a cgroup parent, containers
+//! created, started, stopped and removed, images pulled.
 //!
-//! Pods use the host network (no CNI needed) and the cgroupfs driver; nothing is pulled:
-//! the test image and a pause image are imported from local archives.
+//! This file starts containerd's own CRI plugin (Debian's containerd 1.6) on private root,
+//! state and socket paths; `crio.rs` starts CRI-O. Pods use the host network (no CNI
+//! needed) and the cgroupfs driver. containerd imports the test image and its pause image
+//! from local archives; CRI-O pulls them from a local registry (`images()`), where tests
+//! also push images of their own for either runtime to pull.
 
 use crate::engines::{
     note_host_dirs, remove_cgroup_parent_at_exit, rootfs_tar, run_ok, spawn_containerd, state_dir,
 };
 use crate::wait_until;
+use crate::registry::Registry;
 use hyper_util::rt::TokioIo;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{self as cri, NamespaceMode, security_profile::ProfileType};
 use std::path::{Path, PathBuf};
@@ -25,9 +30,22 @@ pub const PAUSE_IMAGE: &str = "localhost/sctest-pause:latest";
 /// Parent of the pods' cgroups, as a kubelet with the cgroupfs driver would make them.
 pub const CGROUP_ROOT: &str = "kubepods-sctest";
 
+/// Which runtime serves a CRI socket: they differ in how images reach them and in what a
+/// client must send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Containerd,
+    Crio,
+}
+
 pub struct CriRuntime {
+    pub kind: Kind,
     pub dir: PathBuf,
     pub sock: PathBuf,
+    /// The test image as this runtime names it.
+    pub image: String,
+    /// The runtime's log, for failure messages.
+    pub log_file: PathBuf,
 }
 
 impl CriRuntime {
@@ -72,9 +90,15 @@ impl CriRuntime {
         note_host_dirs();
         remove_cgroup_parent_at_exit(CGROUP_ROOT);
         spawn_containerd(&dir, "", &tables);
-        let c = CriRuntime { dir, sock };
+        let c = CriRuntime {
+            kind: Kind::Containerd,
+            log_file: dir.join("containerd.log"),
+            image: IMAGE.into(),
+            dir,
+            sock,
+        };
         wait_until("containerd's CRI", Duration::from_secs(30), || {
-            c.sock.exists() && Client::try_connect(&c.sock).is_ok()
+            c.sock.exists() && c.try_client().is_ok()
         });
         for (name, config) in [
             (IMAGE, serde_json::json!({"Cmd": ["/bin/sh"]})),
@@ -83,7 +107,7 @@ impl CriRuntime {
                 serde_json::json!({"Entrypoint": ["/bin/sleep", "1000000000"]}),
             ),
         ] {
-            let archive = image_archive(&c.dir, name, config);
+            let archive = tar(&image_layout(&c.dir, name, config));
             run_ok(
                 Command::new("ctr")
                     .arg("-a")
@@ -95,18 +119,52 @@ impl CriRuntime {
         c
     }
 
-    /// containerd's log, for failure messages.
+    /// The runtime's log, for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
+    pub fn try_client(&self) -> Result<Client, String> {
+        Client::try_connect(self)
     }
 
     pub fn client(&self) -> Client {
-        Client::try_connect(&self.sock).expect("containerd's CRI answers")
+        Client::try_connect(self).unwrap_or_else(|e| {
+            panic!(
+                "the CRI at {} does not answer: {e}\n{}",
+                self.sock.display(),
+                tail(&self.log())
+            )
+        })
     }
 }
 
-/// An OCI image layout archive of the test rootfs with the given image config.
-fn image_archive(dir: &Path, name: &str, config: serde_json::Value) -> PathBuf {
+/// The registry every runtime of this test binary can pull from (loopback, plain HTTP),
+/// running until the binary exits.
+pub fn images() -> &'static Registry {
+    static R: OnceLock<Registry> = OnceLock::new();
+    R.get_or_init(|| {
+        let r = Registry::start();
+        r.stop_at_exit();
+        r
+    })
+}
+
+/// Pushes an OCI image layout to the shared registry as `name` (`repo:tag`) with skopeo,
+/// and returns the reference runtimes pull.
+pub fn push_layout(layout: &Path, name: &str) -> String {
+    let reference = images().reference(name);
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}", layout.display()))
+            .arg(format!("docker://{reference}")),
+    );
+    reference
+}
+
+/// The test rootfs as an OCI image layout under `dir` with the given image config.
+pub(crate) fn image_layout(dir: &Path, name: &str, config: serde_json::Value) -> PathBuf {
     let tag = name.replace(['/', ':'], "_");
     let layout = dir.join(format!("oci-{tag}"));
     let blobs = layout.join("blobs/sha256");
@@ -146,11 +204,16 @@ fn image_archive(dir: &Path, name: &str, config: serde_json::Value) -> PathBuf {
         r#"{"imageLayoutVersion":"1.0.0"}"#,
     )
     .unwrap();
-    let tar = dir.join(format!("{tag}.tar"));
+    layout
+}
+
+/// An OCI layout as the archive `ctr images import` takes.
+fn tar(layout: &Path) -> PathBuf {
+    let tar = layout.with_extension("tar");
     run_ok(
         Command::new("tar")
             .arg("-C")
-            .arg(&layout)
+            .arg(layout)
             .arg("-cf")
             .arg(&tar)
             .arg("."),
@@ -165,6 +228,8 @@ pub struct PodSpec {
     pub name: String,
     pub labels: Vec<(String, String)>,
     pub annotations: Vec<(String, String)>,
+    /// `hostPID: true`: the pod's containers see the host's processes.
+    pub host_pid: bool,
 }
 
 impl PodSpec {
@@ -191,7 +256,19 @@ impl PodSpec {
 pub struct Pod {
     pub id: String,
     pub uid: String,
-    config: cri::PodSandboxConfig,
+    pub config: cri::PodSandboxConfig,
+}
+
+impl Pod {
+    /// The namespaces its containers share with the host or the pod, as the kubelet sets them.
+    pub fn namespaces(&self) -> cri::NamespaceOption {
+        self.config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|s| s.namespace_options.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// How a container exited.
@@ -202,10 +279,15 @@ pub struct Exit {
     pub log: String,
 }
 
-fn host_namespaces() -> cri::NamespaceOption {
+fn namespaces(host_pid: bool) -> cri::NamespaceOption {
+    let pid = if host_pid {
+        NamespaceMode::Node
+    } else {
+        NamespaceMode::Container
+    };
     cri::NamespaceOption {
         network: NamespaceMode::Node as i32,
-        pid: NamespaceMode::Container as i32,
+        pid: pid as i32,
         ipc: NamespaceMode::Pod as i32,
         ..Default::default()
     }
@@ -218,20 +300,32 @@ fn unconfined() -> Option<cri::SecurityProfile> {
     })
 }
 
-/// A blocking CRI client.
+/// A Localhost seccomp profile (an absolute path, as the kubelet passes it).
+pub fn localhost(path: &Path) -> Option<cri::SecurityProfile> {
+    Some(cri::SecurityProfile {
+        profile_type: ProfileType::Localhost as i32,
+        localhost_ref: path.display().to_string(),
+    })
+}
+
+/// A blocking CRI client of one runtime.
 pub struct Client {
     rt: tokio::runtime::Runtime,
     client: RuntimeServiceClient<Channel>,
+    images: ImageServiceClient<Channel>,
+    kind: Kind,
+    image: String,
+    log_file: PathBuf,
     logs: PathBuf,
 }
 
 impl Client {
-    fn try_connect(sock: &Path) -> Result<Client, String> {
+    fn try_connect(runtime: &CriRuntime) -> Result<Client, String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let path = sock.to_path_buf();
+        let path = runtime.sock.clone();
         let channel = rt
             .block_on(
                 Endpoint::from_static("http://[::]:0").connect_with_connector(tower::service_fn(
@@ -247,8 +341,12 @@ impl Client {
             .map_err(|e| e.to_string())?;
         let c = Client {
             rt,
-            client: RuntimeServiceClient::new(channel),
-            logs: sock.parent().unwrap().join("pod-logs"),
+            client: RuntimeServiceClient::new(channel.clone()),
+            images: ImageServiceClient::new(channel),
+            kind: runtime.kind,
+            image: runtime.image.clone(),
+            log_file: runtime.log_file.clone(),
+            logs: runtime.dir.join("pod-logs"),
         };
         let mut client = c.client.clone();
         c.rt.block_on(client.version(cri::VersionRequest::default()))
@@ -264,11 +362,32 @@ impl Client {
             .block_on(fut)
             .unwrap_or_else(|e| {
                 panic!(
-                    "CRI {what} failed: {e}\ncontainerd log:\n{}",
-                    tail(&CriRuntime::get().log())
+                    "CRI {what} failed: {e}\n{:?} log:\n{}",
+                    self.kind,
+                    tail(&std::fs::read_to_string(&self.log_file).unwrap_or_default())
                 )
             })
             .into_inner()
+    }
+
+    /// PullImage, as the kubelet does before it creates a container of an image it lacks.
+    pub fn pull(&self, image: &str) -> String {
+        let mut c = self.images.clone();
+        let req = cri::PullImageRequest {
+            image: Some(self.image_spec(image)),
+            ..Default::default()
+        };
+        self.call("PullImage", async move { c.pull_image(req).await })
+            .image_ref
+    }
+
+    fn image_spec(&self, image: &str) -> cri::ImageSpec {
+        cri::ImageSpec {
+            image: image.into(),
+            // CRI-O verifies signatures against the name the user gave and refuses without.
+            user_specified_image: image.into(),
+            ..Default::default()
+        }
     }
 
     /// RunPodSandbox with the cgroup parent a kubelet would give a BestEffort pod.
@@ -297,7 +416,7 @@ impl Client {
             linux: Some(cri::LinuxPodSandboxConfig {
                 cgroup_parent: format!("/{CGROUP_ROOT}/besteffort/pod{uid}"),
                 security_context: Some(cri::LinuxSandboxSecurityContext {
-                    namespace_options: Some(host_namespaces()),
+                    namespace_options: Some(namespaces(spec.host_pid)),
                     seccomp: unconfined(),
                     ..Default::default()
                 }),
@@ -318,15 +437,15 @@ impl Client {
         }
     }
 
-    /// CreateContainer running `/bin/probe ARGS` (or `command` when it starts with '/'),
-    /// unconfined or under the Localhost profile at `localhost`.
-    pub fn create(
+    /// The config of a container of the test image running `/bin/probe ARGS` (or `command`
+    /// when it starts with '/'), unconfined or under the Localhost profile at `localhost`.
+    pub fn config(
         &self,
         pod: &Pod,
         name: &str,
         command: &[&str],
         localhost: Option<&Path>,
-    ) -> String {
+    ) -> cri::ContainerConfig {
         let (cmd, args): (Vec<String>, Vec<String>) = match command.first() {
             Some(c) if c.starts_with('/') => (
                 vec![c.to_string()],
@@ -337,35 +456,43 @@ impl Client {
                 command.iter().map(|s| s.to_string()).collect(),
             ),
         };
-        let seccomp = match localhost {
-            None => unconfined(),
-            Some(p) => Some(cri::SecurityProfile {
-                profile_type: ProfileType::Localhost as i32,
-                localhost_ref: p.display().to_string(),
-            }),
-        };
-        let config = cri::ContainerConfig {
+        cri::ContainerConfig {
             metadata: Some(cri::ContainerMetadata {
                 name: name.into(),
                 attempt: 0,
             }),
-            image: Some(cri::ImageSpec {
-                image: IMAGE.into(),
-                ..Default::default()
-            }),
+            image: Some(self.image_spec(&self.image)),
             command: cmd,
             args,
             log_path: format!("{name}.log"),
             linux: Some(cri::LinuxContainerConfig {
                 security_context: Some(cri::LinuxContainerSecurityContext {
-                    namespace_options: Some(host_namespaces()),
-                    seccomp,
+                    namespace_options: Some(pod.namespaces()),
+                    seccomp: localhost.map_or_else(unconfined, self::localhost),
                     ..Default::default()
                 }),
                 ..Default::default()
             }),
             ..Default::default()
-        };
+        }
+    }
+
+    /// CreateContainer of the test image: see `config`.
+    pub fn create(
+        &self,
+        pod: &Pod,
+        name: &str,
+        command: &[&str],
+        localhost: Option<&Path>,
+    ) -> String {
+        self.create_with(pod, self.config(pod, name, command, localhost))
+    }
+
+    /// CreateContainer with a config of the caller's own; the image must be pulled.
+    pub fn create_with(&self, pod: &Pod, mut config: cri::ContainerConfig) -> String {
+        if let Some(image) = config.image.as_mut() {
+            image.user_specified_image = image.image.clone();
+        }
         let mut c = self.client.clone();
         let req = cri::CreateContainerRequest {
             pod_sandbox_id: pod.id.clone(),
@@ -397,28 +524,48 @@ impl Client {
         self.wait_exit(pod, name, &id, Duration::from_secs(60))
     }
 
+    /// ContainerStatus, verbose: the runtime's info (pid, runtime spec) included.
+    pub fn status(&self, id: &str) -> cri::ContainerStatusResponse {
+        let mut c = self.client.clone();
+        let req = cri::ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: true,
+        };
+        self.call(
+            "ContainerStatus",
+            async move { c.container_status(req).await },
+        )
+    }
+
+    /// The host pid of a running container's first process, from the verbose status.
+    pub fn pid(&self, id: &str) -> u32 {
+        let st = self.status(id);
+        let info = st.info.get("info").cloned().unwrap_or_default();
+        let info: serde_json::Value = serde_json::from_str(&info)
+            .unwrap_or_else(|e| panic!("verbose status info of {id} is not JSON ({e}): {info}"));
+        info["pid"]
+            .as_u64()
+            .filter(|p| *p > 0)
+            .unwrap_or_else(|| panic!("no pid in the status of {id}: {info}")) as u32
+    }
+
+    /// The container's log so far.
+    pub fn log(&self, pod: &Pod, name: &str) -> String {
+        std::fs::read_to_string(self.logs.join(&pod.uid).join(format!("{name}.log")))
+            .unwrap_or_default()
+    }
+
     pub fn wait_exit(&self, pod: &Pod, name: &str, id: &str, timeout: Duration) -> Exit {
         let deadline = Instant::now() + timeout;
         loop {
-            let mut c = self.client.clone();
-            let req = cri::ContainerStatusRequest {
-                container_id: id.into(),
-                verbose: false,
-            };
             let st = self
-                .call(
-                    "ContainerStatus",
-                    async move { c.container_status(req).await },
-                )
+                .status(id)
                 .status
                 .expect("ContainerStatus has a status");
             if st.state == cri::ContainerState::ContainerExited as i32 {
-                let log =
-                    std::fs::read_to_string(self.logs.join(&pod.uid).join(format!("{name}.log")))
-                        .unwrap_or_default();
                 return Exit {
                     code: st.exit_code,
-                    log,
+                    log: self.log(pod, name),
                 };
             }
             assert!(
@@ -467,7 +614,7 @@ fn nanos() -> u64 {
     t.as_nanos() as u64 & 0xffff_ffff_ffff
 }
 
-fn tail(s: &str) -> String {
+pub(crate) fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }

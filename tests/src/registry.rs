@@ -87,6 +87,14 @@ impl Registry {
         self.dir.path("data")
     }
 
+    /// For a registry kept in a static, which is never dropped: stopped by PID and its
+    /// storage removed when the test binary exits.
+    pub fn stop_at_exit(&self) {
+        if let Some(child) = &self.child {
+            crate::engines::register(Some(child.id()), &self.dir.0);
+        }
+    }
+
     /// Stops the registry; calling it again does nothing.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

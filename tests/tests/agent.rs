@@ -652,3 +652,131 @@ fn push_publishes_an_artifact_skopeo_reads_and_prints_its_digest() {
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");
 }
+
+/// CRI-O 1.32 with container events on (the kubelet's Evented PLEG): the agent follows
+/// GetContainerEvents, its polls an hour apart, so only an event can tell it the container
+/// exited and have the profile written; recorded from birth, CRI-O enforces it as Localhost.
+#[test]
+fn crio_pods_are_recorded_from_birth_on_its_events_and_enforced() {
+    let log = record_and_enforce_on_crio(CriRuntime::crio(), "1h");
+    // CRI-O opens the stream with its first event.
+    assert!(log.contains("following container events from"), "{log}");
+}
+
+/// CRI-O's default ends the event stream at once: the agent says so, and its polls find
+/// the exit.
+#[test]
+fn crio_pods_are_recorded_from_birth_by_polling_without_events() {
+    let log = record_and_enforce_on_crio(CriRuntime::crio_without_events(), "500ms");
+    assert!(
+        log.contains("no container events from") && log.contains("polling the CRI"),
+        "{log}"
+    );
+}
+
+/// A replica recorded from birth through CRI-O, then enforced by it; the agent's log.
+fn record_and_enforce_on_crio(rt: &CriRuntime, poll: &str) -> String {
+    require_root();
+    let cri = rt.client();
+    let out = Scratch::new("agent-crio");
+    let dir = out.path("localhost");
+    let mut args = localhost_args(&dir);
+    args.extend(["--poll-interval".into(), poll.into()]);
+    let agent = start_agent(rt, &args);
+    let ns = namespace(&format!("crio-{poll}"));
+    let hash = "5d8f7c9b6d";
+    let pod = cri.run_pod(
+        &PodSpec::new(&ns, &format!("web-{hash}-x2k4q"))
+            .label("pod-template-hash", hash)
+            .annotate(RECORD, "true"),
+    );
+    ok(&cri.run(&pod, "app", &["getpriority"], None), "app");
+    let app = dir.join(&ns).join("web/app.json");
+    let names = wait_calls(&app, &["getpriority"], &agent);
+    assert!(!names.iter().any(|n| n == "getitimer"), "{names:?}");
+    assert_eq!(entries(&dir.join(&ns).join("web")), ["app.json"]);
+
+    let enforced = cri.run_pod(&PodSpec::new(&ns, "enforced"));
+    let e = cri.run(&enforced, "app", &["getpriority", "getitimer"], Some(&app));
+    assert_eq!(e.code, 0, "the recorded profile broke the start: {}", e.log);
+    assert!(
+        e.log.contains("getpriority ret=") && !e.log.contains("getpriority ret=-1 errno=38"),
+        "{}",
+        e.log
+    );
+    assert!(
+        e.log.contains("getitimer ret=-1 errno=38"),
+        "a call never recorded must get ENOSYS: {}",
+        e.log
+    );
+    for p in [&pod, &enforced] {
+        cri.remove_pod(p);
+    }
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+    assert!(log.contains("connected to cri-o 1.32"), "{log}");
+    log
+}
+
+/// The agent joins the host's cgroup namespace by itself (setns on /proc/1/ns/cgroup) from
+/// a private one such as a pod gets. Where that is refused (this machine refuses /proc/1/ns
+/// even to root), a private namespace would hide other pods' cgroup paths: the agent says
+/// so and how to run it, and does not start.
+#[test]
+fn from_a_private_cgroup_namespace_the_agent_enters_the_hosts_or_says_why_not() {
+    require_root();
+    let rt = CriRuntime::get();
+    let out = Scratch::new("agent-cgns");
+    let mount = seccomp_recorder::cgroup::mount_point().expect("a cgroup2 mount");
+    let cgroup = mount.join(format!("scr-agent-cgns-{}", std::process::id()));
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec unshare --cgroup -- {} agent --runtime-endpoint {} \
+         --localhost-dir {}",
+        cgroup.display(),
+        bin().display(),
+        rt.endpoint(),
+        out.path("p").display()
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = collect(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("recording via"))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        assert!(Instant::now() < deadline, "{:?}", stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let log = stderr.lock().unwrap().join("\n");
+    let _ = std::fs::remove_dir(&cgroup);
+    if std::fs::read_link("/proc/1/ns/cgroup").is_ok() {
+        assert!(status.is_none(), "{log}");
+        assert!(log.contains("entered the host's cgroup namespace"), "{log}");
+    } else {
+        assert!(status.is_some_and(|s| !s.success()), "{log}");
+        assert!(
+            log.contains("cannot enter the host's cgroup namespace (/proc/1/ns/cgroup: ")
+                && log.contains("this process is / in it")
+                && log.contains("hostPID"),
+            "{log}"
+        );
+    }
+}
