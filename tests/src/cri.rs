@@ -11,8 +11,8 @@
 use crate::engines::{
     note_host_dirs, remove_cgroup_parent_at_exit, rootfs_tar, run_ok, spawn_containerd, state_dir,
 };
-use crate::wait_until;
 use crate::registry::Registry;
+use crate::wait_until;
 use hyper_util::rt::TokioIo;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
