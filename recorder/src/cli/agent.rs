@@ -87,6 +87,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let listen = args.listen;
+    let opts = plan(args)?;
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = listen {
+        let bound = agent::http::serve(addr, metrics.clone())
+            .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
+        log::info!("serving /healthz and /metrics on http://{bound}");
+    }
+    agent::run(&opts, metrics, &mut |key, reference| {
+        println!("{key} {reference}");
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The agent's options with every flag rule checked: nothing starts (no eBPF, no CRI
+/// connection) on flags that cannot work.
+fn plan(args: Args) -> Result<Options> {
     let default = args.action.or_recorded_default()?;
     if let Some(e) = &args.runtime_endpoint {
         cri::socket_path(e)?;
@@ -101,7 +119,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(repo) = &args.push {
         check_repository(repo, &access)?;
     }
-    let opts = Options {
+    Ok(Options {
         endpoint: args.runtime_endpoint,
         selectors: args.selector,
         localhost_dir: (!args.no_localhost).then_some(args.localhost_dir),
@@ -112,18 +130,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         poll_interval: args.poll_interval,
         default,
         attach: args.attach,
-    };
-    let metrics = Arc::new(Metrics::default());
-    if let Some(addr) = args.listen {
-        let bound = agent::http::serve(addr, metrics.clone())
-            .map_err(|e| anyhow::anyhow!("--listen {addr}: {e}"))?;
-        log::info!("serving /healthz and /metrics on http://{bound}");
-    }
-    agent::run(&opts, metrics, &mut |key, reference| {
-        println!("{key} {reference}");
-        let _ = std::io::stdout().flush();
-    })?;
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Every profile goes to its own tag of the repository: the repository and the credentials
@@ -139,4 +146,69 @@ fn check_repository(repo: &str, access: &oci::Access) -> Result<()> {
     oci::Destination::new(&format!("{repo}:check"), None, access)
         .with_context(|| format!("--push {repo}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+    use seccomp_recorder::profile::DefaultAction;
+
+    fn plan_of(words: &[&str]) -> Result<Options> {
+        let argv = ["seccomp-recorder", "agent"].iter().chain(words);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Agent(a) => plan(a),
+            _ => unreachable!("parsed as agent"),
+        }
+    }
+
+    fn refused(words: &[&str]) -> String {
+        match plan_of(words) {
+            Ok(_) => panic!("{words:?} was accepted"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn flags_that_cannot_work_are_refused_before_the_agent_starts() {
+        let missing = std::env::temp_dir().join(format!("agent-auth-{}", std::process::id()));
+        for (words, expect) in [
+            (
+                &["--password-stdin", "--username", "u"][..],
+                "is for --push",
+            ),
+            (&["--no-localhost"], "leaves nowhere to publish"),
+            (&["--push", "reg.example/app:v1"], "without a tag or digest"),
+            (
+                &["--push", "reg.example/app@sha256:00"],
+                "without a tag or digest",
+            ),
+            (&["--push", "Not A Repo"], "not a usable reference"),
+            (
+                &[
+                    "--push",
+                    "reg.example/app",
+                    "--authfile",
+                    missing.to_str().unwrap(),
+                ],
+                "cannot open it",
+            ),
+        ] {
+            let e = refused(words);
+            assert!(e.contains(expect), "{words:?}: expected '{expect}' in: {e}");
+        }
+        assert!(plan_of(&["--push", "127.0.0.1:5000/team/seccomp"]).is_ok());
+    }
+
+    #[test]
+    fn the_default_action_is_the_same_word_as_everywhere() {
+        let default = |words: &[&str]| plan_of(words).unwrap().default;
+        assert_eq!(default(&[]), DefaultAction::Errno(38));
+        assert_eq!(
+            default(&["--default-action", "errno"]),
+            DefaultAction::Errno(1)
+        );
+        assert_eq!(default(&["--errno", "EACCES"]), DefaultAction::Errno(13));
+    }
 }

@@ -60,6 +60,22 @@ pub struct Args {
     settings: Box<Settings>,
 }
 
+/// `--action`: one seccomp action, or all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Logged {
+    All,
+    One(Action),
+}
+
+impl Logged {
+    fn parse(s: &str) -> Result<Logged, String> {
+        match s {
+            "all" => Ok(Logged::All),
+            _ => s.parse().map(Logged::One),
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct Settings {
     /// Read every line as this format instead of detecting it.
@@ -101,9 +117,10 @@ struct Settings {
         long,
         value_name = "ACTION",
         value_delimiter = ',',
-        default_value = "log"
+        default_value = "log",
+        value_parser = Logged::parse
     )]
-    action: Vec<String>,
+    action: Vec<Logged>,
 
     /// Leave out the records of runc's init (runc:[2:INIT]). The profile then lacks the
     /// execve that starts the container's process.
@@ -193,15 +210,14 @@ fn options(args: &Settings) -> Result<Options> {
         "journald" => Some(Format::Journald),
         _ => None,
     };
-    let actions: BTreeSet<Action> = if args.action.iter().any(|a| a == "all") {
-        Action::ALL.into()
-    } else {
-        args.action
-            .iter()
-            .map(|a| a.parse())
-            .collect::<Result<_, String>>()
-            .map_err(anyhow::Error::msg)?
-    };
+    let actions: BTreeSet<Action> = args
+        .action
+        .iter()
+        .flat_map(|a| match a {
+            Logged::All => Action::ALL.to_vec(),
+            Logged::One(a) => vec![*a],
+        })
+        .collect();
     if let (Some(since), Some(until)) = (args.since, args.until)
         && since > until
     {
@@ -344,5 +360,59 @@ fn size(bytes: u64) -> String {
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
         b => format!("{b} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parsed(words: &[&str]) -> Result<Args, clap::Error> {
+        let argv = ["seccomp-recorder", "import-audit", "audit.log"]
+            .iter()
+            .chain(words);
+        Cli::try_parse_from(argv).map(|cli| match cli.command {
+            Command::ImportAudit(a) => a,
+            _ => unreachable!("parsed as import-audit"),
+        })
+    }
+
+    fn options_of(words: &[&str]) -> Result<Options> {
+        options(&parsed(words).unwrap().settings)
+    }
+
+    #[test]
+    fn actions_are_checked_by_clap_and_all_means_every_one() {
+        let actions = |words: &[&str]| options_of(words).unwrap().actions;
+        assert_eq!(actions(&[]), [Action::Log].into());
+        assert_eq!(
+            actions(&["--action", "errno,log"]),
+            ["errno".parse().unwrap(), Action::Log].into()
+        );
+        assert_eq!(actions(&["--action", "all"]), Action::ALL.into());
+        let e = parsed(&["--action", "logg"]).err().unwrap().to_string();
+        assert!(e.contains("unknown action 'logg'"), "{e}");
+        let e = parsed(&["--format", "xml"]).err().unwrap().to_string();
+        assert!(e.contains("xml"), "{e}");
+    }
+
+    #[test]
+    fn a_time_window_that_holds_nothing_is_refused() {
+        let e = options_of(&["--since", "2026-11-22T10:00", "--until", "2026-11-22"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("--since is after --until"), "{e}");
+        assert!(options_of(&["--since", "2026-11-22", "--until", "2026-11-22T10:00"]).is_ok());
+    }
+
+    #[test]
+    fn a_command_name_is_cut_where_the_kernel_cuts_it() {
+        assert_eq!(kernel_comm("nginx"), "nginx");
+        assert_eq!(kernel_comm("a-very-long-process-name"), "a-very-long-pro");
+        // Never inside a UTF-8 character.
+        assert_eq!(kernel_comm("ééééééééé"), "ééééééé");
     }
 }
