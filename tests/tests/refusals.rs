@@ -607,3 +607,69 @@ fn a_recorded_profile_with_the_flag_reports_what_it_lacks() {
         "{lines:?}"
     );
 }
+
+/// Resident memory of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// A flood of refusals: the watch's memory stays flat (it counts, it keeps nothing per
+/// call), and what it did not see is accounted for in its summary.
+#[test]
+fn a_flood_leaves_memory_flat() {
+    let s = Scratch::new("refusals-flood");
+    let program = workload(&s);
+    let _k = kernel();
+    let mut child = Command::new(bin())
+        .args([
+            "watch-refusals",
+            "--source",
+            "netlink",
+            "--duration",
+            "120s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, said) = channel();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = said.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(first.contains("watching seccomp refusals"), "{first}");
+    refuse(&program, 20_000, &[]);
+    std::thread::sleep(Duration::from_secs(1));
+    let before = rss_kib(child.id());
+    let started = Instant::now();
+    refuse(&program, 200_000, &[]);
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    let after = rss_kib(child.id());
+    // SAFETY: signalling our own child by its PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(child.wait().unwrap().success());
+    let summary: Vec<String> = said.try_iter().collect();
+    let summary = summary.join("\n");
+    eprintln!("200,000 refusals in {took:?}; watch RSS {before} KiB -> {after} KiB\n{summary}");
+    assert!(
+        after < before + 2048,
+        "memory grew from {before} KiB to {after} KiB over 200,000 refusals"
+    );
+    let records: u64 = summary
+        .split_once(" SECCOMP records")
+        .and_then(|(b, _)| b.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(records > 0, "{summary}");
+    assert!(summary.contains("losses: kernel lost "), "{summary}");
+}
