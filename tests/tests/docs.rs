@@ -1,8 +1,14 @@
-//! The docs tell the truth: figures come from the benchmark run they cite, and facts stated
-//! in several places are stated the same way everywhere.
+//! The docs tell the truth: their command examples run, figures come from the benchmark run
+//! they cite, and facts stated in several places are stated the same way everywhere.
+//!
+//! Examples in ```console blocks run here through trycmd, with their output checked (`...`
+//! and `[..]` stand for what differs between runs). Examples in ```sh blocks need what a
+//! test machine does not have (a cluster, a registry on the network, the reader's
+//! containers or workload): their subcommands and flags are checked against `--help`.
 
-use seccomp_recorder_tests::workspace;
+use seccomp_recorder_tests::{Scratch, bin, recorder, require_root, workspace};
 use std::collections::BTreeSet;
+use std::path::Path;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(workspace().join(path))
@@ -183,4 +189,214 @@ fn numbers_are_read_as_written() {
     let n = numbers("1.31x, 5,000 targets; 29.0 MB. 92 ms");
     let want: BTreeSet<String> = ["1.31", "5000", "29.0", "92"].map(String::from).into();
     assert_eq!(n, want);
+}
+
+/// Each doc with ```console blocks is copied into a scratch directory next to a copy of
+/// the examples' inputs (`tests/fixtures/docs/`, written by hand), which trycmd makes the
+/// working directory of its commands: the checkout is never written to.
+#[test]
+fn console_examples_run_and_print_what_the_docs_show() {
+    require_root();
+    let s = Scratch::new("docs-examples");
+    for doc in docs() {
+        if !read(&doc).contains("```console") {
+            continue;
+        }
+        let stem = Path::new(&doc).file_stem().unwrap().to_str().unwrap();
+        std::fs::copy(workspace().join(&doc), s.path(&format!("{stem}.md"))).unwrap();
+        let inputs = s.path(&format!("{stem}.in"));
+        std::fs::create_dir_all(&inputs).unwrap();
+        for e in std::fs::read_dir(workspace().join("tests/fixtures/docs")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), inputs.join(e.file_name())).unwrap();
+        }
+    }
+    eprintln!(
+        "running the ```console examples of README.md and docs/*.md from copies in {} \
+         (line numbers are the docs')",
+        s.0.display()
+    );
+    trycmd::TestCases::new()
+        .register_bin("seccomp-recorder", bin())
+        .register_bin("cat", Path::new("/bin/cat"))
+        .env("NO_COLOR", "1")
+        .case(s.path("*.md"))
+        .run();
+}
+
+/// A fenced block of a Markdown file: its info string, first line number and lines.
+struct Block {
+    info: String,
+    line: usize,
+    lines: Vec<String>,
+}
+
+fn blocks(text: &str) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    let mut open: Option<Block> = None;
+    for (i, l) in text.lines().enumerate() {
+        let fence = l.trim_start().strip_prefix("```");
+        match (fence, open.take()) {
+            (Some(_), Some(b)) => out.push(b),
+            (Some(info), None) => {
+                open = Some(Block {
+                    info: info.trim().to_string(),
+                    line: i + 1,
+                    lines: Vec::new(),
+                })
+            }
+            (None, Some(mut b)) => {
+                b.lines.push(l.to_string());
+                open = Some(b);
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// The recorder's arguments in a line of a shell example, where the recorder is the
+/// command (`$ seccomp-recorder ...`, `... | seccomp-recorder ...`, `VAR=x seccomp-recorder`,
+/// `cargo xtask run -- ...`), not a word in an argument or in output.
+fn invocations(line: &str) -> Vec<Vec<String>> {
+    let line = line.trim_start().trim_start_matches("$ ");
+    let mut out = Vec::new();
+    for part in line.split(['|', ';', '&']) {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let mut rest = words
+            .iter()
+            .skip_while(|w| w.contains('=') && !w.starts_with('-'));
+        let args: Vec<&str> = match rest.next() {
+            Some(&"seccomp-recorder") => rest.copied().collect(),
+            Some(&"cargo") if words.ends_with(&["xtask", "run", "--"]) => Vec::new(),
+            Some(&"cargo") => {
+                let tail: Vec<&str> = rest.copied().collect();
+                match tail.strip_prefix(&["xtask", "run", "--"]) {
+                    Some(a) => a.to_vec(),
+                    None => continue,
+                }
+            }
+            _ => continue,
+        };
+        // A comment ends the command; `--` ends the recorder's own flags.
+        let args = args
+            .into_iter()
+            .take_while(|a| !a.starts_with('#'))
+            .map(|a| a.trim_end_matches('\\').to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        out.push(args);
+    }
+    out
+}
+
+/// Every recorder command in every code block of the docs: each names a subcommand and
+/// only flags that subcommand's `--help` lists. This is what keeps the examples that
+/// cannot run here (```sh: a cluster, a registry, the reader's containers) from drifting.
+#[test]
+fn every_example_uses_subcommands_and_flags_the_cli_has() {
+    let mut helps: std::collections::BTreeMap<String, String> = Default::default();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for doc in docs() {
+        for b in blocks(&read(&doc)) {
+            let mut continued = String::new();
+            for (i, l) in b.lines.iter().enumerate() {
+                continued.push_str(l.trim_end_matches('\\'));
+                continued.push(' ');
+                if l.ends_with('\\') {
+                    continue;
+                }
+                let line = std::mem::take(&mut continued);
+                for args in invocations(&line) {
+                    let at = format!("{doc}:{}", b.line + 1 + i);
+                    checked += 1;
+                    if let Err(e) = check_flags(&args, &mut helps) {
+                        wrong.push(format!("{at}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} examples found");
+    assert!(
+        wrong.is_empty(),
+        "examples the CLI refuses:\n{}",
+        wrong.join("\n")
+    );
+}
+
+fn check_flags(
+    args: &[String],
+    helps: &mut std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    let Some(sub) = args.first() else {
+        return Err("no subcommand".into());
+    };
+    let help = helps.entry(sub.clone()).or_insert_with(|| {
+        let o = recorder(&[sub, "--help"]);
+        if o.status.success() {
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        } else {
+            String::new()
+        }
+    });
+    if help.is_empty() {
+        return Err(format!("no subcommand '{sub}'"));
+    }
+    let flags = args[1..]
+        .iter()
+        .take_while(|a| *a != "--")
+        .filter(|a| a.starts_with('-') && a.len() > 1)
+        .map(|a| a.split('=').next().unwrap());
+    for flag in flags {
+        let listed = help
+            .split([' ', ',', '\n', '=', '[', '<'])
+            .any(|w| w == flag);
+        if !listed {
+            return Err(format!("`{sub}` has no flag {flag}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn invocations_are_found_where_the_recorder_is_the_command() {
+    let i = |l: &str| invocations(l);
+    assert_eq!(
+        i("$ seccomp-recorder diff a.json --format json"),
+        [["diff", "a.json", "--format", "json"]]
+    );
+    assert_eq!(
+        i("journalctl -k | seccomp-recorder import-audit - # x"),
+        [["import-audit", "-"]]
+    );
+    assert_eq!(
+        i("X=1 seccomp-recorder pull r -o p.json"),
+        [["pull", "r", "-o", "p.json"]]
+    );
+    assert_eq!(
+        i("cargo xtask run -- record -o p.json -- ls"),
+        [["record", "-o", "p.json", "--", "ls"]]
+    );
+    assert!(i("kubectl -n seccomp-recorder get pods").is_empty());
+    assert!(i("seccomp-recorder: docker: using docker@20.10").is_empty());
+}
+
+/// Every fenced block says what it is: trycmd would run an unlabelled one as a console
+/// session.
+#[test]
+fn every_code_block_is_labelled() {
+    let mut bare = Vec::new();
+    for doc in docs() {
+        for b in blocks(&read(&doc)) {
+            if b.info.is_empty() {
+                bare.push(format!("{doc}:{}", b.line));
+            }
+        }
+    }
+    assert!(
+        bare.is_empty(),
+        "blocks without a language (console, sh, text, json...): {bare:?}"
+    );
 }
