@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 mod action;
+pub mod container;
 mod errno;
 pub mod flags;
 mod merge;

@@ -125,6 +125,44 @@ fn container_named_in_runcs_default_root_is_found_through_its_state() {
     assert!(has(&p, TWO) && has(&p, "execve"), "{:?}", allowed(&p));
 }
 
+/// Every container profile allows what runc init's Go runtime may call at any time after
+/// the filter is in place, whatever found the container: one found only through runc's
+/// state.json (its cgroup name carries no ID) used to lack them.
+#[test]
+fn a_container_found_through_runcs_state_gets_the_runtimes_calls_like_any_other() {
+    require_root();
+    // The Go runtime's calls docs/runtime.md lists.
+    const GO_RUNTIME: [&str; 15] = [
+        "futex",
+        "nanosleep",
+        "sched_yield",
+        "getpid",
+        "gettid",
+        "tgkill",
+        "rt_sigreturn",
+        "mmap",
+        "munmap",
+        "madvise",
+        "clone",
+        "sigaltstack",
+        "rt_sigprocmask",
+        "epoll_pwait",
+        "exit",
+    ];
+    let s = Scratch::new("rt-go");
+    let rootfs = Rootfs::new(&s);
+    let mut named = Container::new(&s, &rootfs, &["/bin/sh", "-c", "/workload two"]);
+    named.named_in_default_root("go");
+    let by_id = Container::new(&s, &rootfs, &["/bin/sh", "-c", "/workload one"]);
+    for (c, file) in [(&named, "named.json"), (&by_id, "by-id.json")] {
+        let out = s.path(file);
+        record_created(&["record", "-o", out.to_str().unwrap()], &[c]);
+        let p = profile(&out);
+        let missing: Vec<&str> = GO_RUNTIME.into_iter().filter(|n| !has(&p, n)).collect();
+        assert!(missing.is_empty(), "{file}: {missing:?} missing: {:?}", allowed(&p));
+    }
+}
+
 /// `runc --root DIR`: a named container there is found once `--engine-root DIR` says where
 /// to look, as docs/runtime.md shows, and not found (a clear error, no file) without it.
 #[test]

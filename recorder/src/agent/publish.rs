@@ -2,10 +2,11 @@
 //! OCI registry. Each merges into what is already there, so replicas, restarts of a
 //! container and restarts of the agent all grow one profile.
 
+use super::acc::Acc;
 use super::cri::Cri;
 use super::http::Metrics;
 use super::pods::Key;
-use super::{Acc, OnPush, Options};
+use super::{OnPush, Options};
 use crate::arch::Arch;
 use crate::diff::Baseline;
 use crate::engine::Engine;

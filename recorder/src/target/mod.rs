@@ -15,10 +15,9 @@ mod tests;
 
 pub use container::{Container, Engine};
 pub(crate) use engines::{EngineRoots, Roots};
-pub(crate) use layout::container_of;
+pub(crate) use layout::{container_of, id_from_dir_name};
 
 use crate::cgroup::{self, CgroupError};
-use layout::id_from_dir_name;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,10 @@ fn container_ids_from_scope_names() {
     assert_eq!(id_from_dir_name(&format!("libpod-conmon-{ID}.scope")), None);
     assert_eq!(id_from_dir_name("system.slice"), None);
     assert_eq!(id_from_dir_name("container"), None);
+    // What the agent sees on a Kubernetes node besides containers.
+    assert_eq!(id_from_dir_name("pod1234-abcd"), None);
+    assert_eq!(id_from_dir_name("kubepods-besteffort.slice"), None);
+    assert_eq!(id_from_dir_name(&ID[..63]), None);
 }
 
 /// A scratch directory with Docker, Podman and containerd state laid out as the engines

@@ -146,6 +146,21 @@ pub struct Syscalls {
     pub(crate) filtered: BTreeMap<Arch, BTreeSet<String>>,
 }
 
+impl Syscalls {
+    /// Adds what `other` saw: a target's set grows by the sets of the cgroups folded into it.
+    pub fn merge(&mut self, other: Syscalls) {
+        for (arch, names) in other.names {
+            self.names.entry(arch).or_default().extend(names);
+        }
+        for (arch, nrs) in other.unknown {
+            self.unknown.entry(arch).or_default().extend(nrs);
+        }
+        for (arch, names) in other.filtered {
+            self.filtered.entry(arch).or_default().extend(names);
+        }
+    }
+}
+
 /// How to load a [`Tracer`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoadOptions {
