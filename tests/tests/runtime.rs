@@ -159,7 +159,11 @@ fn a_container_found_through_runcs_state_gets_the_runtimes_calls_like_any_other(
         record_created(&["record", "-o", out.to_str().unwrap()], &[c]);
         let p = profile(&out);
         let missing: Vec<&str> = GO_RUNTIME.into_iter().filter(|n| !has(&p, n)).collect();
-        assert!(missing.is_empty(), "{file}: {missing:?} missing: {:?}", allowed(&p));
+        assert!(
+            missing.is_empty(),
+            "{file}: {missing:?} missing: {:?}",
+            allowed(&p)
+        );
     }
 }
 
