@@ -12,7 +12,7 @@ pub mod diff;
 pub mod engine;
 pub mod engine_version;
 pub mod fleet;
-pub mod follow;
+mod follow;
 pub mod kep6061;
 pub mod linux;
 pub mod oci;

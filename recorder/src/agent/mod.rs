@@ -18,7 +18,7 @@ mod publish;
 mod view;
 
 use crate::cgroup::{self, CgroupError};
-use crate::follow::{self, Follow, FollowError, Verdict};
+use crate::follow::{self, Follow, Verdict};
 use crate::oci::Access;
 use crate::profile::DefaultAction;
 use crate::target::id_from_dir_name;
@@ -52,8 +52,6 @@ pub enum AgentError {
     Cri(#[from] CriError),
     #[error(transparent)]
     HostNs(#[from] hostns::HostNsError),
-    #[error(transparent)]
-    Follow(#[from] FollowError),
     #[error("cannot watch for SIGTERM: {0}")]
     Signals(#[source] std::io::Error),
 }

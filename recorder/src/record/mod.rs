@@ -29,8 +29,6 @@ pub enum RecordError {
     Trace(#[from] TraceError),
     #[error(transparent)]
     Spawn(#[from] SpawnError),
-    #[error(transparent)]
-    Follow(#[from] FollowError),
     #[error(
         "nothing to record: give a command (record -- CMD), --cgroup/--pid/--container or \
          --follow-containers"
@@ -38,6 +36,16 @@ pub enum RecordError {
     NoTarget,
     #[error("cannot watch for signals: {0}")]
     Signals(std::io::Error),
+}
+
+/// Following fails on the cgroup tree or the tracer's maps: said as such.
+impl From<FollowError> for RecordError {
+    fn from(e: FollowError) -> Self {
+        match e {
+            FollowError::Cgroup(e) => RecordError::Cgroup(e),
+            FollowError::Trace(e) => RecordError::Trace(e),
+        }
+    }
 }
 
 /// What to record and how.
