@@ -165,6 +165,11 @@ pub fn push_layout(layout: &Path, name: &str) -> String {
 
 /// The test rootfs as an OCI image layout under `dir` with the given image config.
 pub(crate) fn image_layout(dir: &Path, name: &str, config: serde_json::Value) -> PathBuf {
+    layout_of(dir, name, rootfs_tar(), config)
+}
+
+/// An OCI image layout under `dir` of one uncompressed layer (a tar) and an image config.
+pub fn layout_of(dir: &Path, name: &str, layer: &Path, config: serde_json::Value) -> PathBuf {
     let tag = name.replace(['/', ':'], "_");
     let layout = dir.join(format!("oci-{tag}"));
     let blobs = layout.join("blobs/sha256");
@@ -174,7 +179,7 @@ pub(crate) fn image_layout(dir: &Path, name: &str, config: serde_json::Value) ->
         std::fs::write(blobs.join(&digest), bytes).unwrap();
         (format!("sha256:{digest}"), bytes.len())
     };
-    let layer = std::fs::read(rootfs_tar()).unwrap();
+    let layer = std::fs::read(layer).unwrap();
     let (layer_digest, layer_size) = blob(&layer);
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux", "config": config,
@@ -577,10 +582,16 @@ impl Client {
     }
 
     pub fn stop(&self, id: &str) {
+        self.stop_within(id, 2);
+    }
+
+    /// StopContainer: SIGTERM, then SIGKILL after `grace` seconds (the pod's
+    /// terminationGracePeriodSeconds, as the kubelet passes it).
+    pub fn stop_within(&self, id: &str, grace: i64) {
         let mut c = self.client.clone();
         let req = cri::StopContainerRequest {
             container_id: id.into(),
-            timeout: 2,
+            timeout: grace,
         };
         self.call("StopContainer", async move { c.stop_container(req).await });
     }

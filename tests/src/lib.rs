@@ -3,8 +3,10 @@
 //!
 //! Tests that need root or the kernel fail loudly without them; they never skip.
 
+pub mod agent_image;
 pub mod cri;
 pub mod crio;
+pub mod daemonset;
 pub mod engines;
 pub mod registry;
 pub mod runc;

@@ -1,0 +1,247 @@
+//! The agent's image run as the DaemonSet's pod, through containerd's CRI and CRI-O's, with
+//! the pod spec taken from `deploy/` (tests/src/daemonset.rs turns it into CRI calls): it
+//! records another pod from its birth, writes the Localhost profile through its hostPath
+//! mount, and answers on the probes' port.
+
+use seccomp_recorder_tests::agent_image::agent_image;
+use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec};
+use seccomp_recorder_tests::daemonset::{AgentPod, Node, daemonset, strs};
+use seccomp_recorder_tests::{Scratch, allowed, free_port, profile, require_root, workspace};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const RECORD: &str = "seccomp-recorder.io/record";
+
+/// `--flag=value` from a container's args.
+fn flag(c: &Value, name: &str) -> String {
+    strs(&c["args"])
+        .into_iter()
+        .find_map(|a| a.strip_prefix(&format!("{name}=")).map(String::from))
+        .unwrap_or_else(|| panic!("no {name} in {}", c["args"]))
+}
+
+/// Where a volume is mounted in a container.
+fn mount_path(c: &Value, volume: &str) -> PathBuf {
+    c["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["name"] == volume)
+        .and_then(|m| m["mountPath"].as_str())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no mount of volume {volume}"))
+}
+
+/// GET `path` on the node's port: status code and body.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).ok()?;
+    let code = reply.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, reply.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// The `Seccomp:` mode of a process (0 none, 2 filter).
+fn seccomp_mode(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Seccomp:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The DaemonSet's pod on one runtime, its private node directories, and the agent's
+/// container once started.
+struct Running<'a> {
+    cri: Client,
+    ds: &'a Value,
+    node: Node,
+    pod: Option<Pod>,
+    agent: Option<String>,
+}
+
+impl Running<'_> {
+    fn pod(&self) -> AgentPod<'_> {
+        AgentPod {
+            ds: self.ds,
+            node: &self.node,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.cri.log(self.pod.as_ref().unwrap(), "agent")
+    }
+
+    /// Sandbox, init containers, then the agent's container, as the kubelet goes.
+    fn start(&mut self) {
+        let ap = self.pod();
+        let sandbox = ap.sandbox("seccomp-recorder", "seccomp-recorder-n0de1", &[]);
+        let pod = self.cri.run_pod(&sandbox);
+        ap.run_init(&self.cri, &pod);
+        let config = ap.container(&pod, ap.agent(), None);
+        let id = self.cri.create_with(&pod, config);
+        self.cri.start(&id);
+        self.pod = Some(pod);
+        self.agent = Some(id);
+    }
+
+    /// Waits until the readiness probe answers 200.
+    fn wait_ready(&self) {
+        let path = self.pod().agent()["readinessProbe"]["httpGet"]["path"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get(self.node.port, &path).is_none_or(|(code, _)| code != 200) {
+            assert!(
+                Instant::now() < deadline,
+                "{path} on port {} never said 200 ({:?}); the agent's log:\n{}",
+                self.node.port,
+                get(self.node.port, &path),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the agent as a pod deletion does and returns its exit code and log.
+    fn stop(&mut self) -> (i32, String) {
+        let (pod, id) = (self.pod.take().unwrap(), self.agent.take().unwrap());
+        self.cri.stop_within(&id, self.pod().grace_seconds());
+        let exit = self
+            .cri
+            .wait_exit(&pod, "agent", &id, Duration::from_secs(90));
+        self.cri.remove_pod(&pod);
+        (exit.code, exit.log)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(pod) = self.pod.take() {
+            self.cri.remove_pod(&pod);
+        }
+    }
+}
+
+/// The node for the DaemonSet on `rt`: the runtime's socket linked into a private
+/// directory under the name the manifest's endpoint gives it, and a private kubelet
+/// seccomp directory.
+fn node(rt: &CriRuntime, ds: &Value, scratch: &Scratch) -> Node {
+    let c = &ds["spec"]["template"]["spec"]["containers"][0];
+    let endpoint = flag(c, "--runtime-endpoint");
+    let socket = Path::new(
+        endpoint
+            .strip_prefix("unix://")
+            .expect("a unix:// endpoint"),
+    );
+    let rel = socket
+        .strip_prefix(mount_path(c, "cri"))
+        .expect("the endpoint is inside the cri volume's mount");
+    let cri_dir = scratch.path("cri");
+    std::fs::create_dir_all(&cri_dir).unwrap();
+    // A hard link of a socket is the same socket.
+    std::fs::hard_link(&rt.sock, cri_dir.join(rel)).unwrap();
+    let seccomp_dir = scratch.path("kubelet-seccomp");
+    std::fs::create_dir_all(&seccomp_dir).unwrap();
+    let mut moved = BTreeMap::new();
+    moved.insert("cri".to_string(), cri_dir);
+    moved.insert("kubelet-seccomp".to_string(), seccomp_dir.clone());
+    Node {
+        moved,
+        seccomp_dir,
+        port: free_port("127.0.0.1"),
+        image: agent_image().to_string(),
+    }
+}
+
+/// The manifest's probes and metrics port is the one `--listen` binds.
+fn assert_probes_on_listen_port(c: &Value) {
+    let listen = flag(c, "--listen");
+    let port: u64 = listen.rsplit(':').next().unwrap().parse().unwrap();
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(AgentPod::probe_port(c, probe), port, "{probe} vs {listen}");
+    }
+}
+
+/// The agent's pod from `kustomization` on `rt`: it becomes ready, records a pod from
+/// birth into the kubelet's seccomp directory through its mount, counts it in /metrics,
+/// runs under the seccomp profile the manifest gives it, and stops cleanly.
+fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) {
+    require_root();
+    let ds = daemonset(&workspace().join(kustomization));
+    let scratch = Scratch::new("pod");
+    let mut run = Running {
+        cri: rt.client(),
+        node: node(rt, &ds, &scratch),
+        ds: &ds,
+        pod: None,
+        agent: None,
+    };
+    let c = run.pod().agent().clone();
+    assert_probes_on_listen_port(&c);
+    run.cri.pull(&run.node.image);
+    run.start();
+    run.wait_ready();
+    let pid = run.cri.pid(run.agent.as_ref().unwrap());
+    let expected = match c["securityContext"]["seccompProfile"]["type"].as_str() {
+        Some("Localhost") => "2",
+        _ => "0",
+    };
+    assert_eq!(seccomp_mode(pid), expected, "{}", run.log());
+
+    let ns = format!("pod-{}-{kustomization}", std::process::id()).replace('/', "-");
+    let workload = run
+        .cri
+        .run_pod(&PodSpec::new(&ns, "web").annotate(RECORD, "true"));
+    let exit = run.cri.run(&workload, "app", &["getpriority"], None);
+    assert_eq!(exit.code, 0, "{}", exit.log);
+    let localhost = PathBuf::from(flag(&c, "--localhost-dir"));
+    let on_host = run.node.seccomp_dir.join(
+        localhost
+            .strip_prefix(mount_path(&c, "kubelet-seccomp"))
+            .unwrap(),
+    );
+    let app = on_host.join(&ns).join("web/app.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(app.exists() && allowed(&profile(&app)).iter().any(|n| n == "getpriority")) {
+        assert!(
+            Instant::now() < deadline,
+            "{} never allowed getpriority; the agent's log:\n{}",
+            app.display(),
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, metrics) = get(run.node.port, "/metrics").expect("/metrics answers");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("seccomp_recorder_up 1")
+            && metrics.lines().any(|l| l
+                .starts_with("seccomp_recorder_containers_recorded_total ")
+                && l != "seccomp_recorder_containers_recorded_total 0"),
+        "{metrics}"
+    );
+    run.cri.remove_pod(&workload);
+    let (code, log) = run.stop();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("stopping: writing every profile"), "{log}");
+    // It entered the host's cgroup namespace, or found it already in it (where setns is
+    // refused, as on this machine).
+    assert!(log.contains("the host's cgroup namespace"), "{log}");
+}
+
+#[test]
+fn the_daemonset_on_containerd_records_a_pod_from_birth() {
+    the_daemonset_records_a_pod_from_birth(CriRuntime::get(), "deploy/base");
+}
+
+#[test]
+fn the_daemonset_on_crio_records_a_pod_from_birth() {
+    the_daemonset_records_a_pod_from_birth(CriRuntime::crio(), "deploy/crio");
+}
