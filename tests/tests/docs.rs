@@ -400,3 +400,29 @@ fn every_code_block_is_labelled() {
         "blocks without a language (console, sh, text, json...): {bare:?}"
     );
 }
+
+/// examples/runtime-needs.json is what `record` adds to every container's profile (the Go
+/// runtime's anytime calls and the calls the kernel makes), for x86_64 with record's default
+/// action: written from the list the code uses. `SECCOMP_RECORDER_BLESS=1` rewrites the file
+/// from it (review the diff before committing).
+#[test]
+fn runtime_needs_example_is_what_record_adds_to_a_container_profile() {
+    use seccomp_recorder::arch::Arch;
+    use seccomp_recorder::profile::container::{Kind, profile_calls};
+    use seccomp_recorder::profile::{DefaultAction, Profile};
+    let mut nothing = seccomp_recorder::trace::Syscalls::default();
+    nothing.names.insert(Arch::X86_64, BTreeSet::new());
+    let calls = profile_calls(nothing, Kind::Container);
+    let enosys = DefaultAction::Errno(libc::ENOSYS as u32);
+    let want = Profile::allow(&calls.names, enosys).to_json();
+    let path = workspace().join("examples/runtime-needs.json");
+    if std::env::var_os("SECCOMP_RECORDER_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        have, want,
+        "examples/runtime-needs.json is not what record adds to a container's profile; \
+         SECCOMP_RECORDER_BLESS=1 rewrites it"
+    );
+}
