@@ -30,7 +30,8 @@ pub struct Args {
     /// capabilities (as `diff --against RUNTIME=FILE` takes it).
     #[arg(long, value_name = "RUNTIME[@VERSION]|RUNTIME=FILE", value_parser = Against::parse_with_runtime)]
     runtime: Against,
-    /// Replace the default action: errno, errno:ENOSYS, kill, kill-thread, trap, log.
+    /// Replace the default action: errno (EPERM), errno:ENOSYS, kill, kill-thread, trap,
+    /// log.
     #[arg(long)]
     action: Option<DefaultAction>,
     /// Capabilities on top of the runtime's defaults (repeat or separate with commas).

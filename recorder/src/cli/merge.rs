@@ -22,8 +22,8 @@ pub struct Args {
     /// Where to write the result; `-` is stdout.
     #[arg(short, long, default_value = "-")]
     output: PathBuf,
-    /// Use this default action instead of requiring the same one everywhere: errno,
-    /// errno:ENOSYS, errno:38, kill, kill-thread, trap, log.
+    /// Use this default action instead of requiring the same one everywhere: errno
+    /// (EPERM), errno:ENOSYS, errno:38, kill, kill-thread, trap, log.
     #[arg(long)]
     default_action: Option<DefaultAction>,
     /// When profiles treat a syscall differently: refuse, or allow it for any arguments.
