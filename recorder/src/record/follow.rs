@@ -5,9 +5,10 @@
 
 use super::session::{Live, Watch};
 use super::{Note, RecordError};
+use crate::engine::Engine;
 use crate::follow::{Birth, Existing, Follow, Verdict};
 use crate::profile::container::Kind;
-use crate::target::{Container, Engine, EngineRoots, container_of};
+use crate::target::{Container, EngineRoots, container_of};
 use crate::trace::{Syscalls, Tracer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ pub struct FollowFilter {
 
 impl FollowFilter {
     fn accepts(&self, c: &Container) -> bool {
-        (self.engines.is_empty() || self.engines.contains(&c.engine))
+        (self.engines.is_empty() || c.engine.is_some_and(|e| self.engines.contains(&e)))
             && (self.names.is_empty()
                 || self.names.iter().any(|p| {
                     [c.name.as_deref(), c.image.as_deref(), Some(c.id.as_str())]
@@ -147,7 +148,7 @@ fn decide(
     }
     let note = format!(
         "following {} container {} ({})",
-        c.engine,
+        c.engine_name(),
         label,
         b.rel.display()
     );
@@ -181,7 +182,7 @@ mod tests {
     #[test]
     fn follow_filter_by_engine_and_name() {
         let c = Container {
-            engine: Engine::Docker,
+            engine: Some(Engine::Docker),
             id: "0123".into(),
             name: Some("e2e-web".into()),
             image: Some("nginx:1.25".into()),

@@ -1,48 +1,13 @@
 //! What a container is to us: its engine, ID, name and image, and the profile name made
 //! from them.
 
-/// Container engines told apart by their cgroup layout and state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Engine {
-    Docker,
-    Podman,
-    Containerd,
-    Crio,
-    /// A 64-hex ID directory no engine's state claims (Kubernetes pods, bare runc).
-    Unknown,
-}
-
-impl std::fmt::Display for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Engine::Docker => "docker",
-            Engine::Podman => "podman",
-            Engine::Containerd => "containerd",
-            Engine::Crio => "cri-o",
-            Engine::Unknown => "unknown",
-        })
-    }
-}
-
-impl std::str::FromStr for Engine {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "docker" => Ok(Engine::Docker),
-            "podman" | "libpod" => Ok(Engine::Podman),
-            "containerd" | "ctr" => Ok(Engine::Containerd),
-            "cri-o" | "crio" => Ok(Engine::Crio),
-            _ => Err(format!(
-                "unknown engine '{s}': expected docker, podman, containerd or cri-o"
-            )),
-        }
-    }
-}
+use crate::engine::Engine;
 
 /// A container as the engines' state describes it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Container {
-    pub engine: Engine,
+    /// `None`: a 64-hex ID directory no engine's state claims (Kubernetes pods, bare runc).
+    pub engine: Option<Engine>,
     /// Full ID; containerd's is `namespace/id`.
     pub id: String,
     pub name: Option<String>,
@@ -73,6 +38,11 @@ impl Container {
         } else {
             safe.to_string()
         }
+    }
+
+    /// The engine's name, `unknown` when none claims the container.
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.map_or("unknown", Engine::name)
     }
 
     pub(super) fn describe(&self) -> String {

@@ -2,7 +2,8 @@
 //! and an OCI `linux.cgroupsPath` tells the directory a container will get.
 
 use super::EngineRoots;
-use super::container::{Container, Engine, is_hex_id};
+use super::container::{Container, is_hex_id};
+use crate::engine::Engine;
 use std::path::{Path, PathBuf};
 
 /// The container whose cgroup `dir` is (not one nested inside it), by the engines'
@@ -38,7 +39,7 @@ fn of_known(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> 
         if let Some(mut c) = roots.containers().into_iter().find(|c| c.id == id) {
             // CRI-O keeps its containers in containers-storage too: the layout says which.
             if name.starts_with("crio-") {
-                c.engine = Engine::Crio;
+                c.engine = Some(Engine::Crio);
             }
             return Some(c);
         }
@@ -47,15 +48,15 @@ fn of_known(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> 
             .and_then(|p| p.file_name())
             .and_then(|p| p.to_str());
         let engine = if name.starts_with("docker-") || parent == Some("docker") {
-            Engine::Docker
+            Some(Engine::Docker)
         } else if name.starts_with("libpod-") {
-            Engine::Podman
+            Some(Engine::Podman)
         } else if name.starts_with("crio-") {
-            Engine::Crio
+            Some(Engine::Crio)
         } else if name.starts_with("cri-containerd-") {
-            Engine::Containerd
+            Some(Engine::Containerd)
         } else {
-            Engine::Unknown
+            None
         };
         return Some(Container {
             engine,
@@ -71,7 +72,7 @@ fn of_known(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> 
         .find(|(ns, id)| roots.bundle_cgroup(ns, id).as_deref() == Some(rel))
     {
         return Some(Container {
-            engine: Engine::Containerd,
+            engine: Some(Engine::Containerd),
             id: format!("{ns}/{id}"),
             name: Some(id),
             image: None,
@@ -83,7 +84,7 @@ fn of_known(mount: &Path, dir: &Path, roots: &EngineRoots) -> Option<Container> 
     };
     let (ns, id) = (ns.as_os_str().to_str()?, id.as_os_str().to_str()?);
     roots.containerd_ns(ns).then(|| Container {
-        engine: Engine::Containerd,
+        engine: Some(Engine::Containerd),
         id: format!("{ns}/{id}"),
         name: Some(id.into()),
         image: None,

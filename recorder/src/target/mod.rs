@@ -13,7 +13,7 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 
-pub use container::{Container, Engine};
+pub use container::Container;
 pub(crate) use engines::{EngineRoots, Roots};
 pub(crate) use layout::{container_of, id_from_dir_name};
 

@@ -1,11 +1,12 @@
 //! A container named by the user (ID, unique ID prefix, name or containerd's
 //! `NAMESPACE/ID`), found in the cgroup tree and the engines' state.
 
-use super::container::{Container, Engine};
+use super::container::Container;
 use super::engines::{EngineRoots, cli, runc};
 use super::layout::{container_of, id_from_dir_name};
 use super::{Pending, Resolution, Resolved, TargetError, Want};
 use crate::cgroup;
+use crate::engine::Engine;
 use std::path::{Path, PathBuf};
 
 /// A container found somewhere, before prefix matching.
@@ -41,7 +42,7 @@ pub(crate) fn container(
         .filter(|c| c.name.as_deref() == Some(wanted))
         .collect();
     let wanted_id: String = match by_name.as_slice() {
-        [one] if one.engine == Engine::Containerd => {
+        [one] if one.engine == Some(Engine::Containerd) => {
             return container(mount, &one.id, roots);
         }
         [one] => one.id.clone(),
@@ -56,7 +57,7 @@ pub(crate) fn container(
         }
     };
     // containerd's IDs are names, found above; prefixes are for the hex IDs.
-    known.retain(|c| c.engine != Engine::Containerd);
+    known.retain(|c| c.engine != Some(Engine::Containerd));
     let found = Found {
         matches: matching(mount, roots, &wanted_id),
         known,
@@ -80,7 +81,7 @@ fn containerd_task(
         ));
     }
     let container = Container {
-        engine: Engine::Containerd,
+        engine: Some(Engine::Containerd),
         id: wanted.into(),
         name: Some(id.into()),
         image: None,
@@ -206,7 +207,7 @@ fn by_id(
 /// named like any other, after its ID, which for runc is the name it was given.
 fn unclaimed_name(id: &str) -> String {
     Container {
-        engine: Engine::Unknown,
+        engine: None,
         id: id.into(),
         name: None,
         image: None,
@@ -220,7 +221,7 @@ fn ambiguous(wanted: &str, many: &[&Container]) -> TargetError {
         prefix: wanted.into(),
         candidates: many
             .iter()
-            .map(|c| format!("  {}  {} ({})", c.id, c.engine, c.describe()))
+            .map(|c| format!("  {}  {} ({})", c.id, c.engine_name(), c.describe()))
             .collect::<Vec<_>>()
             .join("\n"),
     }

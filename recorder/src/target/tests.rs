@@ -3,6 +3,7 @@
 use super::layout::{cgroups_path, id_from_dir_name};
 use super::resolve::container as resolve_container;
 use super::*;
+use crate::engine::Engine;
 
 const ID: &str = "3f2a9c0e5b7d41a8b6c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5";
 
@@ -92,7 +93,7 @@ fn created_containers_resolve_by_name_or_prefix_to_a_pending_target() {
     let c = p.container.as_ref().unwrap();
     assert_eq!(
         (c.engine, c.image.as_deref()),
-        (Engine::Docker, Some("nginx:1.25"))
+        (Some(Engine::Docker), Some("nginx:1.25"))
     );
     assert!(p.matches(Path::new(&format!("docker/{ID}"))));
     assert!(p.matches(Path::new(&format!("system.slice/docker-{ID}.scope"))));
@@ -101,7 +102,7 @@ fn created_containers_resolve_by_name_or_prefix_to_a_pending_target() {
     let Resolution::Pending(p) = resolve_container(&mount, "aa2a9c", &f.roots()).unwrap() else {
         panic!("pending expected");
     };
-    assert_eq!(p.container.as_ref().unwrap().engine, Engine::Podman);
+    assert_eq!(p.container.as_ref().unwrap().engine, Some(Engine::Podman));
     assert!(p.matches(Path::new(&format!("libpod_parent/libpod-{ID3}"))));
 }
 
@@ -174,30 +175,33 @@ fn container_cgroups_by_engine_layout() {
     roots.0.push(state);
     let m = f.mount();
     let of = |rel: &str| container_of(&m, &m.join(rel), &roots);
-    assert_eq!(of(&format!("docker/{ID}")).unwrap().engine, Engine::Docker);
+    assert_eq!(
+        of(&format!("docker/{ID}")).unwrap().engine,
+        Some(Engine::Docker)
+    );
     assert_eq!(
         of(&format!("system.slice/docker-{ID}.scope"))
             .unwrap()
             .engine,
-        Engine::Docker
+        Some(Engine::Docker)
     );
     assert_eq!(
         of(&format!("libpod_parent/libpod-{ID}")).unwrap().engine,
-        Engine::Podman
+        Some(Engine::Podman)
     );
     assert_eq!(
         of(&format!("crio-{ID}.scope")).unwrap().engine,
-        Engine::Crio
+        Some(Engine::Crio)
     );
     let named = of(&format!("custom-parent/{ID2}")).unwrap();
     assert_eq!(
         (named.engine, named.name.as_deref()),
-        (Engine::Docker, Some("named"))
+        (Some(Engine::Docker), Some("named"))
     );
     let ctr = of("sctest/web").unwrap();
     assert_eq!(
         (ctr.engine, ctr.id.as_str(), ctr.profile_name().as_str()),
-        (Engine::Containerd, "sctest/web", "web")
+        (Some(Engine::Containerd), "sctest/web", "web")
     );
     assert_eq!(of("docker"), None);
     assert_eq!(of("libpod_parent"), None);
@@ -208,7 +212,7 @@ fn container_cgroups_by_engine_layout() {
 #[test]
 fn profile_names_are_file_names() {
     let c = Container {
-        engine: Engine::Docker,
+        engine: Some(Engine::Docker),
         id: ID.into(),
         name: None,
         image: Some("registry:5000/team/app:1.2".into()),
@@ -266,7 +270,7 @@ fn containerd_tasks_by_name_and_custom_cgroup() {
     let c = container_of(&m, &m.join("custom/place"), &roots).unwrap();
     assert_eq!(
         (c.engine, c.id.as_str()),
-        (Engine::Containerd, "sctest/web")
+        (Some(Engine::Containerd), "sctest/web")
     );
     let pending = Pending {
         label: "web".into(),

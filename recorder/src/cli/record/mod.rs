@@ -1,11 +1,11 @@
 use anyhow::{Context, Result};
 use plan::{Output, Plan};
 use seccomp_recorder::arch::Arch;
+use seccomp_recorder::engine::Engine;
 use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::{MergeOptions, OnConflict, Profile, merge};
 use seccomp_recorder::record::{self, Event, Note, Report, Stop, TargetReport};
 use seccomp_recorder::spawn::Exit;
-use seccomp_recorder::target::Engine;
 use seccomp_recorder::trace::AttachKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -63,7 +63,7 @@ pub struct Args {
     follow_containers: bool,
 
     /// With --follow-containers: only this engine's containers (docker, podman,
-    /// containerd, cri-o; repeatable).
+    /// containerd, crio; repeatable).
     #[arg(long, value_name = "ENGINE", requires = "follow_containers")]
     follow_engine: Vec<Engine>,
 
@@ -293,7 +293,7 @@ fn summary(
         log::info!(
             "{}: {} container, name {}, image {}, ID {}",
             t.label,
-            c.engine,
+            c.engine_name(),
             c.name.as_deref().unwrap_or("-"),
             c.image.as_deref().unwrap_or("-"),
             c.id

@@ -2,7 +2,8 @@
 //! filesystem where we look (a remote DOCKER_HOST, a data root nobody named).
 
 use super::EngineRoots;
-use crate::target::container::{Container, Engine, is_hex_id};
+use crate::engine::Engine;
+use crate::target::container::{Container, is_hex_id};
 use std::path::Path;
 
 /// How long an engine CLI may take to answer before it is ignored.
@@ -57,7 +58,7 @@ pub(crate) fn inspect(wanted: &str) -> Inspected {
                 continue;
             }
             out.push(Container {
-                engine,
+                engine: Some(engine),
                 id: id.into(),
                 name: name
                     .map(|n| n.trim_start_matches('/').to_string())

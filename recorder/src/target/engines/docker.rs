@@ -1,7 +1,8 @@
 //! Docker's data root (`dockerd --data-root`, `/var/lib/docker` by default): one
 //! `containers/<id>/config.v2.json` per container, running or not.
 
-use crate::target::container::{Container, Engine};
+use crate::engine::Engine;
+use crate::target::container::Container;
 use std::path::Path;
 
 pub(super) fn containers(root: &Path) -> Vec<Container> {
@@ -15,7 +16,7 @@ pub(super) fn containers(root: &Path) -> Vec<Container> {
             let v: serde_json::Value = serde_json::from_str(&text).ok()?;
             let id = v.get("ID")?.as_str()?.to_string();
             Some(Container {
-                engine: Engine::Docker,
+                engine: Some(Engine::Docker),
                 id,
                 name: v
                     .get("Name")

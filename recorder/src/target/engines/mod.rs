@@ -8,7 +8,8 @@ mod podman;
 pub(crate) mod runc;
 mod running;
 
-use super::container::{Container, Engine};
+use super::container::Container;
+use crate::engine::Engine;
 use std::cell::OnceCell;
 use std::path::PathBuf;
 
@@ -78,7 +79,7 @@ impl EngineRoots {
             self.containerd_tasks()
                 .into_iter()
                 .map(|(ns, id)| Container {
-                    engine: Engine::Containerd,
+                    engine: Some(Engine::Containerd),
                     id: format!("{ns}/{id}"),
                     name: Some(id),
                     image: None,

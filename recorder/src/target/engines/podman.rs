@@ -2,7 +2,8 @@
 //! default): `<driver>-containers/containers.json` lists every container, running or not,
 //! with the engine's own metadata.
 
-use crate::target::container::{Container, Engine};
+use crate::engine::Engine;
+use crate::target::container::Container;
 use std::path::Path;
 
 pub(super) fn containers(root: &Path) -> Vec<Container> {
@@ -32,7 +33,7 @@ pub(super) fn containers(root: &Path) -> Vec<Container> {
                 .and_then(|m| serde_json::from_str(m).ok())
                 .unwrap_or_default();
             out.push(Container {
-                engine: Engine::Podman,
+                engine: Some(Engine::Podman),
                 id: id.to_string(),
                 name: c
                     .pointer("/names/0")
