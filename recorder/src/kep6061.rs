@@ -277,6 +277,10 @@ fn rejected(p: &Profile) -> Vec<String> {
 
 const HINT_LOOSER: &str = "such calls need a Localhost profile or a looser node baseline";
 
+fn joined(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
@@ -284,32 +288,27 @@ impl fmt::Display for Warning {
                 baseline,
                 arch,
                 calls,
-            } => {
-                let list: Vec<String> = calls.iter().map(Refusal::to_string).collect();
-                write!(
-                    f,
-                    "KEP-6061: a node whose baseline is {baseline} refuses {} recorded {arch} call(s) \
-                     of this profile (it intersects the two): {}; {HINT_LOOSER}",
-                    calls.len(),
-                    list.join(", ")
-                )
-            }
+            } => write!(
+                f,
+                "KEP-6061: a node whose baseline is {baseline} refuses {} recorded {arch} call(s) \
+                 of this profile (it intersects the two): {}; {HINT_LOOSER}",
+                calls.len(),
+                joined(calls.iter().map(Refusal::to_string))
+            ),
             Warning::ArgsOnly {
                 baseline,
                 arch,
                 calls,
-            } => {
-                let list: Vec<String> = calls
-                    .iter()
-                    .map(|(n, alts)| format!("{n} only if {}", alts.join(" | ")))
-                    .collect();
-                write!(
-                    f,
-                    "KEP-6061: a node whose baseline is {baseline} allows recorded {arch} call(s) \
-                     only for some arguments: {}",
-                    list.join(", ")
+            } => write!(
+                f,
+                "KEP-6061: a node whose baseline is {baseline} allows recorded {arch} call(s) \
+                 only for some arguments: {}",
+                joined(
+                    calls
+                        .iter()
+                        .map(|(n, alts)| format!("{n} only if {}", alts.join(" | ")))
                 )
-            }
+            ),
             Warning::ArchNotInBaseline { baseline, arch } => write!(
                 f,
                 "KEP-6061: {baseline} does not run {arch}: the intersection drops it and every \
