@@ -55,17 +55,11 @@ pub(crate) fn spawn(
     stdout_to_stderr: bool,
 ) -> Result<Child, SpawnError> {
     let display = argv[0].to_string_lossy().into_owned();
-    let path = find_program(&argv[0]).ok_or_else(|| SpawnError::NotFound(display.clone()))?;
-    let path_c = cstring(path.as_os_str())?;
-    let args_c: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
-    let env_c: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut kv = k;
-            kv.push("=");
-            kv.push(v);
-            cstring(&kv)
-        })
-        .collect::<Result<_, _>>()?;
+    let Exec {
+        path_c,
+        args_c,
+        env_c,
+    } = Exec::new(argv, &display)?;
     let mut argv_p: Vec<*const libc::c_char> = args_c.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
     let mut envp_p: Vec<*const libc::c_char> = env_c.iter().map(|a| a.as_ptr()).collect();
@@ -122,6 +116,41 @@ pub(crate) fn spawn(
         pid: pid as libc::pid_t,
         pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
     };
+    exec_result(child, &err_read, display)
+}
+
+/// The program, arguments and environment of an `execve`, as C strings made before the
+/// clone: the child may only call async-signal-safe functions, so it allocates nothing.
+struct Exec {
+    path_c: CString,
+    args_c: Vec<CString>,
+    env_c: Vec<CString>,
+}
+
+impl Exec {
+    fn new(argv: &[OsString], display: &str) -> Result<Exec, SpawnError> {
+        let path = find_program(&argv[0]).ok_or_else(|| SpawnError::NotFound(display.into()))?;
+        let path_c = cstring(path.as_os_str())?;
+        let args_c = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
+        let env_c = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut kv = k;
+                kv.push("=");
+                kv.push(v);
+                cstring(&kv)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Exec {
+            path_c,
+            args_c,
+            env_c,
+        })
+    }
+}
+
+/// The started child, or why its `execve` failed: the errno it wrote to `err_read`
+/// (then it is reaped).
+fn exec_result(child: Child, err_read: &OwnedFd, display: String) -> Result<Child, SpawnError> {
     let mut buf = [0u8; 4];
     // SAFETY: reading into a local buffer; EOF means execve succeeded (the pipe is CLOEXEC).
     let n = unsafe {
