@@ -376,3 +376,59 @@ fn password(from_stdin: bool) -> anyhow::Result<String> {
     }
     Ok(password.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(reference: &str, subject: Option<&str>) -> anyhow::Result<PushPlan> {
+        let registry = RegistryArgs {
+            authfile: Some(
+                std::env::temp_dir().join(format!("push-plan-{}-none.json", std::process::id())),
+            ),
+            ..RegistryArgs::default()
+        };
+        PushPlan::new(reference, subject, &registry, &Kep6061Args::default())
+    }
+
+    #[test]
+    fn a_push_that_cannot_work_is_refused_before_the_file_is_read() {
+        let refused = |reference: &str, subject: Option<&str>| match plan(reference, subject) {
+            Ok(_) => panic!("{reference} {subject:?} was accepted"),
+            Err(e) => format!("{e:#}"),
+        };
+        let e = refused(
+            "reg.example/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            None,
+        );
+        assert!(e.contains("needs a tag"), "{e}");
+        let e = refused("reg.example/team/app:v1", Some("reg.example/other/app:v1"));
+        assert!(e.contains("must be in the profile's repository"), "{e}");
+        // Only then are credentials looked at: here an --authfile that does not exist.
+        let e = refused("reg.example/team/app:v1", Some("reg.example/team/app:v0"));
+        assert!(e.contains("cannot open it"), "{e}");
+    }
+
+    #[test]
+    fn the_retry_command_repeats_the_flags_and_never_a_secret() {
+        let registry = RegistryArgs {
+            username: Some("ci user".into()),
+            password_stdin: true,
+            authfile: None,
+            insecure: true,
+        };
+        let again = retry_command(
+            Path::new("my profile.json"),
+            "reg.example/team/app:v1",
+            Some("reg.example/team/app:v0"),
+            &registry,
+        );
+        assert_eq!(
+            again,
+            "seccomp-recorder push --username 'ci user' --password-stdin --insecure \
+             --subject reg.example/team/app:v0 'my profile.json' reg.example/team/app:v1"
+        );
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+}
