@@ -1,7 +1,13 @@
 //! The agent's image run as the DaemonSet's pod, through containerd's CRI and CRI-O's, with
-//! the pod spec taken from `deploy/` (tests/src/daemonset.rs turns it into CRI calls): it
+//! the pod spec taken from `deploy/` (tests/src/daemonset.rs turns it into CRI calls): its
+//! init container installs the agent's own profile, the agent runs under it as Localhost,
 //! records another pod from its birth, writes the Localhost profile through its hostPath
 //! mount, and answers on the probes' port.
+//!
+//! `SECCOMP_RECORDER_AGENT_PROFILE=record` regenerates deploy/agent-seccomp.json instead of
+//! enforcing it: the agent's container runs unconfined while an agent on the host records
+//! it from birth, and the recording is merged into the shipped profile. Run it on each
+//! runtime (`cargo xtask test -- --test pod --test-threads 1`), then rebuild.
 
 use seccomp_recorder_tests::agent_image::agent_image;
 use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec};
@@ -11,6 +17,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RECORD: &str = "seccomp-recorder.io/record";
@@ -77,13 +84,21 @@ impl Running<'_> {
         self.cri.log(self.pod.as_ref().unwrap(), "agent")
     }
 
-    /// Sandbox, init containers, then the agent's container, as the kubelet goes.
-    fn start(&mut self) {
+    /// Sandbox, init containers, then the agent's container, as the kubelet goes; to be
+    /// recorded, the pod is annotated for it and the agent runs unconfined.
+    fn start(&mut self, recorded: bool) {
         let ap = self.pod();
-        let sandbox = ap.sandbox("seccomp-recorder", "seccomp-recorder-n0de1", &[]);
+        let extra: &[(&str, &str)] = if recorded { &[(RECORD, "true")] } else { &[] };
+        let sandbox = ap.sandbox("seccomp-recorder", "seccomp-recorder-n0de1", extra);
         let pod = self.cri.run_pod(&sandbox);
         ap.run_init(&self.cri, &pod);
-        let config = ap.container(&pod, ap.agent(), None);
+        let unconfined = recorded.then(|| {
+            Some(k8s_cri::v1::SecurityProfile {
+                profile_type: k8s_cri::v1::security_profile::ProfileType::Unconfined as i32,
+                localhost_ref: String::new(),
+            })
+        });
+        let config = ap.container(&pod, ap.agent(), unconfined);
         let id = self.cri.create_with(&pod, config);
         self.cri.start(&id);
         self.pod = Some(pod);
@@ -169,6 +184,71 @@ fn assert_probes_on_listen_port(c: &Value) {
     }
 }
 
+/// An agent on the host recording the agent's pod (regenerating its profile).
+struct HostAgent {
+    child: Child,
+    log: PathBuf,
+}
+
+impl HostAgent {
+    fn start(rt: &CriRuntime, dir: &Path, log: PathBuf) -> HostAgent {
+        let child = Command::new(seccomp_recorder_tests::bin())
+            .args([
+                "agent",
+                "--runtime-endpoint",
+                &rt.endpoint(),
+                "--localhost-dir",
+            ])
+            .arg(dir)
+            .args(["--flush-interval", "1h"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let host = HostAgent { child, log };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !host.text().contains("recording via") {
+            assert!(Instant::now() < deadline, "{}", host.text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        host
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn terminate(mut self) -> String {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "{}", self.text());
+        self.text()
+    }
+}
+
+impl Drop for HostAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Merges what the host agent recorded of the agent's container into the shipped profile.
+fn merge_into_shipped(recorded: &Path) {
+    let shipped = workspace().join("deploy/agent-seccomp.json");
+    let o = Command::new(seccomp_recorder_tests::bin())
+        .arg("merge")
+        .arg("-o")
+        .arg(&shipped)
+        .arg(&shipped)
+        .arg(recorded)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("merged {} into {}", recorded.display(), shipped.display());
+}
+
 /// The agent's pod from `kustomization` on `rt`: it becomes ready, records a pod from
 /// birth into the kubelet's seccomp directory through its mount, counts it in /metrics,
 /// runs under the seccomp profile the manifest gives it, and stops cleanly.
@@ -176,6 +256,10 @@ fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) 
     require_root();
     let ds = daemonset(&workspace().join(kustomization));
     let scratch = Scratch::new("pod");
+    let regenerate =
+        std::env::var_os("SECCOMP_RECORDER_AGENT_PROFILE").is_some_and(|v| v == "record");
+    let own = scratch.path("own");
+    let host = regenerate.then(|| HostAgent::start(rt, &own, scratch.path("host-agent.log")));
     let mut run = Running {
         cri: rt.client(),
         node: node(rt, &ds, &scratch),
@@ -186,14 +270,24 @@ fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) 
     let c = run.pod().agent().clone();
     assert_probes_on_listen_port(&c);
     run.cri.pull(&run.node.image);
-    run.start();
+    run.start(regenerate);
     run.wait_ready();
     let pid = run.cri.pid(run.agent.as_ref().unwrap());
-    let expected = match c["securityContext"]["seccompProfile"]["type"].as_str() {
-        Some("Localhost") => "2",
-        _ => "0",
-    };
-    assert_eq!(seccomp_mode(pid), expected, "{}", run.log());
+    let profile_type = c["securityContext"]["seccompProfile"]["type"].as_str();
+    if !regenerate {
+        assert_eq!(profile_type, Some("Localhost"));
+        // The init container installed the shipped profile, and the agent runs under it.
+        let installed = run.node.seccomp_dir.join(
+            c["securityContext"]["seccompProfile"]["localhostProfile"]
+                .as_str()
+                .unwrap(),
+        );
+        assert_eq!(
+            std::fs::read(&installed).unwrap(),
+            std::fs::read(workspace().join("deploy/agent-seccomp.json")).unwrap()
+        );
+        assert_eq!(seccomp_mode(pid), "2", "{}", run.log());
+    }
 
     let ns = format!("pod-{}-{kustomization}", std::process::id()).replace('/', "-");
     let workload = run
@@ -234,6 +328,16 @@ fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) 
     // It entered the host's cgroup namespace, or found it already in it (where setns is
     // refused, as on this machine).
     assert!(log.contains("the host's cgroup namespace"), "{log}");
+    if let Some(host) = host {
+        let recorded = own.join("seccomp-recorder/seccomp-recorder/agent.json");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !recorded.exists() {
+            assert!(Instant::now() < deadline, "{}", host.text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        host.terminate();
+        merge_into_shipped(&recorded);
+    }
 }
 
 #[test]

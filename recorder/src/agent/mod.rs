@@ -13,6 +13,7 @@ mod acc;
 pub mod cri;
 pub mod hostns;
 pub mod http;
+pub mod own_profile;
 pub mod pods;
 mod publish;
 mod view;

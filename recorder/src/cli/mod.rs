@@ -11,6 +11,7 @@ mod baseline;
 mod convert;
 mod default;
 mod diff;
+mod install_profile;
 mod ls;
 mod merge;
 mod oci;
@@ -51,6 +52,7 @@ enum Command {
     Default(default::Args),
     ImportAudit(audit::Args),
     Agent(agent::Args),
+    InstallProfile(install_profile::Args),
     Push(oci::PushArgs),
     Pull(oci::PullArgs),
     WatchRefusals(refusals::Args),
@@ -69,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::Default(a) => default::run(a),
         Command::ImportAudit(a) => audit::run(a),
         Command::Agent(a) => agent::run(a),
+        Command::InstallProfile(a) => install_profile::run(a),
         Command::Push(a) => oci::push(a),
         Command::Pull(a) => oci::pull(a),
         Command::WatchRefusals(a) => refusals::run(a),
