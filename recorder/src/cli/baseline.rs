@@ -2,8 +2,10 @@
 //! built-in RuntimeDefault, or a profile file read with a runtime's loader and capabilities
 //! (RUNTIME=FILE) or, for diff only, with Docker's loader and none (FILE).
 
+use anyhow::Context;
 use seccomp_recorder::engine::Engine;
-use seccomp_recorder::runtime_default::{RuntimeError, RuntimeSpec};
+use seccomp_recorder::linux::parse_kernel;
+use seccomp_recorder::runtime_default::{RuntimeError, RuntimeSpec, host_kernel};
 use std::path::PathBuf;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +66,19 @@ impl Against {
     }
 }
 
+/// `--kernel X.Y`, the kernel the loaders see.
+pub fn kernel(s: &str) -> Result<(u32, u32), String> {
+    parse_kernel(s).ok_or_else(|| format!("'{s}' is not a version like 6.1"))
+}
+
+/// The `--kernel` given, else this machine's.
+pub fn kernel_or_host(given: Option<(u32, u32)>) -> anyhow::Result<(u32, u32)> {
+    match given {
+        Some(k) => Ok(k),
+        None => host_kernel().context("cannot read the kernel version from /proc; pass --kernel"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +120,11 @@ mod tests {
         assert!(Against::parse_with_runtime(&format!("podman={f}")).is_ok());
         assert!(Against::parse_with_runtime("docker@20.10").is_ok());
         std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn kernels_as_users_type_them() {
+        assert_eq!(kernel("6.1"), Ok((6, 1)));
+        assert!(kernel("six").unwrap_err().contains("'six'"));
     }
 }

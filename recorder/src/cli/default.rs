@@ -2,11 +2,10 @@ use super::baseline::Against;
 use anyhow::Context;
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::engine::Engine;
-use seccomp_recorder::linux::parse_kernel;
 use seccomp_recorder::output::write_atomic;
 use seccomp_recorder::profile::{DefaultAction, Profile};
 use seccomp_recorder::runtime_default::{
-    Host, expand, host_kernel, host_native, native_for, parse_cap, resolve_here,
+    Host, expand, host_native, native_for, parse_cap, resolve_here,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,8 +40,8 @@ pub struct Args {
     #[arg(long)]
     no_default_caps: bool,
     /// The kernel version the loader sees (major.minor); default: this machine's.
-    #[arg(long, value_name = "X.Y")]
-    kernel: Option<String>,
+    #[arg(long, value_name = "X.Y", value_parser = super::baseline::kernel)]
+    kernel: Option<(u32, u32)>,
     /// The host architecture (x86_64, aarch64, ...); default: this machine's.
     #[arg(long)]
     arch: Option<Arch>,
@@ -56,14 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(action) = args.action {
         super::action::warn_caveat(action);
     }
-    let kernel = match &args.kernel {
-        Some(k) => {
-            parse_kernel(k).with_context(|| format!("--kernel '{k}' is not a version like 6.1"))?
-        }
-        None => {
-            host_kernel().context("cannot read the kernel version from /proc; pass --kernel")?
-        }
-    };
+    let kernel = super::baseline::kernel_or_host(args.kernel)?;
     let (runtime, template) = template(&args.runtime)?;
     let mut caps = if args.no_default_caps {
         Default::default()

@@ -2,11 +2,8 @@ use super::baseline::Against;
 use anyhow::{Context, bail};
 use seccomp_recorder::diff::{Baseline, Report, diff, render_text};
 use seccomp_recorder::engine::Engine;
-use seccomp_recorder::linux::parse_kernel;
 use seccomp_recorder::profile::Profile;
-use seccomp_recorder::runtime_default::{
-    Loader, RuntimeSpec, host_kernel, parse_cap, resolve_here,
-};
+use seccomp_recorder::runtime_default::{Loader, RuntimeSpec, parse_cap, resolve_here};
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -53,8 +50,8 @@ pub struct Args {
     #[arg(long)]
     no_default_caps: bool,
     /// The kernel version the loaders see (major.minor); default: this machine's.
-    #[arg(long, value_name = "X.Y")]
-    kernel: Option<String>,
+    #[arg(long, value_name = "X.Y", value_parser = super::baseline::kernel)]
+    kernel: Option<(u32, u32)>,
     /// text (coloured on a terminal) or json.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -81,14 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.profile.display()
         );
     }
-    let kernel = match &args.kernel {
-        Some(k) => {
-            parse_kernel(k).with_context(|| format!("--kernel '{k}' is not a version like 6.1"))?
-        }
-        None => {
-            host_kernel().context("cannot read the kernel version from /proc; pass --kernel")?
-        }
-    };
+    let kernel = super::baseline::kernel_or_host(args.kernel)?;
     let against = if args.against.is_empty() {
         Engine::ALL
             .map(|runtime| {
