@@ -235,6 +235,8 @@ pub struct PodSpec {
     pub annotations: Vec<(String, String)>,
     /// `hostPID: true`: the pod's containers see the host's processes.
     pub host_pid: bool,
+    /// The runtime handler (a RuntimeClass's); empty for the runtime's default.
+    pub handler: String,
 }
 
 impl PodSpec {
@@ -253,6 +255,11 @@ impl PodSpec {
 
     pub fn annotate(mut self, k: &str, v: &str) -> PodSpec {
         self.annotations.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn handler(mut self, handler: &str) -> PodSpec {
+        self.handler = handler.into();
         self
     }
 }
@@ -432,7 +439,7 @@ impl Client {
         let mut c = self.client.clone();
         let req = cri::RunPodSandboxRequest {
             config: Some(config.clone()),
-            runtime_handler: String::new(),
+            runtime_handler: spec.handler.clone(),
         };
         let r = self.call("RunPodSandbox", async move { c.run_pod_sandbox(req).await });
         Pod {

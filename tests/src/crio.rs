@@ -11,11 +11,47 @@
 use crate::cri::{CGROUP_ROOT, CriRuntime, Kind, image_layout, images, push_layout};
 use crate::engines::{register, remove_cgroup_parent_at_exit, state_dir};
 use crate::wait_until;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The runc CRI-O runs containers with.
+const RUNC: &str = "/usr/sbin/runc";
+
+/// CRI-O's runtime handler whose runc lays a container out as its environment asks (see
+/// `LAYOUTS_RUNC`); give it to `PodSpec::handler`.
+pub const LAYOUTS_HANDLER: &str = "layouts";
+
+/// The `layouts` handler's runtime, after a line setting `runc`: a container whose
+/// config.json has `SCTEST_SUBGROUP=1` in its environment runs its workload in a
+/// `container` child of its cgroup, made at create, as crun with the systemd driver does
+/// (CRI-O 1.31 and later); with `SCTEST_SLOW_CREATE=N`, create returns N seconds late, as a
+/// slow create does.
+const LAYOUTS_RUNC: &str = r#"
+case " $* " in
+*" create "*) ;;
+*) exec "$runc" "$@" ;;
+esac
+"$runc" "$@" || exit $?
+bundle= pidfile= prev=
+for a; do
+    case "$prev" in --bundle|-b) bundle=$a ;; --pid-file) pidfile=$a ;; esac
+    prev=$a
+done
+config="$bundle/config.json"
+if grep -q '"SCTEST_SUBGROUP=1"' "$config"; then
+    pid=$(cat "$pidfile")
+    mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+    cg="$mnt$(sed -n 's/^0:://p' "/proc/$pid/cgroup")"
+    mkdir "$cg/container" && echo "$pid" > "$cg/container/cgroup.procs" || exit 1
+fi
+delay=$(grep -o '"SCTEST_SLOW_CREATE=[0-9]*"' "$config" | tr -dc 0-9)
+[ -n "$delay" ] && sleep "$delay"
+exit 0
+"#;
 
 /// The runtime's settings a test may choose.
 #[derive(Clone, Copy, Debug)]
@@ -83,6 +119,9 @@ pub fn start(opts: CrioOptions) -> CriRuntime {
         ),
     )
     .unwrap();
+    let layouts = dir.join("layouts-runc");
+    std::fs::write(&layouts, format!("#!/bin/sh\nrunc={RUNC}\n{LAYOUTS_RUNC}")).unwrap();
+    std::fs::set_permissions(&layouts, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(
         dir.join("crio.conf"),
         config(&dir, &pinns, &conmon, &pause, opts),
@@ -155,10 +194,14 @@ container_exits_dir = "{d}/exits"
 container_attach_socket_dir = "{d}/attach"
 enable_pod_events = {events}
 [crio.runtime.runtimes.runc]
-runtime_path = "/usr/sbin/runc"
+runtime_path = "{runc}"
 runtime_root = "{d}/runc"
 monitor_path = "{conmon}"
 allowed_annotations = ["seccomp-profile.kubernetes.cri-o.io"]
+[crio.runtime.runtimes.{layouts}]
+runtime_path = "{d}/layouts-runc"
+runtime_root = "{d}/runc"
+monitor_path = "{conmon}"
 [crio.image]
 pause_image = "{pause}"
 pause_command = ""
@@ -175,5 +218,7 @@ enable_metrics = false
         pinns = pinns.display(),
         conmon = conmon.display(),
         events = opts.pod_events,
+        runc = RUNC,
+        layouts = LAYOUTS_HANDLER,
     )
 }

@@ -3,7 +3,8 @@
 //! created, started, stopped and removed. The agent follows every new cgroup of the host,
 //! so each test keeps to a namespace of its own and looks only there.
 
-use seccomp_recorder_tests::cri::{CriRuntime, PodSpec};
+use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec};
+use seccomp_recorder_tests::crio::LAYOUTS_HANDLER;
 use seccomp_recorder_tests::engines::run_ok;
 use seccomp_recorder_tests::registry::Registry;
 use seccomp_recorder_tests::{Scratch, allowed, bin, free_port, profile, require_root, sha256};
@@ -288,6 +289,80 @@ fn replicas_merge_into_one_profile_from_birth_and_it_is_enforced() {
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");
     assert!(log.contains(&format!("{ns}/web-{hash}-x2k4q/app")), "{log}");
+}
+
+/// A pod of the `layouts` runtime handler: `name` runs `/bin/probe CALL` with `env` in its
+/// environment (see `LAYOUTS_RUNC` in tests/src/cri.rs), and must succeed.
+fn run_laid_out(cri: &Client, pod: &Pod, name: &str, call: &str, env: (&str, &str)) {
+    let mut config = cri.config(pod, name, &[call], None);
+    config.envs = vec![k8s_cri::v1::KeyValue {
+        key: env.0.into(),
+        value: env.1.into(),
+    }];
+    let id = cri.create_with(pod, config);
+    cri.start(&id);
+    ok(
+        &cri.wait_exit(pod, name, &id, Duration::from_secs(60)),
+        name,
+    );
+}
+
+/// crun with the systemd driver (CRI-O 1.31 and later) runs the workload in a `container`
+/// child of the container's cgroup, made with it, before CRI-O names the container; and a
+/// create can take longer than the agent's 5 s grace. The agent records both from birth
+/// (issue 20), on CRI-O with a runc that lays them out so.
+#[test]
+fn on_crio_a_workload_in_a_child_cgroup_and_a_slow_create_are_recorded_from_birth() {
+    require_root();
+    let rt = CriRuntime::crio();
+    let cri = rt.client();
+    let out = Scratch::new("agent-layouts");
+    let dir = out.path("localhost");
+    let listen = free_addr();
+    let mut args = localhost_args(&dir);
+    args.extend(["--listen".to_string(), listen.clone()]);
+    let mut agent = start_agent(rt, &args);
+    let ns = namespace("layouts");
+    let pod = cri.run_pod(
+        &PodSpec::new(&ns, "crun")
+            .annotate(RECORD, "true")
+            .handler(LAYOUTS_HANDLER),
+    );
+    run_laid_out(
+        &cri,
+        &pod,
+        "sub",
+        "sched_get_priority_max",
+        ("SCTEST_SUBGROUP", "1"),
+    );
+    run_laid_out(
+        &cri,
+        &pod,
+        "slow",
+        "sched_getscheduler",
+        ("SCTEST_SLOW_CREATE", "7"),
+    );
+    let profiles = dir.join(&ns).join("crun");
+    wait_calls(
+        &profiles.join("sub.json"),
+        &["sched_get_priority_max"],
+        &agent,
+    );
+    wait_calls(&profiles.join("slow.json"), &["sched_getscheduler"], &agent);
+    agent.wait_log("the runtime does not know it yet", Duration::from_secs(5));
+    let (_, metrics) = get(&listen, "/metrics");
+    assert_eq!(
+        metric(&metrics, "seccomp_recorder_slow_creates_total"),
+        1,
+        "{metrics}"
+    );
+    cri.remove_pod(&pod);
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+    assert!(
+        log.contains(&format!("{ns}/crun/slow: recording from its start")),
+        "{log}"
+    );
 }
 
 /// Waits for a line in a running container's log.

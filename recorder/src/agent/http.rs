@@ -13,6 +13,8 @@ pub struct Metrics {
     pub pods_recorded: AtomicU64,
     pub containers_recorded: AtomicU64,
     pub containers_not_from_birth: AtomicU64,
+    /// Containers whose cgroup the runtime had not named after the grace period.
+    pub slow_creates: AtomicU64,
     pub profiles_written: AtomicU64,
     pub profiles_pushed: AtomicU64,
     pub errors: AtomicU64,
@@ -32,7 +34,7 @@ impl Metrics {
     }
 
     fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 6] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 7] = [
             (
                 "pods_recorded",
                 "counter",
@@ -50,6 +52,12 @@ impl Metrics {
                 "counter",
                 "Containers already running when the agent started (recorded from then on only)",
                 &self.containers_not_from_birth,
+            ),
+            (
+                "slow_creates",
+                "counter",
+                "Containers the runtime had not named 5 s after their cgroup was made (recorded once it does)",
+                &self.slow_creates,
             ),
             (
                 "profiles_written",

@@ -10,6 +10,7 @@
 //! is dropped.
 
 mod acc;
+mod births;
 pub mod cri;
 pub mod hostns;
 pub mod http;
@@ -25,6 +26,7 @@ use crate::profile::DefaultAction;
 use crate::target::id_from_dir_name;
 use crate::trace::{AttachKind, TraceError, Tracer};
 use acc::{Accumulator, Tracked};
+use births::{Birth, Next, Said};
 use cri::CriError;
 use http::Metrics;
 use pods::{Key, Selector};
@@ -39,9 +41,6 @@ const CAPACITY: u32 = 2048;
 /// How often new cgroups are looked at: a container's name must be asked for while the
 /// runtime still knows it.
 const TICK: Duration = Duration::from_millis(50);
-/// A new cgroup named like a container the CRI does not know is given this long (the
-/// runtime may not have stored it yet) before it is dropped.
-const UNKNOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -118,7 +117,7 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     };
     // Containers born since loading are from birth; only the others are "already running".
     agent.scan_born();
-    agent.decide_births();
+    agent.decide_births(true);
     agent.adopt_running();
     if agent.view.answers() {
         agent.metrics.set_unhealthy(None);
@@ -127,9 +126,10 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
         agent.scan_born();
-        agent.decide_births();
         let event = events.try_iter().count() > 0;
-        if event || polled.elapsed() >= opts.poll_interval {
+        let polling = event || polled.elapsed() >= opts.poll_interval;
+        agent.decide_births(polling);
+        if polling {
             polled = Instant::now();
             agent.poll(on_push);
         }
@@ -140,17 +140,10 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     }
     log::info!("stopping: writing every profile");
     agent.scan_born();
-    agent.decide_births();
+    agent.decide_births(true);
     agent.write_all(on_push);
     agent.tracer.detach();
     Ok(())
-}
-
-/// A new cgroup named after a container ID, waiting for the CRI to say whose it is.
-struct Birth {
-    cgroup: u64,
-    id: String,
-    since: Instant,
 }
 
 /// The loop's state: the cgroups followed, the CRI's view, the profiles.
@@ -171,11 +164,7 @@ impl Agent {
         let births = &mut self.births;
         let mut decide = |b: follow::Birth<'_>| match id_from_dir_name(b.name()) {
             Some(id) => {
-                births.push(Birth {
-                    cgroup: b.id,
-                    id: id.to_string(),
-                    since: Instant::now(),
-                });
+                births.push(Birth::new(b.id, id, Instant::now()));
                 Verdict::Wait
             }
             None => Verdict::Drop,
@@ -185,27 +174,58 @@ impl Agent {
         }
     }
 
-    fn decide_births(&mut self) {
-        for b in std::mem::take(&mut self.births) {
-            match self.view.identify(&b.id) {
-                Ok(Some(who)) => match self.view.place(&who) {
-                    Some(placed) => {
-                        self.follow.accept(b.cgroup);
-                        self.adopt(&who, placed, b.cgroup, true);
-                    }
-                    None => self.reject(b.cgroup),
-                },
-                Ok(None) if self.view.is_sandbox(&b.id) => {
-                    log::debug!("pause container of sandbox {} is not recorded", b.id);
+    /// Asks the runtime about the new cgroups waiting for it: every one at each tick while
+    /// young, the late ones only when `all` (the runtime is polled).
+    fn decide_births(&mut self, all: bool) {
+        let now = Instant::now();
+        for mut b in std::mem::take(&mut self.births) {
+            if b.late() && !all {
+                self.births.push(b);
+                continue;
+            }
+            let said = match self.view.identify(&b.id) {
+                Ok(Some(who)) => Said::Container(who),
+                Ok(None) if self.view.is_sandbox(&b.id) => Said::Sandbox,
+                Ok(None) => Said::Unknown,
+                Err(_) => Said::NoAnswer,
+            };
+            let gone = !self.follow.path(b.cgroup).is_some_and(|p| p.exists());
+            match b.next(said, now, gone) {
+                Next::Adopt(who) => self.adopt_born(&b, &who, now),
+                Next::Reject(why) => {
+                    log::debug!("cgroup of {} is not recorded: {why}", b.id);
                     self.reject(b.cgroup);
                 }
-                Ok(None) if b.since.elapsed() > UNKNOWN_GRACE => {
-                    log::debug!("cgroup of {} is no CRI container; not recorded", b.id);
-                    self.reject(b.cgroup);
+                Next::Late => {
+                    log::warn!(
+                        "container {}: its cgroup was made {} s ago and the runtime does not \
+                         know it yet (a slow create?); still recording it from birth until \
+                         the runtime names it or its cgroup is removed",
+                        b.id,
+                        b.age(now).as_secs()
+                    );
+                    Metrics::inc(&self.metrics.slow_creates);
+                    self.births.push(b);
                 }
-                Ok(None) | Err(_) => self.births.push(b),
+                Next::Wait => self.births.push(b),
             }
         }
+    }
+
+    /// A new cgroup's container is known: recorded from its birth if its pod is selected.
+    fn adopt_born(&mut self, b: &Birth, who: &Who, now: Instant) {
+        let Some(placed) = self.view.place(who) else {
+            return self.reject(b.cgroup);
+        };
+        if b.late() {
+            log::info!(
+                "container {}: the runtime named it {} s after its cgroup was made",
+                b.id,
+                b.age(now).as_secs()
+            );
+        }
+        self.follow.accept(b.cgroup);
+        self.adopt(who, placed, b.cgroup, true);
     }
 
     fn reject(&mut self, cgroup: u64) {

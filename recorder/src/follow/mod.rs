@@ -163,6 +163,11 @@ impl Follow {
         }
     }
 
+    /// The directory of a cgroup seen so far.
+    pub(crate) fn path(&self, id: u64) -> Option<PathBuf> {
+        self.paths.get(&id).map(|rel| self.mount.join(rel))
+    }
+
     /// Whether anything is known of this cgroup (a target, folded, waiting or held).
     fn knows(&self, id: u64) -> bool {
         self.owners.contains(&id)
