@@ -307,14 +307,22 @@ fn htpasswd_registry_needs_credentials() {
         digest,
         sha256(&skopeo_raw(&reference, reg.creds.as_deref()))
     );
+    pull_with_each_kind_of_credentials(&reg, &scratch, &basic);
+}
 
+/// Pulls `team/app-seccomp:v1` from `reg` (user ci-user, `basic` its Basic credentials)
+/// with the credentials in the environment, in an --authfile, and where `docker login` and
+/// `podman login` leave them.
+fn pull_with_each_kind_of_credentials(reg: &Registry, scratch: &Scratch, basic: &str) {
+    let profile = fixture("oci/profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
     let env = [
         ("REGISTRY_USERNAME", "ci-user"),
         ("REGISTRY_PASSWORD", "pw-Zq81x"),
     ];
     let out = scratch.path("env.json");
     let pulled = recorder_in(
-        &scratch,
+        scratch,
         &["pull", &reference, "-o", out.to_str().unwrap()],
         None,
         &env,
@@ -343,7 +351,7 @@ fn htpasswd_registry_needs_credentials() {
         ("REGISTRY_USERNAME", "ci-user"),
         ("REGISTRY_PASSWORD", "wrong"),
     ];
-    let pulled = recorder_in(&scratch, &args, None, &wrong_env);
+    let pulled = recorder_in(scratch, &args, None, &wrong_env);
     assert!(pulled.status.success(), "{}", stderr(&pulled));
     assert_eq!(read(&out2), read(&profile));
 
@@ -360,7 +368,7 @@ fn htpasswd_registry_needs_credentials() {
     ] {
         let out = scratch.path(&format!("{var}.json"));
         let args = ["pull", &reference, "-o", out.to_str().unwrap()];
-        let pulled = recorder_in(&scratch, &args, None, &[(var, dir.to_str().unwrap())]);
+        let pulled = recorder_in(scratch, &args, None, &[(var, dir.to_str().unwrap())]);
         assert!(pulled.status.success(), "{var}: {}", stderr(&pulled));
         assert_eq!(read(&out), read(&profile));
     }
@@ -627,6 +635,18 @@ fn corrupted_layer_fails_digest_verification() {
     assert_eq!(read(&existing), b"keep me\n");
 }
 
+/// `push --subject SUBJECT FILE REFERENCE`.
+fn push_with_subject(scratch: &Scratch, subject: &str, file: &Path, reference: &str) -> Output {
+    let args = [
+        "push",
+        "--subject",
+        subject,
+        file.to_str().unwrap(),
+        reference,
+    ];
+    recorder_in(scratch, &args, None, &[])
+}
+
 #[test]
 fn subject_is_listed_under_the_referrers_tag() {
     let reg = Registry::start();
@@ -639,18 +659,7 @@ fn subject_is_listed_under_the_referrers_tag() {
 
     let reference = reg.reference("team/app:v1-seccomp");
     let profile = fixture("oci/profile.json");
-    let out = recorder_in(
-        &scratch,
-        &[
-            "push",
-            "--subject",
-            &image,
-            profile.to_str().unwrap(),
-            &reference,
-        ],
-        None,
-        &[],
-    );
+    let out = push_with_subject(&scratch, &image, &profile, &reference);
     assert!(out.status.success(), "{}", stderr(&out));
     let digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
@@ -678,17 +687,11 @@ fn subject_is_listed_under_the_referrers_tag() {
 
     // A second profile for the same image joins the list.
     let other = fixture("oci/profile-amd64.json");
-    let out = recorder_in(
+    let out = push_with_subject(
         &scratch,
-        &[
-            "push",
-            "--subject",
-            &image,
-            other.to_str().unwrap(),
-            &reg.reference("team/app:v2-seccomp"),
-        ],
-        None,
-        &[],
+        &image,
+        &other,
+        &reg.reference("team/app:v2-seccomp"),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let index = json(&skopeo_raw(
@@ -697,18 +700,8 @@ fn subject_is_listed_under_the_referrers_tag() {
     ));
     assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{index}");
 
-    let elsewhere = recorder_in(
-        &scratch,
-        &[
-            "push",
-            "--subject",
-            &reg.reference("other/app:v1"),
-            profile.to_str().unwrap(),
-            &reference,
-        ],
-        None,
-        &[],
-    );
+    let other_repo = reg.reference("other/app:v1");
+    let elsewhere = push_with_subject(&scratch, &other_repo, &profile, &reference);
     assert!(!elsewhere.status.success());
     assert!(
         stderr(&elsewhere).contains("same repository")

@@ -1051,7 +1051,16 @@ fn errnos_runtimes_cannot_load_are_refused_everywhere() {
     }
     let err = stderr(&recorder(&refusals[0]));
     assert!(err.contains("4095") && err.contains("4094"), "{err}");
+}
 
+/// Errno 0 loads (a refused call then looks successful): merge takes it with a warning,
+/// validate warns; 4095 in a profile is an error.
+#[test]
+fn errno_zero_is_a_warning_and_4095_in_a_profile_an_error() {
+    let s = Scratch::new("errno-zero");
+    let out = s.path("out.json");
+    let o = arg(&out);
+    let a = fixture("profiles/app-a.json");
     let zero = recorder(&[
         "merge",
         arg(&a),
