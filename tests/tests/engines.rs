@@ -6,7 +6,7 @@
 use seccomp_recorder_tests::engines::*;
 use seccomp_recorder_tests::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 /// Marker syscalls the recorded run makes; OUTSIDE is never made while recording.
@@ -620,6 +620,17 @@ fn containerd_default_profile_refuses_what_diff_predicts() {
     );
 }
 
+/// `record --container NAME --engine-root ROOT... EXTRA -o OUT`.
+fn record_by_name(name: &str, roots: &[&Path], extra: &[&str], out: &Path) -> Output {
+    let mut args = vec!["record", "--container", name];
+    for root in roots {
+        args.extend(["--engine-root", root.to_str().unwrap()]);
+    }
+    args.extend(extra);
+    args.extend(["-o", out.to_str().unwrap()]);
+    recorder(&args)
+}
+
 #[test]
 fn names_resolve_from_engine_state_and_an_ambiguous_one_lists_both_engines() {
     require_root();
@@ -654,34 +665,14 @@ fn names_resolve_from_engine_state_and_an_ambiguous_one_lists_both_engines() {
     .to_string();
     let out = s.path("p.json");
     let (droot, proot) = (d.data_root(), p.root());
-    let o = recorder(&[
-        "record",
-        "--container",
-        &name,
-        "--engine-root",
-        droot.to_str().unwrap(),
-        "--engine-root",
-        proot.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = record_by_name(&name, &[&droot, &proot], &[], &out);
     let amb = stderr(&o);
     let written_when_ambiguous = out.exists();
     // From here on the name is Docker's only: the recorder finds Podman's state by itself
     // whenever any Podman container runs (conmon names its root).
     let _ = p.cli().args(["rm", "-f", &podman_id]).output();
     // Only Docker's container is running.
-    let o2 = recorder(&[
-        "record",
-        "--container",
-        &name,
-        "--engine-root",
-        droot.to_str().unwrap(),
-        "--duration",
-        "1s",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o2 = record_by_name(&name, &[&droot], &["--duration", "1s"], &out);
     // No --engine-root: found from the running dockerd, or from the docker CLI pointed at
     // our daemon as a user would.
     let out3 = s.path("p3.json");
