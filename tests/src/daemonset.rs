@@ -52,6 +52,13 @@ pub fn strs(v: &Value) -> Vec<String> {
         .collect()
 }
 
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
 /// A node for the DaemonSet's pod: where its volumes are on this machine.
 pub struct Node {
     /// Volume name -> host path, for volumes moved to private directories.
@@ -178,6 +185,27 @@ impl AgentPod<'_> {
             .collect()
     }
 
+    /// The container's environment as the kubelet fills it in: literal values, and the
+    /// downward API's node name (this machine's hostname, as a kubelet's default).
+    fn env(&self, c: &Value) -> Vec<cri::KeyValue> {
+        c["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let value = match (&e["value"], &e["valueFrom"]["fieldRef"]["fieldPath"]) {
+                    (Value::String(v), _) => v.clone(),
+                    (_, f) if f == "spec.nodeName" => hostname(),
+                    _ => panic!("the test cannot fill in env {e}"),
+                };
+                cri::KeyValue {
+                    key: e["name"].as_str().unwrap().into(),
+                    value,
+                }
+            })
+            .collect()
+    }
+
     /// The capabilities the manifest adds, less those this machine cannot give (said on
     /// stderr: root here lacks CAP_SYS_RESOURCE, which the agent needs only before 5.11).
     fn capabilities(&self, sc: &Value) -> Vec<String> {
@@ -249,6 +277,7 @@ impl AgentPod<'_> {
             }),
             command: strs(&c["command"]),
             args: self.args(c),
+            envs: self.env(c),
             log_path: format!("{name}.log"),
             mounts,
             linux: Some(cri::LinuxContainerConfig {

@@ -312,6 +312,11 @@ fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) 
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert!(
+        !on_host.join(&ns).join("web/app.not-from-birth").exists(),
+        "{}",
+        run.log()
+    );
     let (code, metrics) = get(run.node.port, "/metrics").expect("/metrics answers");
     assert_eq!(code, 200);
     assert!(
