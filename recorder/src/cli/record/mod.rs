@@ -102,8 +102,9 @@ pub struct Args {
     linger: Duration,
 
     /// Push the profile to this OCI reference once it is written (REGISTRY/REPO:TAG), as
-    /// the artifact CRI-O and the Security Profiles Operator pull. A failed push keeps the
-    /// file and says how to retry.
+    /// the artifact CRI-O and the Security Profiles Operator pull. The reference and the
+    /// credentials are checked before the command runs; a failed push keeps the file and
+    /// says how to retry.
     #[arg(long, value_name = "REF")]
     push: Option<String>,
 
