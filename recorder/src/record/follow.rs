@@ -166,6 +166,53 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::{Pending, Want};
+
+    const ID: &str = "3f2a9c0e5b7d41a8b6c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5";
+
+    fn pending(label: &str) -> Watch {
+        Watch::Pending(Pending {
+            label: label.into(),
+            want: Want::Id(ID.into()),
+            container: None,
+        })
+    }
+
+    fn birth(rel: &str) -> Birth<'_> {
+        Birth {
+            id: 42,
+            rel: Path::new(rel),
+        }
+    }
+
+    #[test]
+    fn a_pending_containers_cgroup_is_kept_as_it_and_others_are_not_without_a_filter() {
+        let mount = Path::new("/nonexistent-cgroup-mount");
+        let roots = EngineRoots(Vec::new());
+        let mut watched = vec![pending("web")];
+        // Not its cgroup, and no --follow-containers: dropped, nothing looked up.
+        let other = format!("system.slice/docker-{}.scope", "0".repeat(64));
+        assert!(decide(birth(&other), mount, &roots, None, &mut watched).is_none());
+        assert!(watched[0].pending().is_some());
+        let (verdict, note) = decide(
+            birth(&format!("system.slice/docker-{ID}.scope")),
+            mount,
+            &roots,
+            None,
+            &mut watched,
+        )
+        .expect("the pending container's cgroup");
+        assert_eq!(verdict, Verdict::Keep);
+        assert!(matches!(note, Note::Info(n) if n.starts_with("web: started")));
+        let Watch::Live(l) = &watched[0] else {
+            panic!("still pending");
+        };
+        assert_eq!((l.id, l.kind, l.followed), (42, Kind::Container, false));
+        assert_eq!(
+            l.path,
+            mount.join(format!("system.slice/docker-{ID}.scope"))
+        );
+    }
 
     #[test]
     fn star_globs() {
