@@ -82,6 +82,11 @@ impl Registry {
         format!("{}/{name}", self.addr)
     }
 
+    /// Its log: one `response completed` line per request, with method and URI.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("registry.log")).unwrap_or_default()
+    }
+
     /// The registry's storage root (blobs live under docker/registry/v2/blobs).
     pub fn storage(&self) -> PathBuf {
         self.dir.path("data")

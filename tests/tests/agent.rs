@@ -855,3 +855,228 @@ fn from_a_private_cgroup_namespace_the_agent_enters_the_hosts_or_says_why_not() 
         );
     }
 }
+
+/// The labels the kubelet passes to the runtime for the pods of Kubernetes' controllers
+/// (as the controllers of Kubernetes 1.33 set them), by pod name.
+fn controller_pods() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    let job = |job: &str, uid: &str| {
+        vec![
+            ("batch.kubernetes.io/job-name", job.to_string()),
+            ("job-name", job.to_string()),
+            ("batch.kubernetes.io/controller-uid", uid.to_string()),
+            ("controller-uid", uid.to_string()),
+        ]
+    };
+    let index = |i: &str| {
+        let mut l = job("shard", "c1");
+        l.push(("batch.kubernetes.io/job-completion-index", i.to_string()));
+        l
+    };
+    let ordinal = |pod: &str, i: &str| {
+        vec![
+            ("statefulset.kubernetes.io/pod-name", pod.to_string()),
+            ("controller-revision-hash", "db-6d8f7c9b5".to_string()),
+            ("apps.kubernetes.io/pod-index", i.to_string()),
+        ]
+    };
+    let replica = || vec![("pod-template-hash", "7c9b6d5d8f".to_string())];
+    let daemon = || {
+        vec![
+            ("controller-revision-hash", "6b4d8f9c7".to_string()),
+            ("pod-template-generation", "1".to_string()),
+        ]
+    };
+    vec![
+        // Two runs of CronJob "backup".
+        ("backup-29384756-x2k4q", job("backup-29384756", "a1")),
+        ("backup-29384757-b7z9m", job("backup-29384757", "b1")),
+        // Two indexes of Indexed Job "shard".
+        ("shard-0-m2x9q", index("0")),
+        ("shard-1-q7z2m", index("1")),
+        // Two ordinals of StatefulSet "db".
+        ("db-0", ordinal("db-0", "0")),
+        ("db-1", ordinal("db-1", "1")),
+        // Two replicas of Deployment "api-2", whose name ends in a digit.
+        ("api-2-7c9b6d5d8f-b7z9m", replica()),
+        ("api-2-7c9b6d5d8f-x2k4q", replica()),
+        // Two pods of DaemonSet "logs".
+        ("logs-x2k4q", daemon()),
+        ("logs-b7z9m", daemon()),
+    ]
+}
+
+#[test]
+fn controllers_pods_with_the_kubelets_labels_give_one_profile_per_workload() {
+    require_root();
+    let rt = CriRuntime::get();
+    let cri = rt.client();
+    let out = Scratch::new("agent-controllers");
+    let dir = out.path("localhost");
+    let agent = start_agent(rt, &localhost_args(&dir));
+    let ns = namespace("controllers");
+    let mut pods = Vec::new();
+    // The first pod of each workload makes one call, the second another.
+    for (i, (name, labels)) in controller_pods().into_iter().enumerate() {
+        let spec = labels
+            .iter()
+            .fold(PodSpec::new(&ns, name), |p, (k, v)| p.label(k, v))
+            .annotate(RECORD, "true");
+        let pod = cri.run_pod(&spec);
+        let call = if i % 2 == 0 { "getpriority" } else { "times" };
+        ok(&cri.run(&pod, "app", &[call], None), name);
+        pods.push(pod);
+    }
+    let workloads = ["api-2", "backup", "db", "logs", "shard"];
+    for workload in workloads {
+        wait_calls(
+            &dir.join(&ns).join(workload).join("app.json"),
+            &["getpriority", "times"],
+            &agent,
+        );
+    }
+    assert_eq!(entries(&dir.join(&ns)), workloads, "{}", agent.log());
+    for p in &pods {
+        cri.remove_pod(p);
+    }
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+}
+
+/// The requests the registry served, as (method, URI), from its log.
+fn requests(registry: &Registry) -> Vec<(String, String)> {
+    let field = |line: &str, key: &str| {
+        let rest = line.split(&format!("{key}=")).nth(1)?;
+        let value = rest
+            .strip_prefix('"')
+            .map_or_else(|| rest.split(' ').next(), |quoted| quoted.split('"').next())?;
+        Some(value.to_string())
+    };
+    registry
+        .log()
+        .lines()
+        .filter(|l| l.contains("response completed"))
+        .filter_map(|l| {
+            Some((
+                field(l, "http.request.method")?,
+                field(l, "http.request.uri")?,
+            ))
+        })
+        .collect()
+}
+
+/// The status sidecar of a Localhost profile once it says `field` is at least `at_least`.
+fn wait_status(path: &Path, field: &str, at_least: u64, agent: &Agent) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(bytes) = std::fs::read(path) {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            if v[field].as_u64().is_some_and(|n| n >= at_least) {
+                return v;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never had {field} >= {at_least}:\n{}",
+            path.display(),
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn cronjob_runs_become_stable_in_ls_and_an_idle_sync_is_one_head() {
+    require_root();
+    let rt = CriRuntime::get();
+    let cri = rt.client();
+    let registry = Registry::start();
+    let repo = registry.reference("team/seccomp");
+    let out = Scratch::new("agent-stable");
+    let dir = out.path("localhost");
+    let mut args = localhost_args(&dir);
+    args.extend(
+        [
+            "--push",
+            &repo,
+            "--node-name",
+            "node-1",
+            "--sync-interval",
+            "1s",
+            "--stable-after",
+            "5",
+        ]
+        .map(String::from),
+    );
+    let agent = start_agent(rt, &args);
+    let ns = namespace("stable");
+    let status = dir.join(&ns).join("nightly/app.status.json");
+    // Each run of CronJob "nightly" makes the same call; the union's size after each run
+    // says (independently of the agent's counting) which runs added a call.
+    let mut sizes = Vec::new();
+    let quiet = |sizes: &[u64]| sizes.windows(2).rev().take_while(|w| w[0] == w[1]).count() as u64;
+    for run in 0..14u64 {
+        let job = format!("nightly-{}", 29384750 + run);
+        let pod = cri.run_pod(
+            &PodSpec::new(&ns, &format!("{job}-x2k4q"))
+                .label("batch.kubernetes.io/job-name", &job)
+                .label("job-name", &job)
+                .annotate(RECORD, "true"),
+        );
+        ok(&cri.run(&pod, "app", &["getpriority"], None), &job);
+        // The kubelet keeps a finished Job's pod (until the Job's history limit): the
+        // agent learns who the container was while it is there.
+        let s = wait_status(&status, "containersFromBirth", run + 1, &agent);
+        cri.remove_pod(&pod);
+        sizes.push(s["calls"].as_u64().unwrap());
+        if quiet(&sizes) >= 6 {
+            break;
+        }
+    }
+    let expected = quiet(&sizes);
+    assert!(expected >= 6, "runs kept adding calls: {sizes:?}");
+    let list = run_ok(Command::new(bin()).args(["ls", &repo, "--format", "json"])).stdout;
+    let list: serde_json::Value = serde_json::from_slice(&list).unwrap();
+    let e = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["namespace"] == ns.as_str())
+        .unwrap_or_else(|| panic!("{ns} not listed: {list:#}"));
+    assert_eq!(e["workload"], "nightly");
+    assert_eq!(e["status"]["quietRuns"], expected, "{e:#}");
+    assert_eq!(e["status"]["stable"], true, "{e:#}");
+    assert_eq!(e["status"]["containersFromBirth"], sizes.len());
+    assert_eq!(e["status"]["nodes"], serde_json::json!(["node-1"]));
+    // The digest ls shows is the stable tag's, and the file is its profile.
+    let tag = format!("{ns}_nightly_app");
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{repo}:{tag}"),
+    ]))
+    .stdout;
+    assert_eq!(e["reference"], format!("{repo}@{}", sha256(&raw)));
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let file = std::fs::read(dir.join(&ns).join("nightly/app.json")).unwrap();
+    assert_eq!(manifest["layers"][0]["digest"], sha256(&file).as_str());
+
+    // Idle: per sync, one HEAD of the stable tag and one tag list, nothing else for it.
+    let before = requests(&registry).len();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let syncs = started.elapsed().as_secs() + 1;
+    let idle: Vec<(String, String)> = requests(&registry)[before..].to_vec();
+    let ours: Vec<&(String, String)> = idle.iter().filter(|(_, u)| u.contains(&tag)).collect();
+    assert!(
+        ours.iter().all(|(m, _)| m == "HEAD") && ours.len() as u64 <= syncs,
+        "{syncs} syncs made {ours:?}"
+    );
+    let lists = idle
+        .iter()
+        .filter(|(_, u)| u.contains("/tags/list"))
+        .count() as u64;
+    assert!(lists <= syncs, "{syncs} syncs listed tags {lists} times");
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+}

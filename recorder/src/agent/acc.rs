@@ -20,6 +20,9 @@ pub(super) struct Tracked {
     pub(super) label: String,
     /// Its cgroup: the target its calls are read from.
     pub(super) cgroup: u64,
+    /// Its image, by digest when the runtime gives one.
+    pub(super) image: String,
+    pub(super) from_birth: bool,
 }
 
 /// Everything recorded for one profile.
@@ -65,8 +68,9 @@ impl Accumulator {
     }
 
     /// Records container `id` into its key's profile from now on.
-    pub(super) fn add(&mut self, id: &str, t: Tracked, from_birth: bool) {
-        self.keys.entry(t.key.clone()).or_default().from_birth |= from_birth;
+    pub(super) fn add(&mut self, id: &str, t: Tracked) {
+        self.keys.entry(t.key.clone()).or_default().from_birth |= t.from_birth;
+        self.publisher.started(&t.key, &t.image, t.from_birth);
         self.containers.insert(id.to_string(), t);
     }
 
@@ -85,8 +89,12 @@ impl Accumulator {
             let Some(t) = self.containers.remove(&id) else {
                 continue;
             };
+            let calls = calls_of(&t, seen);
+            if t.from_birth {
+                self.publisher.run_ended(&t.key, &calls);
+            }
             let acc = self.keys.entry(t.key.clone()).or_default();
-            for (arch, names) in calls_of(&t, seen) {
+            for (arch, names) in calls {
                 acc.done.entry(arch).or_default().extend(names);
             }
             acc.sources.insert(t.label.clone());
@@ -95,9 +103,26 @@ impl Accumulator {
             keys.insert(t.key);
         }
         for key in keys {
-            self.write(&key, seen, on_push);
+            if self.write(&key, seen, on_push) {
+                self.prune(&key);
+            }
         }
         freed
+    }
+
+    /// Forgets a published profile none of whose containers runs any more: pods come
+    /// and go, and what they made is on disk (or in the registry) to merge into later.
+    fn prune(&mut self, key: &Key) {
+        if self.containers.values().any(|t| &t.key == key) {
+            return;
+        }
+        self.keys.remove(key);
+        self.publisher.forget(key);
+    }
+
+    /// Every `--sync-interval` with `--push`: the fleet's profiles brought up to date.
+    pub(super) fn sync(&mut self, on_push: OnPush<'_>) {
+        self.publisher.sync_all(&self.metrics, on_push);
     }
 
     pub(super) fn write_all(&mut self, seen: &BTreeMap<u64, Syscalls>, on_push: OnPush<'_>) {
@@ -108,10 +133,10 @@ impl Accumulator {
     }
 
     /// Publishes one profile: what its exited containers made, what its live ones made so
-    /// far, and the profile already on disk.
-    fn write(&mut self, key: &Key, seen: &BTreeMap<u64, Syscalls>, on_push: OnPush<'_>) {
+    /// far, and the profile already on disk. Whether it is published.
+    fn write(&mut self, key: &Key, seen: &BTreeMap<u64, Syscalls>, on_push: OnPush<'_>) -> bool {
         let Some(acc) = self.keys.get_mut(key) else {
-            return;
+            return false;
         };
         let mut names = acc.done.clone();
         let live: Vec<&Tracked> = self.containers.values().filter(|t| &t.key == key).collect();
@@ -121,7 +146,7 @@ impl Accumulator {
             }
         }
         if names.is_empty() {
-            return;
+            return true;
         }
         acc.sources.extend(live.iter().map(|t| t.label.clone()));
         let outcome = self
@@ -130,7 +155,9 @@ impl Accumulator {
         if let Err(e) = outcome {
             log::error!("{key}: {e}");
             Metrics::inc(&self.metrics.errors);
+            return false;
         }
+        true
     }
 }
 

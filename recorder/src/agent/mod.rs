@@ -11,6 +11,7 @@
 
 mod acc;
 mod births;
+mod cluster;
 pub mod cri;
 pub mod hostns;
 pub mod http;
@@ -20,6 +21,7 @@ mod publish;
 mod view;
 
 use crate::cgroup::{self, CgroupError};
+use crate::fleet::names::image_short;
 use crate::follow::{self, Follow, Verdict};
 use crate::oci::Access;
 use crate::profile::DefaultAction;
@@ -54,6 +56,8 @@ pub enum AgentError {
     HostNs(#[from] hostns::HostNsError),
     #[error("cannot watch for SIGTERM: {0}")]
     Signals(#[source] std::io::Error),
+    #[error("--push: {0}")]
+    Fleet(#[from] crate::fleet::FleetError),
 }
 
 /// Where profiles go and how the agent runs.
@@ -67,8 +71,19 @@ pub struct Options {
     pub localhost_dir: Option<PathBuf>,
     /// SPO `SeccompProfile` resources: `<dir>/<namespace>/<workload>/<container>.yaml`.
     pub spo_dir: Option<PathBuf>,
-    /// Push each profile to `<repo>:<namespace>_<workload>_<container>`.
+    /// Publish this node's share of each profile to `<repo>-shares`, and keep the fleet's
+    /// union at `<repo>:<namespace>_<workload>_<container>` and in the files.
     pub push: Option<String>,
+    /// This node's name: its share tags and the profiles' provenance name it.
+    pub node_name: String,
+    /// How often the fleet's profiles are brought up to date (with `push`).
+    pub sync_interval: Duration,
+    /// A profile is stable after this many from-birth runs in a row added no call.
+    pub stable_after: u64,
+    /// Also keep the files of every workload the repository lists (with `push`).
+    pub workloads_from_registry: bool,
+    /// One profile per image (by digest) instead of one across images.
+    pub per_image: bool,
     pub access: Access,
     pub flush_interval: Duration,
     /// How often the CRI is asked for container states (sooner when it sends events).
@@ -105,7 +120,7 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     let attach = tracer.attach(opts.attach)?;
     log::info!("recording via {attach}");
     let events = cri.events();
-    let publisher = publish::Publisher::new(opts, &cri);
+    let publisher = publish::Publisher::new(opts, &cri)?;
     let mut agent = Agent {
         follow: Follow::new(&mount),
         view: View::new(cri, metrics.clone(), opts.selectors.clone()),
@@ -114,6 +129,7 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
         mount,
         metrics,
         births: Vec::new(),
+        per_image: opts.per_image,
     };
     // Containers born since loading are from birth; only the others are "already running".
     agent.scan_born();
@@ -122,7 +138,8 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     if agent.view.answers() {
         agent.metrics.set_unhealthy(None);
     }
-    let (mut polled, mut flushed) = (Instant::now(), Instant::now());
+    agent.acc.sync(on_push);
+    let (mut polled, mut flushed, mut synced) = (Instant::now(), Instant::now(), Instant::now());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
         agent.scan_born();
@@ -137,11 +154,16 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
             flushed = Instant::now();
             agent.write_all(on_push);
         }
+        if opts.push.is_some() && synced.elapsed() >= opts.sync_interval {
+            synced = Instant::now();
+            agent.acc.sync(on_push);
+        }
     }
     log::info!("stopping: writing every profile");
     agent.scan_born();
     agent.decide_births(true);
     agent.write_all(on_push);
+    agent.acc.sync(on_push);
     agent.tracer.detach();
     Ok(())
 }
@@ -155,6 +177,8 @@ struct Agent {
     view: View,
     acc: Accumulator,
     metrics: Arc<Metrics>,
+    /// Keys carry the image (`--per-image`).
+    per_image: bool,
 }
 
 impl Agent {
@@ -252,9 +276,26 @@ impl Agent {
             Metrics::inc(&self.metrics.containers_not_from_birth);
         }
         Metrics::inc(&self.metrics.containers_recorded);
-        let key: Key = placed.key;
-        self.acc
-            .add(&who.id, Tracked { key, label, cgroup }, from_birth);
+        let mut key: Key = placed.key;
+        if self.per_image {
+            key.image = image_short(&who.image);
+            if key.image.is_none() {
+                log::warn!(
+                    "{label}: the runtime names its image {} without a digest: recorded \
+                     into the profile across images",
+                    who.image
+                );
+            }
+        }
+        let image = who.image.clone();
+        let tracked = Tracked {
+            key,
+            label,
+            cgroup,
+            image,
+            from_birth,
+        };
+        self.acc.add(&who.id, tracked);
     }
 
     /// Containers of selected pods that run already: recorded from now on, and said so.

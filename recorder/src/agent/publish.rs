@@ -3,6 +3,7 @@
 //! container and restarts of the agent all grow one profile.
 
 use super::acc::Acc;
+use super::cluster::{Cluster, Outputs, Settings};
 use super::cri::Cri;
 use super::http::Metrics;
 use super::pods::Key;
@@ -10,8 +11,8 @@ use super::{OnPush, Options};
 use crate::arch::Arch;
 use crate::diff::Baseline;
 use crate::engine::Engine;
-use crate::kep6061;
-use crate::oci::{self, Access};
+use crate::fleet::FleetError;
+use crate::oci;
 use crate::output::write_atomic;
 use crate::profile::{DefaultAction, MergeOptions, OnConflict, Profile, SpoVersion, merge};
 use crate::runtime_default::{RuntimeSpec, host_kernel, resolve_here};
@@ -31,25 +32,68 @@ const NOT_FROM_BIRTH_ANNOTATION: &str = "seccomp-recorder.io/not-from-birth";
 pub(super) struct Publisher {
     localhost: Option<PathBuf>,
     spo: Option<PathBuf>,
-    push: Option<String>,
-    access: Access,
     default: DefaultAction,
-    /// The node runtime's RuntimeDefault, for the KEP-6061 warnings before a push.
-    baseline: Option<Baseline>,
+    /// With `--push`: this node's share goes to the registry, the fleet's union to the files.
+    cluster: Option<Cluster>,
 }
 
 impl Publisher {
-    pub(super) fn new(opts: &Options, cri: &Cri) -> Publisher {
-        Publisher {
+    pub(super) fn new(opts: &Options, cri: &Cri) -> Result<Publisher, FleetError> {
+        let cluster = match &opts.push {
+            None => None,
+            Some(repo) => Some(Cluster::open(Settings {
+                repo,
+                access: &opts.access,
+                node: &opts.node_name,
+                default: opts.default,
+                stable_after: opts.stable_after,
+                from_registry: opts.workloads_from_registry,
+                baseline: node_baseline(&cri.name, &cri.version),
+            })?),
+        };
+        Ok(Publisher {
             localhost: opts.localhost_dir.clone(),
             spo: opts.spo_dir.clone(),
-            push: opts.push.clone(),
-            access: opts.access.clone(),
             default: opts.default,
-            baseline: opts
-                .push
-                .as_ref()
-                .and_then(|_| node_baseline(&cri.name, &cri.version)),
+            cluster,
+        })
+    }
+
+    fn outputs<'a>(&'a self, metrics: &'a Metrics) -> Outputs<'a> {
+        Outputs {
+            localhost: self.localhost.as_deref(),
+            spo: self.spo.as_deref(),
+            metrics,
+        }
+    }
+
+    /// A container of `key` starts being recorded.
+    pub(super) fn started(&mut self, key: &Key, image: &str, from_birth: bool) {
+        if let Some(c) = &mut self.cluster {
+            c.started(key, image, from_birth);
+        }
+    }
+
+    /// A container of `key` recorded from birth exited having made `calls`.
+    pub(super) fn run_ended(&mut self, key: &Key, calls: &BTreeMap<Arch, BTreeSet<String>>) {
+        if let Some(c) = &mut self.cluster {
+            c.run_ended(key, calls);
+        }
+    }
+
+    /// Every `--sync-interval`: brings the fleet's profiles up to date.
+    pub(super) fn sync_all(&mut self, metrics: &Metrics, on_push: OnPush<'_>) {
+        let Some(mut c) = self.cluster.take() else {
+            return;
+        };
+        c.sync_all(&self.outputs(metrics), on_push);
+        self.cluster = Some(c);
+    }
+
+    /// No container of `key` is recorded any more and its profile is published.
+    pub(super) fn forget(&mut self, key: &Key) {
+        if let Some(c) = &mut self.cluster {
+            c.forget(key);
         }
     }
 
@@ -62,15 +106,23 @@ impl Publisher {
     }
 
     /// Publishes `names` merged with the existing profile, unless nothing changed since
-    /// the last time.
+    /// the last time; with `--push`, as this node's share, and the fleet's union to the
+    /// files.
     pub(super) fn publish(
-        &self,
+        &mut self,
         key: &Key,
         names: &BTreeMap<Arch, BTreeSet<String>>,
         acc: &mut Acc,
         metrics: &Metrics,
         on_push: OnPush<'_>,
     ) -> Result<(), String> {
+        if let Some(mut c) = self.cluster.take() {
+            let published = c.publish(key, names, &self.outputs(metrics), on_push);
+            self.cluster = Some(c);
+            published?;
+            acc.sources.clear();
+            return Ok(());
+        }
         if acc.base.is_none() {
             let (base, complete) = self.load_base(key);
             acc.from_birth |= complete;
@@ -97,7 +149,7 @@ impl Publisher {
         let count = profile.allowed().values().flatten().count();
         if let Some(path) = self.localhost_path(key) {
             write_file(&path, json.as_bytes())?;
-            self.mark(&path, acc.from_birth)?;
+            mark(&path, acc.from_birth)?;
             Metrics::inc(&metrics.profiles_written);
             log::info!(
                 "{key}: wrote {} ({count} calls; recorded from {})",
@@ -111,38 +163,9 @@ impl Publisher {
             Metrics::inc(&metrics.profiles_written);
             log::info!("{key}: wrote {}", path.display());
         }
-        if let Some(repo) = &self.push {
-            let digest = self.push(key, repo, &profile, json.as_bytes())?;
-            Metrics::inc(&metrics.profiles_pushed);
-            on_push(key, &digest);
-        }
         acc.last = Some(json);
         acc.sources.clear();
         Ok(())
-    }
-
-    /// Pushes to `<repo>:<namespace>_<workload>_<container>` ('_' cannot appear in any of
-    /// the three, so tags never collide) and returns `<repo>@<digest>`.
-    fn push(
-        &self,
-        key: &Key,
-        repo: &str,
-        profile: &Profile,
-        json: &[u8],
-    ) -> Result<String, String> {
-        let tag: String = format!("{}_{}_{}", key.namespace, key.workload, key.container)
-            .chars()
-            .take(128)
-            .collect();
-        let reference = format!("{repo}:{tag}");
-        for w in kep6061::check(profile, json.len() as u64, self.baseline.as_slice()) {
-            log::warn!("{key}: {w}");
-        }
-        let pushed = oci::push(json, &key.to_string(), &reference, None, &self.access)
-            .map_err(|e| format!("cannot push to {reference}: {e}"))?;
-        pushed.notes.iter().for_each(|n| log::info!("{key}: {n}"));
-        log::info!("{key}: pushed {reference} ({})", pushed.digest);
-        Ok(format!("{repo}@{}", pushed.digest))
     }
 
     /// The profile already published for `key` (Localhost file first, else the SPO
@@ -177,24 +200,6 @@ impl Publisher {
         }
         (Ok(None), false)
     }
-
-    /// Keeps `<container>.not-from-birth` next to a profile no container of which was
-    /// recorded from its start (its runtime's start-up calls may be missing).
-    fn mark(&self, profile: &Path, from_birth: bool) -> Result<(), String> {
-        let path = marker(profile);
-        if from_birth {
-            return match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(format!("cannot remove {}: {e}", path.display()))
-                }
-                _ => Ok(()),
-            };
-        }
-        let text = "Recorded only from when the agent started: the containers were already \
-                    running, so what their runtime did at start-up is missing. Restart the pods \
-                    with the agent running to record them from birth.\n";
-        write_file(&path, text.as_bytes())
-    }
 }
 
 /// The RuntimeDefault of the runtime the CRI says it is, which a KEP-6061 node intersects
@@ -223,17 +228,18 @@ fn node_baseline(name: &str, version: &str) -> Option<Baseline> {
     Some(Baseline::runtime_default(release, kernel))
 }
 
-fn key_path(dir: &Path, key: &Key, ext: &str) -> PathBuf {
+/// `<dir>/<namespace>/<workload>/<container>[.image-<hex>].<ext>`
+pub(super) fn key_path(dir: &Path, key: &Key, ext: &str) -> PathBuf {
     dir.join(&key.namespace)
         .join(&key.workload)
-        .join(format!("{}.{ext}", key.container))
+        .join(format!("{}.{ext}", key.file_stem()))
 }
 
 fn marker(profile: &Path) -> PathBuf {
     profile.with_extension(NOT_FROM_BIRTH)
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -242,7 +248,11 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// A namespaced `SeccompProfile` named `<workload>-<container>`.
-fn spo_resource(profile: &Profile, key: &Key, from_birth: bool) -> Result<String, String> {
+pub(super) fn spo_resource(
+    profile: &Profile,
+    key: &Key,
+    from_birth: bool,
+) -> Result<String, String> {
     let name: String = format!("{}-{}", key.workload, key.container)
         .replace('_', "-")
         .chars()
@@ -259,4 +269,22 @@ fn spo_resource(profile: &Profile, key: &Key, from_birth: bool) -> Result<String
         .find("spec:\n")
         .ok_or("the SeccompProfile has no spec")?;
     Ok(format!("{}{meta}{}", &yaml[..at], &yaml[at..]))
+}
+
+/// Keeps `<container>.not-from-birth` next to a profile no container of which was
+/// recorded from its start (its runtime's start-up calls may be missing).
+pub(super) fn mark(profile: &Path, from_birth: bool) -> Result<(), String> {
+    let path = marker(profile);
+    if from_birth {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("cannot remove {}: {e}", path.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    let text = "Recorded only from when the agent started: the containers were already \
+                running, so what their runtime did at start-up is missing. Restart the pods \
+                with the agent running to record them from birth.\n";
+    write_file(&path, text.as_bytes())
 }

@@ -52,14 +52,22 @@ impl Who {
                 .as_ref()
                 .map(|m| m.name.clone())
                 .unwrap_or_default(),
-            image: c
-                .image
-                .as_ref()
-                .map(|i| i.image.clone())
-                .filter(|i| !i.is_empty())
-                .unwrap_or_else(|| "unknown".into()),
+            image: image_of(c),
         }
     }
+}
+
+/// The container's image by digest when the runtime says one (`image_ref` is the repo
+/// digest on containerd and CRI-O, or the image ID), else its image name.
+fn image_of(c: &k8s_cri::v1::Container) -> String {
+    let named = c.image.as_ref().map(|i| i.image.as_str());
+    [Some(c.image_ref.as_str()), named]
+        .into_iter()
+        .flatten()
+        .find(|i| i.contains("sha256:"))
+        .or(named.filter(|i| !i.is_empty()))
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 /// Where a selected container's calls go, and its name for logs.

@@ -58,10 +58,38 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     spo_dir: Option<PathBuf>,
 
-    /// Also push each profile to REPO:<namespace>_<workload>_<container>, as the artifact
-    /// CRI-O and KEP-6061 runtimes pull, and print the digest reference to use.
+    /// Share profiles across the cluster through REPO: this node's share goes to
+    /// REPO-shares:<namespace>_<workload>_<container>.node-<node>, and the union of every
+    /// node's share, the same bytes on every node, to REPO:<namespace>_<workload>_<container>
+    /// (the artifact CRI-O and KEP-6061 runtimes pull) and to the Localhost files, with its
+    /// provenance in <container>.status.json. Prints the digest reference of each new union.
     #[arg(long, value_name = "REPO")]
     push: Option<String>,
+
+    /// This node's name in share tags and provenance (default: $NODE_NAME, which the
+    /// DaemonSet sets from spec.nodeName, else the host name).
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
+
+    /// With --push: bring the fleet's profiles up to date this often (default: the
+    /// --flush-interval). Each sync costs one small request per workload when nothing changed.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    sync_interval: Option<Duration>,
+
+    /// A profile is stable after this many containers recorded from birth in a row exited
+    /// without a call the profile lacked.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    stable_after: u64,
+
+    /// With --push: also write the profiles of every workload the repository lists, so
+    /// that nodes that never ran a workload have its Localhost file too (default: true).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    workloads_from_registry: bool,
+
+    /// One profile per image digest (tags and files get .image-<12 hex digits>), instead of
+    /// one across every image the workload ran (the default; the provenance names them).
+    #[arg(long)]
+    per_image: bool,
 
     #[command(flatten)]
     registry: super::oci::RegistryArgs,
@@ -125,6 +153,11 @@ fn plan(args: Args) -> Result<Options> {
         localhost_dir: (!args.no_localhost).then_some(args.localhost_dir),
         spo_dir: args.spo_dir,
         push: args.push,
+        node_name: node_name(args.node_name)?,
+        sync_interval: args.sync_interval.unwrap_or(args.flush_interval),
+        stable_after: args.stable_after,
+        workloads_from_registry: args.workloads_from_registry,
+        per_image: args.per_image,
         access,
         flush_interval: args.flush_interval,
         poll_interval: args.poll_interval,
@@ -146,6 +179,24 @@ fn check_repository(repo: &str, access: &oci::Access) -> Result<()> {
     oci::Destination::new(&format!("{repo}:check"), None, access)
         .with_context(|| format!("--push {repo}"))?;
     Ok(())
+}
+
+/// `--node-name`, else `$NODE_NAME` (the downward API), else the host name.
+fn node_name(given: Option<String>) -> Result<String> {
+    let name = given
+        .or_else(|| std::env::var("NODE_NAME").ok())
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|n| !n.is_empty());
+    match name {
+        Some(n) if !n.contains(',') && !n.contains('=') => Ok(n),
+        Some(n) => bail!("--node-name '{n}': a node name holds no ',' or '='"),
+        None => bail!("no node name: give --node-name or set NODE_NAME"),
+    }
 }
 
 #[cfg(test)]
