@@ -17,9 +17,10 @@ use hyper_util::rt::TokioIo;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{self as cri, NamespaceMode, security_profile::ProfileType};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -51,8 +52,16 @@ pub struct CriRuntime {
 impl CriRuntime {
     /// One containerd with its CRI plugin per test binary.
     pub fn get() -> &'static CriRuntime {
-        static C: OnceLock<CriRuntime> = OnceLock::new();
-        C.get_or_init(CriRuntime::start)
+        CriRuntime::named("cri")
+    }
+
+    /// A containerd of its own for `name` (another node of a cluster test: its own root,
+    /// state, socket and images), started once per test binary.
+    pub fn named(name: &'static str) -> &'static CriRuntime {
+        static ALL: Mutex<BTreeMap<&str, &'static CriRuntime>> = Mutex::new(BTreeMap::new());
+        let mut all = ALL.lock().unwrap();
+        all.entry(name)
+            .or_insert_with(|| Box::leak(Box::new(CriRuntime::start(name))))
     }
 
     /// `unix://<socket>`, as `--runtime-endpoint` takes it.
@@ -60,9 +69,9 @@ impl CriRuntime {
         format!("unix://{}", self.sock.display())
     }
 
-    fn start() -> CriRuntime {
+    fn start(name: &str) -> CriRuntime {
         crate::require_root();
-        let dir = state_dir("cri");
+        let dir = state_dir(name);
         let sock = dir.join("containerd.sock");
         // restrict_oom_score_adj: root here lacks CAP_SYS_RESOURCE. The runc v1 runtime
         // plugin must stay enabled for the CRI plugin to load.

@@ -10,7 +10,7 @@ use seccomp_recorder_tests::registry::Registry;
 use seccomp_recorder_tests::{Scratch, allowed, bin, free_port, profile, require_root, sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -1079,4 +1079,265 @@ fn cronjob_runs_become_stable_in_ls_and_an_idle_sync_is_one_head() {
     assert!(lists <= syncs, "{syncs} syncs listed tags {lists} times");
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");
+}
+
+/// The sync interval of the cluster tests: the files must agree within two of them.
+const SYNC: Duration = Duration::from_secs(3);
+
+/// An agent as one node of a cluster: its own runtime and Localhost directory, the
+/// shared repository.
+fn node_agent(rt: &CriRuntime, node: &str, dir: &Path, repo: &str) -> Agent {
+    let mut args = localhost_args(dir);
+    args.extend(
+        [
+            "--push",
+            repo,
+            "--node-name",
+            node,
+            "--sync-interval",
+            &format!("{}s", SYNC.as_secs()),
+        ]
+        .map(String::from),
+    );
+    start_agent(rt, &args)
+}
+
+/// Waits until every file exists, holds every call, and all are the same bytes; how long
+/// that took.
+fn wait_identical(files: &[PathBuf], calls: &[&str], agents: &[&Agent]) -> Duration {
+    let started = Instant::now();
+    loop {
+        let bytes: Vec<Option<Vec<u8>>> = files.iter().map(|f| std::fs::read(f).ok()).collect();
+        let agree = bytes.iter().all(|b| b.is_some() && *b == bytes[0]);
+        if agree {
+            let names = allowed(&profile(&files[0]));
+            if calls.iter().all(|c| names.iter().any(|n| n == c)) {
+                return started.elapsed();
+            }
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let missing: Vec<Vec<&str>> = files
+                .iter()
+                .map(|f| {
+                    let names = if f.exists() {
+                        allowed(&profile(f))
+                    } else {
+                        Vec::new()
+                    };
+                    calls
+                        .iter()
+                        .copied()
+                        .filter(|c| !names.iter().any(|n| n == c))
+                        .collect()
+                })
+                .collect();
+            let logs: Vec<String> = agents.iter().map(|a| a.log()).collect();
+            panic!(
+                "{files:?} never agreed on {calls:?} (missing: {missing:?}):\n{}",
+                logs.join("\n-----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last reference an agent printed for `key`.
+fn printed(agent: &Agent, key: &str) -> Option<String> {
+    let out = agent.stdout.lock().unwrap();
+    out.iter()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")).map(String::from))
+}
+
+/// Calls no runtime makes while starting a container, so each is a new call when a probe
+/// makes it.
+const NEW_CALLS: [&str; 40] = [
+    "sched_get_priority_max",
+    "sysinfo",
+    "times",
+    "getitimer",
+    "getcpu",
+    "add_key",
+    "request_key",
+    "ptrace",
+    "userfaultfd",
+    "perf_event_open",
+    "bpf",
+    "swapon",
+    "syslog",
+    "acct",
+    "settimeofday",
+    "clock_settime",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "kcmp",
+    "lookup_dcookie",
+    "move_pages",
+    "mbind",
+    "get_mempolicy",
+    "set_mempolicy",
+    "process_vm_readv",
+    "fanotify_init",
+    "io_uring_setup",
+    "vhangup",
+    "quotactl",
+    "iopl",
+    "ioperm",
+    "uselib",
+    "ustat",
+    "sysfs",
+    "_sysctl",
+    "pidfd_getfd",
+    "fsopen",
+    "open_tree",
+    "memfd_secret",
+    "landlock_create_ruleset",
+];
+
+#[test]
+fn three_nodes_converge_on_one_profile_that_the_third_enforces() {
+    require_root();
+    // Two containerds and a CRI-O, one per node, each with its own agent.
+    let runtimes = [
+        CriRuntime::get(),
+        CriRuntime::named("cri-node-2"),
+        CriRuntime::crio(),
+    ];
+    let registry = Registry::start();
+    let repo = registry.reference("team/seccomp");
+    let out = Scratch::new("agent-cluster");
+    let dirs: Vec<PathBuf> = (1..=3).map(|n| out.path(&format!("node-{n}"))).collect();
+    let agents: Vec<Agent> = (0..3)
+        .map(|i| node_agent(runtimes[i], &format!("node-{}", i + 1), &dirs[i], &repo))
+        .collect();
+    let clients: Vec<_> = runtimes.iter().map(|rt| rt.client()).collect();
+    let ns = namespace("cluster");
+    let hash = "5d8f7c9b6d";
+    let replica = |suffix: &str| {
+        PodSpec::new(&ns, &format!("web-{hash}-{suffix}"))
+            .label("pod-template-hash", hash)
+            .annotate(RECORD, "true")
+    };
+    // Replica A on node 1, replica B on node 2, each with its marker; node 3 runs nothing.
+    let a = clients[0].run_pod(&replica("x2k4q"));
+    let b = clients[1].run_pod(&replica("b7z9m"));
+    ok(
+        &clients[0].run(&a, "app", &["getpriority"], None),
+        "replica a",
+    );
+    ok(
+        &clients[1].run(&b, "app", &["sched_getscheduler"], None),
+        "replica b",
+    );
+    let files: Vec<PathBuf> = dirs
+        .iter()
+        .map(|d| d.join(&ns).join("web/app.json"))
+        .collect();
+    let all: Vec<&Agent> = agents.iter().collect();
+    let took = wait_identical(&files, &["getpriority", "sched_getscheduler"], &all);
+    eprintln!("three nodes agreed {took:?} after the replicas exited");
+    // Two sync intervals, plus the CRI poll that sees the exit and the pushes.
+    assert!(took <= 2 * SYNC + Duration::from_secs(3), "{took:?}");
+
+    // The stable tag holds that union: the file is its layer, and every node printed its
+    // digest, whichever pushed last.
+    let tag = format!("{ns}_web_app");
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{repo}:{tag}"),
+    ]))
+    .stdout;
+    let digest = sha256(&raw);
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(
+        manifest["layers"][0]["digest"],
+        sha256(&std::fs::read(&files[2]).unwrap())
+    );
+    let key = format!("{ns}/web/app");
+    for a in &agents {
+        let deadline = Instant::now() + 2 * SYNC;
+        while printed(a, &key) != Some(format!("{repo}@{digest}")) {
+            assert!(
+                Instant::now() < deadline,
+                "{:?}\n{}",
+                printed(a, &key),
+                a.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let ann = &manifest["annotations"];
+    assert_eq!(ann["io.seccomp-recorder.nodes"], "node-1,node-2");
+    assert_eq!(ann["io.seccomp-recorder.profile"], key.as_str());
+    assert_eq!(ann["io.seccomp-recorder.containers-from-birth"], "2");
+    assert_eq!(ann["io.seccomp-recorder.containers-joined-late"], "0");
+    assert!(
+        ann["io.seccomp-recorder.images"]
+            .as_str()
+            .unwrap()
+            .contains("sha256:")
+    );
+    let status: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dirs[2].join(&ns).join("web/app.status.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["digest"], digest.as_str());
+    assert_eq!(status["nodes"], serde_json::json!(["node-1", "node-2"]));
+
+    // Node 3 enforces it: both replicas' calls run, a call neither made is refused.
+    let enforced = clients[2].run_pod(&PodSpec::new(&ns, "enforced"));
+    let e = clients[2].run(
+        &enforced,
+        "app",
+        &["getpriority", "sched_getscheduler", "getitimer"],
+        Some(&files[2]),
+    );
+    assert_eq!(e.code, 0, "the fleet's profile broke the start: {}", e.log);
+    for call in ["getpriority", "sched_getscheduler"] {
+        assert!(
+            e.log.contains(&format!("{call} ret="))
+                && !e.log.contains(&format!("{call} ret=-1 errno=38")),
+            "{}",
+            e.log
+        );
+    }
+    assert!(e.log.contains("getitimer ret=-1 errno=38"), "{}", e.log);
+
+    // 20 rounds: a new replica on node 1 and one on node 2 each make a new call, started
+    // at the same moment.
+    let mut pods = vec![(0, a), (1, b)];
+    for round in 0..20 {
+        let started: Vec<(usize, String)> = (0..2)
+            .map(|i| {
+                let pod = clients[i].run_pod(&replica(&format!("n{i}r{round:02}")));
+                let id = clients[i].create(&pod, "app", &[NEW_CALLS[2 * round + i]], None);
+                pods.push((i, pod));
+                (i, id)
+            })
+            .collect();
+        std::thread::scope(|s| {
+            for (i, id) in &started {
+                let rt = runtimes[*i];
+                s.spawn(move || rt.client().start(id));
+            }
+        });
+        for (k, (i, id)) in started.iter().enumerate() {
+            let pod = &pods[pods.len() - 2 + k].1;
+            let exit = clients[*i].wait_exit(pod, "app", id, Duration::from_secs(60));
+            ok(&exit, &format!("round {round} on node {}", i + 1));
+        }
+    }
+    let took = wait_identical(&files, &NEW_CALLS, &all);
+    eprintln!("after 20 rounds, three nodes agreed {took:?} after the last exit");
+    assert!(took <= 2 * SYNC + Duration::from_secs(3), "{took:?}");
+    for (i, pod) in &pods {
+        clients[*i].remove_pod(pod);
+    }
+    clients[2].remove_pod(&enforced);
+    for a in agents {
+        let (st, log) = a.terminate();
+        assert!(st.success(), "{log}");
+    }
 }

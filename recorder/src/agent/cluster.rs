@@ -164,6 +164,13 @@ impl Cluster {
 
     fn sync(&mut self, key: &Key, out: &Outputs<'_>, on_push: OnPush<'_>) -> Result<(), String> {
         let own = self.own.get(key).map(|o| o.share.clone());
+        if let Some(share) = &own {
+            // A share whose push failed goes now (nothing is sent when it did not change):
+            // the union lists shares by digest, and others must be able to read it.
+            self.fleet
+                .publish(key, share)
+                .map_err(|e| format!("cannot publish this node's share: {e}"))?;
+        }
         let synced = self
             .fleet
             .sync(key, own.as_ref())
