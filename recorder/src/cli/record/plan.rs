@@ -244,11 +244,30 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    /// A scratch directory for output paths, so the write probes touch nothing else.
-    fn scratch(tag: &str) -> PathBuf {
+    /// A scratch directory for output paths, so the write probes touch nothing else;
+    /// removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn join(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+
+        fn to_str(&self) -> Option<&str> {
+            self.0.to_str()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(tag: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!("plan-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        Scratch(dir)
     }
 
     fn args(words: &[&str]) -> Args {
