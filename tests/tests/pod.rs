@@ -234,8 +234,15 @@ impl Drop for HostAgent {
     }
 }
 
-/// Merges what the host agent recorded of the agent's container into the shipped profile.
-fn merge_into_shipped(recorded: &Path) {
+/// Merges what the host agent recorded of the agent's container (written when it exits)
+/// into the shipped profile.
+fn merge_into_shipped(host: HostAgent, recorded: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !recorded.exists() {
+        assert!(Instant::now() < deadline, "{}", host.text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    host.terminate();
     let shipped = workspace().join("deploy/agent-seccomp.json");
     let o = Command::new(seccomp_recorder_tests::bin())
         .arg("merge")
@@ -247,6 +254,50 @@ fn merge_into_shipped(recorded: &Path) {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     eprintln!("merged {} into {}", recorded.display(), shipped.display());
+}
+
+/// The init container installed the shipped profile, and the agent's process runs under it
+/// (a seccomp filter, as the manifest's Localhost profile says).
+fn assert_confined_by_shipped_profile(run: &Running<'_>, c: &Value) {
+    let profile = &c["securityContext"]["seccompProfile"];
+    assert_eq!(profile["type"], "Localhost");
+    let installed = run
+        .node
+        .seccomp_dir
+        .join(profile["localhostProfile"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(workspace().join("deploy/agent-seccomp.json")).unwrap()
+    );
+    let pid = run.cri.pid(run.agent.as_ref().unwrap());
+    assert_eq!(seccomp_mode(pid), "2", "{}", run.log());
+}
+
+/// Waits for the agent's profile of the workload pod `web` on the host, through the
+/// kubelet-seccomp mount, recorded from birth.
+fn wait_recorded_from_birth(run: &Running<'_>, c: &Value, ns: &str) {
+    let localhost = PathBuf::from(flag(c, "--localhost-dir"));
+    let on_host = run.node.seccomp_dir.join(
+        localhost
+            .strip_prefix(mount_path(c, "kubelet-seccomp"))
+            .unwrap(),
+    );
+    let app = on_host.join(ns).join("web/app.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(app.exists() && allowed(&profile(&app)).iter().any(|n| n == "getpriority")) {
+        assert!(
+            Instant::now() < deadline,
+            "{} never allowed getpriority; the agent's log:\n{}",
+            app.display(),
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !on_host.join(ns).join("web/app.not-from-birth").exists(),
+        "{}",
+        run.log()
+    );
 }
 
 /// The agent's pod from `kustomization` on `rt`: it becomes ready, records a pod from
@@ -272,51 +323,16 @@ fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) 
     run.cri.pull(&run.node.image);
     run.start(regenerate);
     run.wait_ready();
-    let pid = run.cri.pid(run.agent.as_ref().unwrap());
-    let profile_type = c["securityContext"]["seccompProfile"]["type"].as_str();
     if !regenerate {
-        assert_eq!(profile_type, Some("Localhost"));
-        // The init container installed the shipped profile, and the agent runs under it.
-        let installed = run.node.seccomp_dir.join(
-            c["securityContext"]["seccompProfile"]["localhostProfile"]
-                .as_str()
-                .unwrap(),
-        );
-        assert_eq!(
-            std::fs::read(&installed).unwrap(),
-            std::fs::read(workspace().join("deploy/agent-seccomp.json")).unwrap()
-        );
-        assert_eq!(seccomp_mode(pid), "2", "{}", run.log());
+        assert_confined_by_shipped_profile(&run, &c);
     }
-
     let ns = format!("pod-{}-{kustomization}", std::process::id()).replace('/', "-");
     let workload = run
         .cri
         .run_pod(&PodSpec::new(&ns, "web").annotate(RECORD, "true"));
     let exit = run.cri.run(&workload, "app", &["getpriority"], None);
     assert_eq!(exit.code, 0, "{}", exit.log);
-    let localhost = PathBuf::from(flag(&c, "--localhost-dir"));
-    let on_host = run.node.seccomp_dir.join(
-        localhost
-            .strip_prefix(mount_path(&c, "kubelet-seccomp"))
-            .unwrap(),
-    );
-    let app = on_host.join(&ns).join("web/app.json");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(app.exists() && allowed(&profile(&app)).iter().any(|n| n == "getpriority")) {
-        assert!(
-            Instant::now() < deadline,
-            "{} never allowed getpriority; the agent's log:\n{}",
-            app.display(),
-            run.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        !on_host.join(&ns).join("web/app.not-from-birth").exists(),
-        "{}",
-        run.log()
-    );
+    wait_recorded_from_birth(&run, &c, &ns);
     let (code, metrics) = get(run.node.port, "/metrics").expect("/metrics answers");
     assert_eq!(code, 200);
     assert!(
@@ -334,14 +350,10 @@ fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) 
     // refused, as on this machine).
     assert!(log.contains("the host's cgroup namespace"), "{log}");
     if let Some(host) = host {
-        let recorded = own.join("seccomp-recorder/seccomp-recorder/agent.json");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !recorded.exists() {
-            assert!(Instant::now() < deadline, "{}", host.text());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        host.terminate();
-        merge_into_shipped(&recorded);
+        merge_into_shipped(
+            host,
+            &own.join("seccomp-recorder/seccomp-recorder/agent.json"),
+        );
     }
 }
 
