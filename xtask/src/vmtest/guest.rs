@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// Modules the guest needs to mount its root; built in on some kernels.
 const MODULES: [&str; 3] = ["virtio_pci", "9pnet_virtio", "9p"];
+/// The 9p tag of the checkout's own share (see `Stage::checkout`).
+const CHECKOUT_TAG: &str = "checkout";
 /// TCG is slow, but a kernel that needs longer than this is stuck.
 const TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
@@ -52,7 +54,7 @@ fn boot_and_test(stage: &Stage, apt: &Apt, cache: &Path, o: &mut Outcome) -> Res
         kernel.release,
         log.display()
     );
-    let console = qemu(o.arch, &kernel.vmlinuz, &initrd, &stage.root, &log)?;
+    let console = qemu(o.arch, &kernel.vmlinuz, &initrd, stage, &log)?;
     read_console(&console, o)
 }
 
@@ -136,7 +138,7 @@ mount -t sysfs sys /root/sys
 mount -t devtmpfs dev /root/dev
 mount -t tmpfs tmp /root/tmp
 mount -t tmpfs run /root/run
-mount -t cgroup2 cgroup2 /root/sys/fs/cgroup
+{checkout}mount -t cgroup2 cgroup2 /root/sys/fs/cgroup
 mount -t bpf bpf /root/sys/fs/bpf
 mount -t tracefs tracefs /root/sys/kernel/tracing
 mount -t debugfs debugfs /root/sys/kernel/debug
@@ -146,8 +148,35 @@ echo "vmtest-exit: $?"
 reboot -f
 "#,
         mods = modules.join(" "),
+        checkout = stage
+            .checkout
+            .as_deref()
+            .map(mount_checkout)
+            .unwrap_or_default(),
         test = stage.test_bin,
     )
+}
+
+/// Shell lines that mount the host's `dir` at the same path in the guest's root, over
+/// whatever hides it there (the guest's own tmpfs `/tmp` and `/run`).
+fn mount_checkout(dir: &Path) -> String {
+    let at = shell_quote(&format!("/root{}", dir.display()));
+    format!(
+        "mkdir -p {at}\n\
+         if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 {CHECKOUT_TAG} {at}; then\n\
+         \x20 echo \"vmtest-error: cannot mount the checkout at\" {at}; reboot -f\n\
+         fi\n"
+    )
+}
+
+/// `s` as one single-quoted shell word.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `path` as a value inside a QEMU option list, where a comma is written twice.
+fn qemu_value(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
 }
 
 /// The modules in `MODULES` and what they depend on, dependencies first, decompressed
@@ -235,8 +264,17 @@ fn decompress(path: &Path) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
+/// A read-only 9p share of `dir` under `tag`.
+fn share(dir: &Path, tag: &str) -> String {
+    format!(
+        "local,path={},mount_tag={tag},security_model=none,readonly=on",
+        qemu_value(dir)
+    )
+}
+
 /// Boots and returns the console output; it is also written to `log` as it comes.
-fn qemu(arch: Arch, vmlinuz: &Path, initrd: &Path, root: &Path, log: &PathBuf) -> Result<String> {
+fn qemu(arch: Arch, vmlinuz: &Path, initrd: &Path, stage: &Stage, log: &PathBuf) -> Result<String> {
+    let (root, checkout) = (&stage.root, stage.checkout.as_deref());
     let mut c = match arch {
         Arch::X86_64 => {
             let mut c = Command::new("qemu-system-x86_64");
@@ -268,13 +306,13 @@ fn qemu(arch: Arch, vmlinuz: &Path, initrd: &Path, root: &Path, log: &PathBuf) -
     .arg("-initrd")
     .arg(initrd)
     .arg("-virtfs")
-    .arg(format!(
-        "local,path={},mount_tag=hostroot,security_model=none,readonly=on",
-        root.display()
-    ))
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    .arg(share(root, "hostroot"));
+    if let Some(dir) = checkout {
+        c.arg("-virtfs").arg(share(dir, CHECKOUT_TAG));
+    }
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     let mut child = c.spawn().context("cannot start qemu")?;
     let stdout = child.stdout.take().context("no qemu stdout")?;
     let mut file = std::fs::File::create(log)?;
@@ -299,4 +337,40 @@ fn qemu(arch: Arch, vmlinuz: &Path, initrd: &Path, root: &Path, log: &PathBuf) -
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("console reader panicked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkout under /tmp is hidden by the guest's own tmpfs unless its share is
+    /// mounted after that tmpfs, at the same path.
+    #[test]
+    fn the_checkout_is_mounted_over_the_guests_tmpfs() {
+        let stage = Stage {
+            root: "/".into(),
+            busybox: "/bin/busybox".into(),
+            test_bin: "/tmp/it's here/target/debug/deps/kernel-0".into(),
+            recorder: String::new(),
+            workloads: String::new(),
+            abis: "x86_64",
+            checkout: Some("/tmp/it's here".into()),
+        };
+        let script = init_script(&stage, &[]);
+        let at = |needle: &str| {
+            script
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} not in\n{script}"))
+        };
+        let tmpfs = at("mount -t tmpfs tmp /root/tmp\n");
+        let share = at(r"checkout '/root/tmp/it'\''s here'; then");
+        let tests = at("chroot /root ");
+        assert!(tmpfs < share && share < tests, "{script}");
+    }
+
+    #[test]
+    fn a_comma_in_a_shared_path_is_escaped_for_qemu() {
+        let option = share(Path::new("/tmp/a,b"), CHECKOUT_TAG);
+        assert!(option.starts_with("local,path=/tmp/a,,b,mount_tag=checkout,"));
+    }
 }

@@ -20,6 +20,9 @@ pub struct Stage {
     pub workloads: String,
     /// ABIs the guest kernel must run (booted with what they need).
     pub abis: &'static str,
+    /// A host directory the guest mounts again at the same path, over its own tmpfs
+    /// `/tmp` and `/run`: the checkout, which the x86_64 guest runs from, may be there.
+    pub checkout: Option<PathBuf>,
 }
 
 pub fn prepare(root: &Path, arch: Arch, apt: &Apt) -> Result<Stage> {
@@ -59,6 +62,7 @@ fn host_stage(root: &Path, dir: &Path) -> Result<Stage> {
             .to_string(),
         workloads: workloads.display().to_string(),
         abis: "x86_64,x86,x32",
+        checkout: Some(root.to_path_buf()),
     })
 }
 
@@ -94,6 +98,7 @@ fn aarch64_stage(root: &Path, dir: &Path, apt: &Apt) -> Result<Stage> {
         recorder: "/vmtest/seccomp-recorder".into(),
         workloads: "/vmtest/workloads".into(),
         abis: "aarch64,arm",
+        checkout: None,
     })
 }
 
