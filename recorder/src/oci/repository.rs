@@ -230,7 +230,9 @@ impl Repository {
     /// The profile, digest and annotations at `tag` or `digest`, verified.
     pub fn fetch(&self, tag_or_digest: &str) -> Result<Artifact, OciError> {
         let r = self.at(tag_or_digest);
-        let pulled = self.rt.block_on(super::pull_async(&self.session, &r))?;
+        let pulled = self
+            .rt
+            .block_on(super::pull::pull_async(&self.session, &r))?;
         Ok(Artifact {
             profile: pulled.profile,
             digest: pulled.digest,
