@@ -28,6 +28,9 @@ use tonic::transport::{Channel, Endpoint, Uri};
 pub const IMAGE: &str = "localhost/sctest:latest";
 /// The pause image every sandbox runs (the same rootfs, sleeping).
 pub const PAUSE_IMAGE: &str = "localhost/sctest-pause:latest";
+/// The containerd runtime handler that runs runc 1.3.6 (`$SECCOMP_RECORDER_RUNC13`), which
+/// passes a profile's `flags` on; there only when the variable is set.
+pub const RUNC13_HANDLER: &str = "runc13";
 /// Parent of the pods' cgroups, as a kubelet with the cgroupfs driver would make them.
 pub const CGROUP_ROOT: &str = "kubepods-sctest";
 
@@ -47,6 +50,21 @@ pub struct CriRuntime {
     pub image: String,
     /// The runtime's log, for failure messages.
     pub log_file: PathBuf,
+}
+
+/// containerd's runtime table for [`RUNC13_HANDLER`], when `$SECCOMP_RECORDER_RUNC13` is set.
+fn runc13_handler(dir: &Path) -> String {
+    let Some(binary) = std::env::var_os("SECCOMP_RECORDER_RUNC13") else {
+        return String::new();
+    };
+    let table =
+        format!(r#"plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{RUNC13_HANDLER}"#);
+    format!(
+        "[{table}]\n  runtime_type = \"io.containerd.runc.v2\"\n[{table}.options]\n  \
+         BinaryName = \"{}\"\n  Root = \"{}/runc13\"\n  SystemdCgroup = false\n",
+        Path::new(&binary).display(),
+        dir.display()
+    )
 }
 
 impl CriRuntime {
@@ -95,7 +113,7 @@ impl CriRuntime {
 "#,
             d = dir.display(),
             pause = PAUSE_IMAGE,
-        );
+        ) + &runc13_handler(&dir);
         note_host_dirs();
         remove_cgroup_parent_at_exit(CGROUP_ROOT);
         spawn_containerd(&dir, "", &tables);

@@ -3,10 +3,11 @@
 //! created, started, stopped and removed. The agent follows every new cgroup of the host,
 //! so each test keeps to a namespace of its own and looks only there.
 
-use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec};
+use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec, RUNC13_HANDLER};
 use seccomp_recorder_tests::crio::LAYOUTS_HANDLER;
 use seccomp_recorder_tests::engines::run_ok;
 use seccomp_recorder_tests::registry::Registry;
+use seccomp_recorder_tests::runc::runc13;
 use seccomp_recorder_tests::{Scratch, allowed, bin, free_port, profile, require_root, sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -1340,4 +1341,149 @@ fn three_nodes_converge_on_one_profile_that_the_third_enforces() {
         let (st, log) = a.terminate();
         assert!(st.success(), "{log}");
     }
+}
+
+/// A Localhost profile that allows everything but getpriority (EPERM) and asks the kernel to
+/// log its refusals.
+fn flagged_profile(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let p = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    std::fs::write(path, p.to_string()).unwrap();
+}
+
+/// Waits for `needle` in the agent's /metrics.
+fn wait_metric(addr: &str, needle: &str, agent: &Agent, until: Instant) -> String {
+    loop {
+        let (_, body) = get(addr, "/metrics");
+        if let Some(line) = body.lines().find(|l| l.starts_with(needle)) {
+            return line.to_string();
+        }
+        assert!(
+            Instant::now() < until,
+            "no {needle} in /metrics:\n{body}\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `--watch-refusals`: a pod that is not recorded, enforced with a Localhost profile that
+/// carries the log flag and lacks a call it makes (run by runc 1.3.6, which passes the flag
+/// on), is reported within 5 s as namespace/workload/container/syscall: in the metric, the
+/// log and `<container>.refusals.json` next to the Localhost file.
+#[test]
+fn refusals_of_an_enforced_pod_are_reported_within_5_s() {
+    let rt = CriRuntime::get();
+    runc13();
+    let s = Scratch::new("agent-refusals");
+    let ns = namespace("refusals");
+    let dir = s.path("localhost");
+    let addr = free_addr();
+    let mut args = localhost_args(&dir);
+    args.extend(["--watch-refusals".into(), "--listen".into(), addr.clone()]);
+    let mut agent = start_agent(rt, &args);
+    agent.wait_log("watching seccomp refusals through", Duration::from_secs(10));
+    let localhost = dir.join(&ns).join("web").join("app.json");
+    flagged_profile(&localhost);
+    let mut spec = PodSpec::new(&ns, "web-5d8f7c9b4-x2x7k").label("app.kubernetes.io/name", "web");
+    spec.handler = RUNC13_HANDLER.into();
+    let client = rt.client();
+    let pod = client.run_pod(&spec);
+    let started = Instant::now();
+    let id = client.create(&pod, "app", &["getpriority", "linger"], Some(&localhost));
+    client.start(&id);
+    let until = started + Duration::from_secs(5);
+    let sample = format!(
+        "seccomp_recorder_refusals_total{{namespace=\"{ns}\",workload=\"web\",container=\"app\",\
+         syscall=\"getpriority\",arch=\"x86_64\"}}"
+    );
+    let line = wait_metric(&addr, &sample, &agent, until);
+    assert!(line.ends_with(" 1"), "{line}");
+    let logged = agent.wait_line(
+        &["refusal:", &format!("{ns}/web/app"), "getpriority"],
+        until.saturating_duration_since(Instant::now()),
+    );
+    let file = dir.join(&ns).join("web").join("app.refusals.json");
+    while !file.exists() {
+        assert!(
+            Instant::now() < until,
+            "no {}:\n{}",
+            file.display(),
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("reported within {:?}: {logged}", started.elapsed());
+    let exit = client.wait_exit(&pod, "app", &id, Duration::from_secs(30));
+    assert!(
+        exit.log.contains("getpriority ret=-1 errno=1"),
+        "{}",
+        exit.log
+    );
+    let report = profile(&file);
+    assert_eq!(report["namespace"], ns.as_str());
+    assert_eq!(
+        (report["workload"].as_str(), report["container"].as_str()),
+        (Some("web"), Some("app"))
+    );
+    let refusals = report["refusals"].as_array().unwrap();
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r["syscall"] == "getpriority" && r["arch"] == "x86_64" && r["count"] == 1),
+        "{report}"
+    );
+    client.remove_pod(&pod);
+}
+
+/// `--learn-refusals`: a complain-mode pod (its Localhost profile logs every call and
+/// refuses none) has its calls land in its workload's profile; that profile, enforced,
+/// lets the pod run and refuses a call it never made.
+#[test]
+fn a_complain_mode_pod_converges_to_a_profile_that_enforces() {
+    let rt = CriRuntime::get();
+    let s = Scratch::new("agent-learn");
+    let ns = namespace("learn");
+    let dir = s.path("localhost");
+    let complain = s.path("complain.json");
+    let log_all = serde_json::json!({"defaultAction": "SCMP_ACT_LOG", "syscalls": []});
+    std::fs::write(&complain, log_all.to_string()).unwrap();
+    let args: Vec<String> = ["--localhost-dir", dir.to_str().unwrap(), "--flush-interval"]
+        .into_iter()
+        .chain(["1s", "--watch-refusals", "--learn-refusals"])
+        .map(String::from)
+        .collect();
+    let mut agent = start_agent(rt, &args);
+    agent.wait_log("watching seccomp refusals through", Duration::from_secs(10));
+    let client = rt.client();
+    let spec = PodSpec::new(&ns, "shop-6f7d8c9b5-qwz2t").label("app.kubernetes.io/name", "shop");
+    let pod = client.run_pod(&spec);
+    let calls = ["getppid", "times", "linger"];
+    ok(
+        &client.run(&pod, "app", &calls, Some(&complain)),
+        "complain-mode run",
+    );
+    let learned = dir.join(&ns).join("shop").join("app.json");
+    wait_calls(&learned, &["getppid", "times", "execve"], &agent);
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+    // Enforced: the pod runs, and a call it never made is refused.
+    let pod2 = client.run_pod(&PodSpec::new(&ns, "shop-enforced"));
+    let ran = client.run(&pod2, "app", &calls, Some(&learned));
+    ok(&ran, "enforced run");
+    assert!(ran.log.contains("getppid ret="), "{}", ran.log);
+    let refused = client.run(&pod2, "other", &["getpriority"], Some(&learned));
+    assert!(
+        refused.log.contains("getpriority ret=-1 errno=38")
+            || refused.log.contains("getpriority ret=-1 errno=1"),
+        "{}",
+        refused.log
+    );
+    client.remove_pod(&pod);
+    client.remove_pod(&pod2);
 }

@@ -2,7 +2,8 @@
  * with harmless (often invalid) arguments; one line per call is printed:
  *   NAME ret=R errno=E
  * so a test can tell "refused by seccomp" (the profile's errno) from the kernel's own
- * answer. Raw syscalls: libc must not hide or cache any of them. */
+ * answer. The argument "linger" sleeps a second instead, so that a watcher can still read
+ * the cgroup of the process that made the calls before it. Raw syscalls: libc must not hide or cache any of them. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -76,6 +77,11 @@ static const struct call calls[] = {
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const struct call *c = NULL;
+        if (strcmp(argv[i], "linger") == 0) {
+            fflush(stdout);
+            sleep(1);
+            continue;
+        }
         for (size_t j = 0; j < sizeof calls / sizeof calls[0]; j++)
             if (strcmp(calls[j].name, argv[i]) == 0)
                 c = &calls[j];

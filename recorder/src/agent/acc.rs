@@ -161,6 +161,22 @@ impl Accumulator {
     }
 }
 
+impl Accumulator {
+    /// Calls read from refusal records (`--learn-refusals`) join the key's profile, with
+    /// what a container profile always allows; published with the next write.
+    pub(super) fn learn(&mut self, key: &Key, names: BTreeMap<Arch, BTreeSet<String>>) {
+        let calls = Syscalls {
+            names,
+            ..Default::default()
+        };
+        let acc = self.keys.entry(key.clone()).or_default();
+        for (arch, names) in profile_calls(calls, Kind::Container).names {
+            acc.done.entry(arch).or_default().extend(names);
+        }
+        acc.sources.insert(format!("{key} (refusal records)"));
+    }
+}
+
 /// One container's calls, with what a container profile must always allow.
 fn calls_of(t: &Tracked, seen: &BTreeMap<u64, Syscalls>) -> BTreeMap<Arch, BTreeSet<String>> {
     let all = seen.get(&t.cgroup).cloned().unwrap_or_default();

@@ -1,6 +1,7 @@
 //! `--listen`: `/healthz` for the kubelet's probes and `/metrics` for Prometheus, served
 //! by a plain thread (two tiny GET endpoints need no HTTP framework).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Mutex;
@@ -18,6 +19,13 @@ pub struct Metrics {
     pub profiles_written: AtomicU64,
     pub profiles_pushed: AtomicU64,
     pub errors: AtomicU64,
+    /// `seccomp_recorder_refusals_total` by namespace, workload, container, syscall, arch
+    /// (bounded by the watcher's own cap on keys).
+    pub refusals: Mutex<BTreeMap<[String; 5], u64>>,
+    /// Refusals no container could be named for, by comm, exe, syscall, arch.
+    pub refusals_unattributed: Mutex<BTreeMap<[String; 4], u64>>,
+    /// Audit records the kernel lost since the watch started; `None` when it cannot say.
+    pub refusals_lost: Mutex<Option<u64>>,
     /// Why the agent is not healthy (the CRI is unreachable, ...); `None` when it is.
     pub unhealthy: Mutex<Option<String>>,
 }
@@ -25,6 +33,55 @@ pub struct Metrics {
 impl Metrics {
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_refusal(&self, labels: [String; 5]) {
+        if let Ok(mut m) = self.refusals.lock() {
+            *m.entry(labels).or_default() += 1;
+        }
+    }
+
+    pub fn count_unattributed(&self, labels: [String; 4]) {
+        if let Ok(mut m) = self.refusals_unattributed.lock() {
+            *m.entry(labels).or_default() += 1;
+        }
+    }
+
+    pub fn set_refusals_lost(&self, lost: Option<u64>) {
+        if let Ok(mut l) = self.refusals_lost.lock() {
+            *l = lost;
+        }
+    }
+
+    /// The refusal series, when `--watch-refusals` counts any.
+    fn render_refusals(&self, out: &mut String) {
+        const BY_CONTAINER: [&str; 5] = ["namespace", "workload", "container", "syscall", "arch"];
+        const UNATTRIBUTED: [&str; 4] = ["comm", "exe", "syscall", "arch"];
+        if let Ok(m) = self.refusals.lock() {
+            series(
+                out,
+                "refusals_total",
+                "Seccomp refusals per container and syscall (--watch-refusals)",
+                &BY_CONTAINER,
+                m.iter().map(|(k, v)| (k.as_slice(), *v)),
+            );
+        }
+        if let Ok(m) = self.refusals_unattributed.lock() {
+            series(
+                out,
+                "refusals_unattributed_total",
+                "Seccomp refusals of processes in no pod's container, or gone before their cgroup was read",
+                &UNATTRIBUTED,
+                m.iter().map(|(k, v)| (k.as_slice(), *v)),
+            );
+        }
+        if let Ok(Some(lost)) = self.refusals_lost.lock().map(|l| *l) {
+            out.push_str(&format!(
+                "# HELP seccomp_recorder_refusals_kernel_lost_total Audit records the kernel lost since the watch started.\n\
+                 # TYPE seccomp_recorder_refusals_kernel_lost_total counter\n\
+                 seccomp_recorder_refusals_kernel_lost_total {lost}\n"
+            ));
+        }
     }
 
     pub fn set_unhealthy(&self, why: Option<String>) {
@@ -81,6 +138,7 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             ));
         }
+        self.render_refusals(&mut out);
         let up = u8::from(self.health().is_ok());
         out.push_str(&format!(
             "# HELP seccomp_recorder_up Whether the agent is recording (CRI reachable, eBPF attached).\n\
@@ -96,6 +154,34 @@ impl Metrics {
             Err(_) => Err("internal error".into()),
         }
     }
+}
+
+/// One labelled counter family; nothing when it has no sample yet.
+fn series<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    samples: impl Iterator<Item = (&'a [String], u64)>,
+) {
+    let name = format!("seccomp_recorder_{name}");
+    let mut head = Some(format!("# HELP {name} {help}.\n# TYPE {name} counter\n"));
+    for (values, n) in samples {
+        out.push_str(&head.take().unwrap_or_default());
+        let pairs: Vec<String> = labels
+            .iter()
+            .zip(values)
+            .map(|(l, v)| format!("{l}=\"{}\"", escape(v)))
+            .collect();
+        out.push_str(&format!("{name}{{{}}} {n}\n", pairs.join(",")));
+    }
+}
+
+/// A label value as the Prometheus text format wants it.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Binds `addr` and serves the endpoints on a thread until the process exits.
@@ -145,4 +231,38 @@ fn answer(stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
         "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_series_with_escaped_labels_only_once_counted() {
+        let m = Metrics::default();
+        assert!(!m.render().contains("refusals"));
+        let labels = ["ns", "web", "app", "getpriority", "x86_64"].map(String::from);
+        m.count_refusal(labels.clone());
+        m.count_refusal(labels);
+        m.count_unattributed(["a\"b", "/x\\y", "nr:999", "x86_64"].map(String::from));
+        m.set_refusals_lost(Some(3));
+        let text = m.render();
+        assert!(text.contains(
+            "seccomp_recorder_refusals_total{namespace=\"ns\",workload=\"web\",container=\"app\",\
+             syscall=\"getpriority\",arch=\"x86_64\"} 2\n"
+        ), "{text}");
+        assert!(
+            text.contains(
+                "seccomp_recorder_refusals_unattributed_total{comm=\"a\\\"b\",exe=\"/x\\\\y\",\
+             syscall=\"nr:999\",arch=\"x86_64\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# TYPE seccomp_recorder_refusals_total")
+                .count(),
+            1
+        );
+        assert!(text.contains("seccomp_recorder_refusals_kernel_lost_total 3\n"));
+    }
 }

@@ -18,6 +18,7 @@ pub mod http;
 pub mod own_profile;
 pub mod pods;
 mod publish;
+mod refusals;
 mod view;
 
 use crate::cgroup::{self, CgroupError};
@@ -25,6 +26,7 @@ use crate::fleet::names::image_short;
 use crate::follow::{self, Follow, Verdict};
 use crate::oci::Access;
 use crate::profile::DefaultAction;
+use crate::refusals::{RefusalError, Source};
 use crate::target::id_from_dir_name;
 use crate::trace::{AttachKind, TraceError, Tracer};
 use acc::{Accumulator, Tracked};
@@ -32,6 +34,7 @@ use births::{Birth, Next, Said};
 use cri::CriError;
 use http::Metrics;
 use pods::{Key, Selector};
+use refusals::Refusals;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +57,8 @@ pub enum AgentError {
     Cri(#[from] CriError),
     #[error(transparent)]
     HostNs(#[from] hostns::HostNsError),
+    #[error(transparent)]
+    Refusals(#[from] RefusalError),
     #[error("cannot watch for SIGTERM: {0}")]
     Signals(#[source] std::io::Error),
     #[error("--push: {0}")]
@@ -90,6 +95,17 @@ pub struct Options {
     pub poll_interval: Duration,
     pub default: DefaultAction,
     pub attach: Option<AttachKind>,
+    /// Every profile written gets SECCOMP_FILTER_FLAG_LOG.
+    pub log_refusals: bool,
+    /// `--watch-refusals`: where refusals are read from (`None` probes) and whether their
+    /// calls join the profiles.
+    pub refusals: Option<RefusalOptions>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RefusalOptions {
+    pub source: Option<Source>,
+    pub learn: bool,
 }
 
 /// A pushed profile: its key and the digest reference pods should use.
@@ -131,6 +147,15 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
         births: Vec::new(),
         per_image: opts.per_image,
     };
+    let mut refusals = match opts.refusals {
+        Some(r) => Some(Refusals::open(
+            r,
+            &agent.mount,
+            opts,
+            agent.metrics.clone(),
+        )?),
+        None => None,
+    };
     // Containers born since loading are from birth; only the others are "already running".
     agent.scan_born();
     agent.decide_births(true);
@@ -150,6 +175,9 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
             polled = Instant::now();
             agent.poll(on_push);
         }
+        if let Some(r) = refusals.as_mut() {
+            r.tick(&mut agent.view, &mut agent.acc);
+        }
         if flushed.elapsed() >= opts.flush_interval {
             flushed = Instant::now();
             agent.write_all(on_push);
@@ -160,6 +188,9 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
         }
     }
     log::info!("stopping: writing every profile");
+    if let Some(r) = refusals.as_mut() {
+        r.flush(&mut agent.acc);
+    }
     agent.scan_born();
     agent.decide_births(true);
     agent.write_all(on_push);

@@ -140,7 +140,7 @@ impl Pod {
 
     /// The owning app: the workload annotation, else `app.kubernetes.io/name`, else the
     /// pod name without what its controller appended.
-    fn workload(&self) -> Result<String, AnnotationError> {
+    pub fn workload(&self) -> Result<String, AnnotationError> {
         if let Some(w) = self.annotations.get(WORKLOAD) {
             let w = w.trim();
             return if is_path_safe_name(w) {

@@ -33,6 +33,8 @@ pub(super) struct Publisher {
     localhost: Option<PathBuf>,
     spo: Option<PathBuf>,
     default: DefaultAction,
+    /// `--log-refusals`: every profile written gets SECCOMP_FILTER_FLAG_LOG.
+    log_refusals: bool,
     /// With `--push`: this node's share goes to the registry, the fleet's union to the files.
     cluster: Option<Cluster>,
 }
@@ -55,6 +57,7 @@ impl Publisher {
             localhost: opts.localhost_dir.clone(),
             spo: opts.spo_dir.clone(),
             default: opts.default,
+            log_refusals: opts.log_refusals,
             cluster,
         })
     }
@@ -128,8 +131,16 @@ impl Publisher {
             acc.from_birth |= complete;
             acc.base = Some(base);
         }
-        let base = acc.base.clone().expect("loaded above")?;
-        let recorded = Profile::allow(names, self.default);
+        let mut base = acc.base.clone().expect("loaded above")?;
+        let mut recorded = Profile::allow(names, self.default);
+        if self.log_refusals {
+            recorded.log_refusals();
+            base.iter_mut().for_each(Profile::log_refusals);
+        }
+        // The profile on disk keeps what it asked of the kernel.
+        if let Some(old) = &base {
+            recorded.keep_flags_of(old);
+        }
         let profile = match base {
             None => recorded,
             Some(old) => {

@@ -206,6 +206,19 @@ impl View {
         })
     }
 
+    /// The profile key of any container the CRI knows, recorded or not: its pod's
+    /// namespace and workload, and its name.
+    pub(super) fn key_of_any(&mut self, id: &str) -> Option<Key> {
+        let who = self.identify(id).ok()??;
+        let pod = self.pods.get(&who.sandbox)?;
+        Some(Key {
+            namespace: pod.namespace.clone(),
+            workload: pod.workload().ok()?,
+            container: who.name,
+            image: None,
+        })
+    }
+
     /// The running containers of selected pods, pods refreshed.
     pub(super) fn running_selected(&mut self) -> Result<Vec<Who>, ViewError> {
         let list = self.call(Cri::containers)?;

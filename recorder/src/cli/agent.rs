@@ -1,5 +1,5 @@
 use anyhow::{Context, Result, bail};
-use seccomp_recorder::agent::{self, Options, cri, http::Metrics, pods::Selector};
+use seccomp_recorder::agent::{self, Options, RefusalOptions, cri, http::Metrics, pods::Selector};
 use seccomp_recorder::oci;
 use seccomp_recorder::trace::AttachKind;
 use std::io::Write;
@@ -112,6 +112,26 @@ pub struct Args {
     /// Attach point: btf, raw or tracepoint (default: the cheapest the kernel accepts).
     #[arg(long, value_name = "TYPE")]
     attach: Option<AttachKind>,
+
+    #[command(flatten)]
+    log: super::refusals::LogFlag,
+
+    /// Report every seccomp refusal on the node: counted in
+    /// seccomp_recorder_refusals_total{namespace,workload,container,syscall,arch}, logged
+    /// the first time per container and syscall, written to <container>.refusals.json next
+    /// to the Localhost profile. Seen for profiles with SECCOMP_FILTER_FLAG_LOG (see
+    /// --log-refusals), through the audit netlink group, else /dev/kmsg.
+    #[arg(long)]
+    watch_refusals: bool,
+
+    /// Read refusals from this source instead of probing: netlink or kmsg.
+    #[arg(long, value_name = "SOURCE", requires = "watch_refusals")]
+    refusals_source: Option<seccomp_recorder::refusals::Source>,
+
+    /// Calls refused, and calls SCMP_ACT_LOG let through, join the workload's profile: a
+    /// complain-mode rollout converges to a profile that can enforce.
+    #[arg(long, requires = "watch_refusals")]
+    learn_refusals: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -163,6 +183,11 @@ fn plan(args: Args) -> Result<Options> {
         poll_interval: args.poll_interval,
         default,
         attach: args.attach,
+        log_refusals: args.log.log_refusals,
+        refusals: args.watch_refusals.then_some(RefusalOptions {
+            source: args.refusals_source,
+            learn: args.learn_refusals,
+        }),
     })
 }
 

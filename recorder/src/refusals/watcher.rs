@@ -81,6 +81,13 @@ impl Losses {
     }
 }
 
+impl Losses {
+    /// The kernel's own count, when it could be asked.
+    pub fn kernel_lost(&self) -> Option<u64> {
+        self.kernel.as_ref().and_then(|k| k.as_ref().ok()).copied()
+    }
+}
+
 impl fmt::Display for Losses {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kernel {
