@@ -1084,6 +1084,9 @@ fn cronjob_runs_become_stable_in_ls_and_an_idle_sync_is_one_head() {
 
 /// The sync interval of the cluster tests: the files must agree within two of them.
 const SYNC: Duration = Duration::from_secs(3);
+/// Beyond those: the CRI poll that sees a container exit (500 ms), the share's push, and
+/// a machine busy running the other tests.
+const EXIT_SEEN: Duration = Duration::from_secs(4);
 
 /// An agent as one node of a cluster: its own runtime and Localhost directory, the
 /// shared repository.
@@ -1237,8 +1240,7 @@ fn three_nodes_converge_on_one_profile_that_the_third_enforces() {
     let all: Vec<&Agent> = agents.iter().collect();
     let took = wait_identical(&files, &["getpriority", "sched_getscheduler"], &all);
     eprintln!("three nodes agreed {took:?} after the replicas exited");
-    // Two sync intervals, plus the CRI poll that sees the exit and the pushes.
-    assert!(took <= 2 * SYNC + Duration::from_secs(3), "{took:?}");
+    assert!(took <= 2 * SYNC + EXIT_SEEN, "{took:?}");
 
     // The stable tag holds that union: the file is its layer, and every node printed its
     // digest, whichever pushed last.
@@ -1332,7 +1334,7 @@ fn three_nodes_converge_on_one_profile_that_the_third_enforces() {
     }
     let took = wait_identical(&files, &NEW_CALLS, &all);
     eprintln!("after 20 rounds, three nodes agreed {took:?} after the last exit");
-    assert!(took <= 2 * SYNC + Duration::from_secs(3), "{took:?}");
+    assert!(took <= 2 * SYNC + EXIT_SEEN, "{took:?}");
     for (i, pod) in &pods {
         clients[*i].remove_pod(pod);
     }

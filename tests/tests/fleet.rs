@@ -291,3 +291,19 @@ fn ls_shows_the_provenance_and_stable_after_enough_quiet_runs() {
         "{text}"
     );
 }
+
+#[test]
+fn a_profile_pushed_without_shares_is_left_as_it_is() {
+    let registry = Registry::start();
+    let repo = Repository::open(&registry.reference("team/seccomp"), &Access::default()).unwrap();
+    // As `seccomp-recorder push` (or an agent before shares existed) leaves it.
+    let profile = br#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#;
+    let before = repo
+        .push("shop_old_app", profile, &BTreeMap::new())
+        .unwrap();
+    let mut n3 = node(&registry, "node-3", 5);
+    let k = key("old");
+    assert_eq!(n3.workloads().unwrap(), std::slice::from_ref(&k));
+    assert!(n3.sync(&k, None).unwrap().is_none());
+    assert_eq!(repo.head("shop_old_app").unwrap(), Some(before));
+}

@@ -138,6 +138,11 @@ impl Fleet {
             (Some(u), Some(d)) if listed.flatten().as_ref() == Some(d) => u.clone(),
             _ => self.recompute(key, current.as_ref(), own, &own_node)?,
         };
+        if union.shares.is_empty() {
+            // No share at all (a profile pushed by hand or by an agent before shares
+            // existed): nothing to compute it from, and nothing to overwrite it with.
+            return Ok(None);
+        }
         if head.as_deref() != Some(union.artifact.digest.as_str()) {
             let a = &union.artifact;
             self.stable.push(&tag, a.json.as_bytes(), &a.annotations)?;
