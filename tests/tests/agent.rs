@@ -3,6 +3,7 @@
 //! created, started, stopped and removed. The agent follows every new cgroup of the host,
 //! so each test keeps to a namespace of its own and looks only there.
 
+use seccomp_recorder_tests::auditd::Auditd;
 use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec, RUNC13_HANDLER};
 use seccomp_recorder_tests::crio::LAYOUTS_HANDLER;
 use seccomp_recorder_tests::engines::run_ok;
@@ -1380,16 +1381,37 @@ fn wait_metric(addr: &str, needle: &str, agent: &Agent, until: Instant) -> Strin
 /// log and `<container>.refusals.json` next to the Localhost file.
 #[test]
 fn refusals_of_an_enforced_pod_are_reported_within_5_s() {
+    reported_within_5_s("refusals", false);
+}
+
+/// The same with Debian's auditd running: the multicast group still gets every record.
+#[test]
+fn refusals_are_reported_within_5_s_while_auditd_runs() {
+    reported_within_5_s("refusals-auditd", true);
+}
+
+/// The two refusal tests, one with auditd and one without, one at a time.
+static AUDIT: Mutex<()> = Mutex::new(());
+
+fn reported_within_5_s(tag: &str, with_auditd: bool) {
+    let _one = AUDIT.lock().unwrap_or_else(|e| e.into_inner());
     let rt = CriRuntime::get();
     runc13();
-    let s = Scratch::new("agent-refusals");
-    let ns = namespace("refusals");
+    let s = Scratch::new(tag);
+    // Before the agent starts: it says at start whether auditd runs.
+    let auditd = with_auditd.then(|| Auditd::start(&s));
+    let ns = namespace(tag);
     let dir = s.path("localhost");
     let addr = free_addr();
     let mut args = localhost_args(&dir);
     args.extend(["--watch-refusals".into(), "--listen".into(), addr.clone()]);
     let mut agent = start_agent(rt, &args);
-    agent.wait_log("watching seccomp refusals through", Duration::from_secs(10));
+    let how = agent.wait_log("watching seccomp refusals through", Duration::from_secs(10));
+    let running = match &auditd {
+        Some(a) => format!("auditd, pid {}, is running", a.child.id()),
+        None => "no auditd is running".to_string(),
+    };
+    assert!(how.contains(&running), "{how}");
     let localhost = dir.join(&ns).join("web").join("app.json");
     flagged_profile(&localhost);
     let mut spec = PodSpec::new(&ns, "web-5d8f7c9b4-x2x7k").label("app.kubernetes.io/name", "web");
