@@ -32,6 +32,7 @@ fn main() -> Result<()> {
         Some("rss") => workload_rss(),
         Some("spin") => workload_spin(num(1, 2), num(2, 2_000), cg(3)),
         Some("audit") => audit_only(num(1, 1024)),
+        Some("startup") => startup_only(num(1, 10) as usize),
         Some("run") => {
             let quick = args.iter().any(|s| s == "--quick");
             let out = args
@@ -43,7 +44,9 @@ fn main() -> Result<()> {
                 .unwrap_or_else(|_| format!("seccomp-recorder-bench {}", args.join(" ")));
             run(quick, out, &cmdline)
         }
-        _ => bail!("usage: seccomp-recorder-bench run [--quick] [--out FILE] | audit [MIB]"),
+        _ => bail!(
+            "usage: seccomp-recorder-bench run [--quick] [--out FILE] | audit [MIB] | startup [RUNS]"
+        ),
     }
 }
 
@@ -1060,8 +1063,8 @@ fn run(quick: bool, out_file: Option<PathBuf>, cmdline: &str) -> Result<()> {
         }
     ));
     head.line(format!(
-        "- `seccomp-recorder record -o x.json -- /bin/true`: {:.0} ms wall (best of {}; median {:.0} ms), peak RSS {:.1} MB (targets: under 100 ms, under 30 MB).",
-        startup.best_ms, startup.n, startup.median_ms, startup.rss_mb
+        "- `seccomp-recorder record -o x.json -- /bin/true`: {:.0} ms wall (best of {}; median {:.0} ms, `/bin/true` alone {:.1} ms), peak RSS {:.1} MB (targets: under 100 ms, under 30 MB).",
+        startup.best_ms, startup.n, startup.median_ms, startup.bare_median_ms, startup.rss_mb
     ));
     for h in &mixed.headline {
         head.line(format!("- {h}"));
@@ -1487,41 +1490,91 @@ fn mixed_workloads(
 
 // --- start-up ------------------------------------------------------------------------------
 
+/// The start-up section alone (`cargo xtask bench --only startup`), printed: it needs
+/// only a target cgroup for the library's steps.
+fn startup_only(n: usize) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the benchmarks load eBPF programs and make cgroups: run them as root");
+    }
+    let mount = seccomp_recorder::cgroup::mount_point()?;
+    let target = mount.join(format!("scr-bench-{}", std::process::id()));
+    std::fs::create_dir(&target).with_context(|| format!("mkdir {}", target.display()))?;
+    let scratch = Scratch {
+        cgroups: vec![target.clone()],
+        files: Vec::new(),
+        tracefs_mounted: false,
+    };
+    let ctx = Ctx {
+        exe: std::env::current_exe()?,
+        target_id: seccomp_recorder::cgroup::id(&target)?,
+        target,
+        iters: 0,
+        rounds: 0,
+        slow_iters: 0,
+        chosen: chosen_read()?,
+        notes: Vec::new(),
+    };
+    print!("{}", startup(&ctx, n.max(1))?.section);
+    drop(scratch);
+    Ok(())
+}
+
 struct Startup {
     best_ms: f64,
     median_ms: f64,
+    /// `/bin/true` alone, measured alongside.
+    bare_median_ms: f64,
     rss_mb: f64,
     n: usize,
     section: String,
 }
 
+/// Wall time of one run of `c` in ms, and its peak RSS in KiB; fails unless it exits 0.
+fn time_run(c: &mut Command) -> Result<(f64, i64)> {
+    let t = Instant::now();
+    let child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {:?}", c.get_program()))?;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child with a zeroed rusage.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::wait4(child.id() as i32, &mut status, 0, &mut ru);
+        ru
+    };
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{c:?} failed (status {status})");
+    }
+    Ok((ms, ru.ru_maxrss))
+}
+
+/// `(best, median, worst)` of `times`.
+fn spread(times: &[f64]) -> (f64, f64, f64) {
+    let best = times.iter().copied().fold(f64::MAX, f64::min);
+    let worst = times.iter().copied().fold(0.0, f64::max);
+    (best, median(&mut times.to_vec()), worst)
+}
+
 fn startup(ctx: &Ctx, n: usize) -> Result<Startup> {
     let bin = ctx.exe.with_file_name("seccomp-recorder");
     let out = std::env::temp_dir().join(format!("scr-bench-startup-{}.json", std::process::id()));
-    let mut times = Vec::new();
+    let (mut times, mut bare) = (Vec::new(), Vec::new());
     let mut rss = 0i64;
+    // Interleaved, so that other work on the machine weighs on both rows alike.
     for _ in 0..n {
-        let t = Instant::now();
-        let child = Command::new(&bin)
+        bare.push(time_run(&mut Command::new("/bin/true"))?.0);
+        let mut record = Command::new(&bin);
+        record
             .args(["record", "-o"])
             .arg(&out)
-            .args(["--", "/bin/true"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut status = 0;
-        // SAFETY: wait4 on our own child with a zeroed rusage.
-        let ru = unsafe {
-            let mut ru: libc::rusage = std::mem::zeroed();
-            libc::wait4(child.id() as i32, &mut status, 0, &mut ru);
-            ru
-        };
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-        if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-            bail!("record -- /bin/true failed (status {status})");
-        }
-        rss = rss.max(ru.ru_maxrss);
+            .args(["--", "/bin/true"]);
+        let (ms, kb) = time_run(&mut record)?;
+        times.push(ms);
+        rss = rss.max(kb);
     }
     let _ = std::fs::remove_file(&out);
     // Where the time goes, through the library: best of n per phase.
@@ -1559,16 +1612,22 @@ fn startup(ctx: &Ctx, n: usize) -> Result<Startup> {
                 .join("; ")
         })
         .unwrap_or_default();
-    let best = times.iter().copied().fold(f64::MAX, f64::min);
-    let med = median(&mut times.clone());
+    let (best, med, worst) = spread(&times);
+    let (bare_best, bare_med, bare_worst) = spread(&bare);
     let rss_mb = rss as f64 / 1024.0;
     let mut s = String::new();
     let _ = writeln!(s, "## 3. Start-up\n");
     let _ = writeln!(
         s,
-        "`{} record -o FILE -- /bin/true` (release build: BTF parse, load and verify, attach, run, detach, write), {n} runs: best {best:.1} ms, median {med:.1} ms, worst {:.1} ms; peak RSS {rss_mb:.1} MB (ru_maxrss from wait4).\n\nThe same steps through the library, best of {n} each: `Tracer::load` (privilege check, BTF offsets, ELF load and verification, cgroup_mkdir hook) {:.1} ms; add target + attach tp_btf (aya re-parses the kernel BTF) {:.1} ms; read the maps {:.1} ms; detach and unload {:.1} ms.\n\nPeak RSS after each step, in a fresh process: {rss_steps}.\n",
+        "{n} runs of each, interleaved (release build; recording is BTF parse, load and verify, attach, run, detach, write):\n\n\
+         | command | best | median | worst |\n|---|---|---|---|\n\
+         | `/bin/true` | {bare_best:.1} ms | {bare_med:.1} ms | {bare_worst:.1} ms |\n\
+         | `{} record -o FILE -- /bin/true` | {best:.1} ms | {med:.1} ms | {worst:.1} ms |\n\n\
+         Recording adds {:.1} ms to the median; peak RSS {rss_mb:.1} MB (ru_maxrss from wait4).\n\n\
+         The same steps through the library, best of {n} each: `Tracer::load` (privilege check, BTF offsets, ELF load and verification, cgroup_mkdir hook) {:.1} ms; add target + attach tp_btf {:.1} ms; read the maps {:.1} ms; detach and unload {:.1} ms.\n\n\
+         Peak RSS after each step, in a fresh process: {rss_steps}.\n",
         bin.display(),
-        times.iter().copied().fold(0.0, f64::max),
+        med - bare_med,
         phase[0],
         phase[1],
         phase[2],
@@ -1577,6 +1636,7 @@ fn startup(ctx: &Ctx, n: usize) -> Result<Startup> {
     Ok(Startup {
         best_ms: best,
         median_ms: med,
+        bare_median_ms: bare_med,
         rss_mb,
         n,
         section: s,
