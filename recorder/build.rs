@@ -6,6 +6,7 @@ use std::path::Path;
 fn main() -> anyhow::Result<()> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     runtime_defaults(manifest)?;
+    commit(manifest);
     let root = manifest.join("../recorder-ebpf");
     let root = root.to_str().context("non-UTF-8 path")?;
     println!("cargo:rerun-if-changed={root}/src");
@@ -17,6 +18,36 @@ fn main() -> anyhow::Result<()> {
         }],
         aya_build::Toolchain::default(),
     )
+}
+
+/// The git commit built, for `seccomp_recorder_build_info`; "unknown" outside a checkout
+/// (a source tarball), so that the build never depends on git.
+fn commit(manifest: &Path) {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(manifest)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_string())
+    };
+    let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=SECCOMP_RECORDER_COMMIT={commit}");
+    // A new commit (HEAD moves, or the branch it names does) must rebuild the label.
+    for path in ["HEAD", "refs/heads", "packed-refs"] {
+        if let Some(p) = git(&["rev-parse", "--git-path", path]) {
+            let p = Path::new(&p);
+            let p = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                manifest.join(p)
+            };
+            println!("cargo:rerun-if-changed={}", p.display());
+        }
+    }
 }
 
 /// Builds in every profile file SOURCES names, so that adding a release is a data change.

@@ -9,7 +9,9 @@ use seccomp_recorder_tests::crio::LAYOUTS_HANDLER;
 use seccomp_recorder_tests::engines::run_ok;
 use seccomp_recorder_tests::registry::Registry;
 use seccomp_recorder_tests::runc::runc13;
-use seccomp_recorder_tests::{Scratch, allowed, bin, free_port, profile, require_root, sha256};
+use seccomp_recorder_tests::{
+    Scratch, allowed, bin, free_port, profile, require_root, sha256, workspace,
+};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -367,6 +369,69 @@ fn on_crio_a_workload_in_a_child_cgroup_and_a_slow_create_are_recorded_from_birt
     );
 }
 
+/// /metrics parses as Prometheus text; the pod's profile has its own labelled series, the
+/// build and the kernel maps are described, and errors carry a reason.
+fn check_metrics(text: &str, ns: &str) {
+    let (types, samples) = seccomp_recorder_tests::prometheus::parse(text)
+        .unwrap_or_else(|e| panic!("/metrics is not Prometheus text: {e}\n{text}"));
+    let one = |name: &str| {
+        let all: Vec<_> = samples.iter().filter(|s| s.name == name).collect();
+        assert_eq!(all.len(), 1, "{name} in:\n{text}");
+        all[0].clone()
+    };
+    for (name, kind) in &types {
+        assert!(name.starts_with("seccomp_recorder_"), "{name}");
+        assert_eq!(
+            kind == "counter",
+            name.ends_with("_total"),
+            "{name} is a {kind}"
+        );
+    }
+    let ours: Vec<_> = samples
+        .iter()
+        .filter(|s| s.name == "seccomp_recorder_profile_containers_total")
+        .filter(|s| s.labels.get("namespace").map(String::as_str) == Some(ns))
+        .collect();
+    assert_eq!(ours.len(), 1, "{text}");
+    let want = [("namespace", ns), ("workload", "api"), ("container", "app")];
+    let want = want.map(|(k, v)| (k.to_string(), v.to_string())).into();
+    assert_eq!(ours[0].labels, want);
+    assert_eq!(ours[0].value, 1.0);
+
+    let build = one("seccomp_recorder_build_info");
+    assert_eq!(build.value, 1.0);
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(build.labels["kernel"], release.trim());
+    assert!(["btf", "raw", "tracepoint"].contains(&build.labels["attach"].as_str()));
+    let cargo = std::fs::read_to_string(workspace().join("Cargo.toml")).unwrap();
+    let version = format!("version = \"{}\"", build.labels["version"]);
+    assert!(cargo.lines().any(|l| l == version), "{version}");
+    let head = Command::new("git")
+        .arg("-C")
+        .arg(workspace())
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert_eq!(build.labels["commit"], head.trim());
+
+    // At least this test's container is followed, far below the maps' 2048 cgroups.
+    let followed = one("seccomp_recorder_followed_cgroups").value;
+    let capacity = one("seccomp_recorder_kernel_map_capacity").value;
+    assert_eq!(capacity, 2048.0);
+    assert!((1.0..capacity).contains(&followed), "{followed}");
+    let ratio = one("seccomp_recorder_kernel_map_used_ratio").value;
+    assert!((ratio - followed / capacity).abs() < 1e-9, "{ratio}");
+
+    assert_eq!(types["seccomp_recorder_errors_total"], "counter");
+    for s in samples
+        .iter()
+        .filter(|s| s.name == "seccomp_recorder_errors_total")
+    {
+        assert_eq!(s.labels.keys().collect::<Vec<_>>(), ["reason"], "{text}");
+    }
+}
+
 /// Waits for a line in a running container's log.
 fn wait_container_log(rt: &CriRuntime, pod_uid: &str, name: &str, needle: &str) {
     let path = rt
@@ -435,6 +500,7 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
     // Other tests' pods may be counted too: this agent follows the whole host.
     assert!(metric(&metrics, "seccomp_recorder_containers_recorded_total") >= 1);
     assert!(metric(&metrics, "seccomp_recorder_pods_recorded_total") >= 1);
+    check_metrics(&metrics, &ns);
 
     // Still running, flush an hour away: only SIGTERM writes it.
     let app = dir.join(&ns).join("api/app.json");

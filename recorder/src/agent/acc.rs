@@ -154,7 +154,7 @@ impl Accumulator {
             .publish(key, &names, acc, &self.metrics, on_push);
         if let Err(e) = outcome {
             log::error!("{key}: {e}");
-            Metrics::inc(&self.metrics.errors);
+            self.metrics.error("publish");
             return false;
         }
         true

@@ -5,7 +5,7 @@
 //! learn it from the repository's tag list and get its files as well.
 
 use super::OnPush;
-use super::http::Metrics;
+use super::metrics::{Counted, Metrics};
 use super::pods::Key;
 use super::publish;
 use crate::arch::Arch;
@@ -149,7 +149,7 @@ impl Cluster {
                 Ok(keys) => self.listed = keys.into_iter().collect(),
                 Err(e) => {
                     log::error!("cannot list the workloads in {}: {e}", self.repo);
-                    Metrics::inc(&out.metrics.errors);
+                    out.metrics.error("sync");
                 }
             }
         }
@@ -157,7 +157,7 @@ impl Cluster {
         for key in keys {
             if let Err(e) = self.sync(&key, out, on_push) {
                 log::error!("{key}: {e}");
-                Metrics::inc(&out.metrics.errors);
+                out.metrics.error("sync");
             }
         }
     }
@@ -197,6 +197,7 @@ impl Cluster {
         }
         out.write(key, &union)?;
         on_push(key, &format!("{}@{}", self.repo, union.artifact.digest));
+        out.metrics.count(key, Counted::Push);
         Ok(())
     }
 
@@ -224,7 +225,7 @@ impl Outputs<'_> {
                 .map_err(|(f, m)| format!("the union does not parse: {f}: {m}"))?;
             let yaml = publish::spo_resource(&profile, key, from_birth)?;
             publish::write_file(&publish::key_path(dir, key, "yaml"), yaml.as_bytes())?;
-            Metrics::inc(&self.metrics.profiles_written);
+            self.metrics.count(key, Counted::Write);
         }
         let Some(dir) = self.localhost else {
             return Ok(());
@@ -234,7 +235,7 @@ impl Outputs<'_> {
         let status = path.with_extension("status.json");
         publish::write_file(&status, union.status.to_json().as_bytes())?;
         publish::mark(&path, from_birth)?;
-        Metrics::inc(&self.metrics.profiles_written);
+        self.metrics.count(key, Counted::Write);
         let p = &union.status.provenance;
         log::info!(
             "{key}: wrote the fleet's profile {} ({} calls from {} node(s); {} quiet run(s), {})",

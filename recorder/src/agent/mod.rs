@@ -15,6 +15,7 @@ mod cluster;
 pub mod cri;
 pub mod hostns;
 pub mod http;
+mod metrics;
 pub mod own_profile;
 pub mod pods;
 mod publish;
@@ -33,6 +34,7 @@ use acc::{Accumulator, Tracked};
 use births::{Birth, Next, Said};
 use cri::CriError;
 use http::Metrics;
+use metrics::Counted;
 use pods::{Key, Selector};
 use refusals::Refusals;
 use std::path::PathBuf;
@@ -135,6 +137,10 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     let mut tracer = Tracer::load_with(CAPACITY, true)?;
     let attach = tracer.attach(opts.attach)?;
     log::info!("recording via {attach}");
+    metrics.set_attached(attach);
+    metrics
+        .capacity
+        .store(u64::from(CAPACITY), Ordering::Relaxed);
     let events = cri.events();
     let publisher = publish::Publisher::new(opts, &cri)?;
     let mut agent = Agent {
@@ -168,6 +174,10 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(TICK);
         agent.scan_born();
+        agent
+            .metrics
+            .followed
+            .store(agent.follow.followed(), Ordering::Relaxed);
         let event = events.try_iter().count() > 0;
         let polling = event || polled.elapsed() >= opts.poll_interval;
         agent.decide_births(polling);
@@ -225,7 +235,7 @@ impl Agent {
             None => Verdict::Drop,
         };
         if let Err(e) = self.follow.scan(&mut self.tracer, &mut decide) {
-            self.error(&format!("following new cgroups: {e}"));
+            self.error("follow", &format!("following new cgroups: {e}"));
         }
     }
 
@@ -285,7 +295,7 @@ impl Agent {
 
     fn reject(&mut self, cgroup: u64) {
         if let Err(e) = self.follow.reject(&mut self.tracer, cgroup) {
-            self.error(&format!("dropping cgroup {cgroup}: {e}"));
+            self.error("follow", &format!("dropping cgroup {cgroup}: {e}"));
         }
     }
 
@@ -304,9 +314,7 @@ impl Agent {
                 "{label}: already running when the agent started; recorded from now on only, \
                  so its runtime's start-up is missing (restart the pod to record it from birth)"
             );
-            Metrics::inc(&self.metrics.containers_not_from_birth);
         }
-        Metrics::inc(&self.metrics.containers_recorded);
         let mut key: Key = placed.key;
         if self.per_image {
             key.image = image_short(&who.image);
@@ -318,6 +326,7 @@ impl Agent {
                 );
             }
         }
+        self.metrics.count(&key, Counted::Container { from_birth });
         let image = who.image.clone();
         let tracked = Tracked {
             key,
@@ -348,10 +357,10 @@ impl Agent {
                         self.follow.own(&target);
                         self.adopt(&who, placed, target.id, false);
                     }
-                    Err(e) => self.error(&format!("recording {}: {e}", dir.display())),
+                    Err(e) => self.error("follow", &format!("recording {}: {e}", dir.display())),
                 },
                 Ok(None) => log::debug!("container {} has no cgroup any more", who.id),
-                Err(e) => self.error(&e.to_string()),
+                Err(e) => self.error("cgroup", &e.to_string()),
             }
         }
     }
@@ -364,7 +373,7 @@ impl Agent {
                 Some(seen)
             }
             Err(e) => {
-                self.error(&format!("reading what was recorded: {e}"));
+                self.error("read", &format!("reading what was recorded: {e}"));
                 None
             }
         }
@@ -384,7 +393,7 @@ impl Agent {
         };
         for cgroup in self.acc.finish(finished, &seen, on_push) {
             if let Err(e) = self.follow.release(&mut self.tracer, cgroup) {
-                self.error(&format!("dropping cgroup {cgroup}: {e}"));
+                self.error("follow", &format!("dropping cgroup {cgroup}: {e}"));
             }
         }
     }
@@ -395,8 +404,9 @@ impl Agent {
         }
     }
 
-    fn error(&self, msg: &str) {
+    /// Logs and counts an error; `reason` labels the count.
+    fn error(&self, reason: &'static str, msg: &str) {
         log::error!("{msg}");
-        Metrics::inc(&self.metrics.errors);
+        self.metrics.error(reason);
     }
 }

@@ -5,7 +5,7 @@
 use super::acc::Acc;
 use super::cluster::{Cluster, Outputs, Settings};
 use super::cri::Cri;
-use super::http::Metrics;
+use super::metrics::{Counted, Metrics};
 use super::pods::Key;
 use super::{OnPush, Options};
 use crate::arch::Arch;
@@ -161,7 +161,7 @@ impl Publisher {
         if let Some(path) = self.localhost_path(key) {
             write_file(&path, json.as_bytes())?;
             mark(&path, acc.from_birth)?;
-            Metrics::inc(&metrics.profiles_written);
+            metrics.count(key, Counted::Write);
             log::info!(
                 "{key}: wrote {} ({count} calls; recorded from {})",
                 path.display(),
@@ -171,7 +171,7 @@ impl Publisher {
         if let Some(path) = self.spo_path(key) {
             let yaml = spo_resource(&profile, key, acc.from_birth)?;
             write_file(&path, yaml.as_bytes())?;
-            Metrics::inc(&metrics.profiles_written);
+            metrics.count(key, Counted::Write);
             log::info!("{key}: wrote {}", path.display());
         }
         acc.last = Some(json);

@@ -124,7 +124,7 @@ impl Refusals {
                 Ok(None) => break,
                 Err(e) => {
                     log::error!("reading refusals: {e}");
-                    Metrics::inc(&self.metrics.errors);
+                    self.metrics.error("refusals");
                     break;
                 }
             }
@@ -256,7 +256,7 @@ impl Refusals {
                 .join(format!("{}.refusals.json", key.container));
             if let Err(e) = self.write(&key, &path) {
                 log::error!("{key}: cannot write {}: {e}", path.display());
-                Metrics::inc(&self.metrics.errors);
+                self.metrics.error("publish");
             }
         }
     }

@@ -121,7 +121,7 @@ impl View {
                 let msg = e.to_string();
                 if self.failing.as_deref() != Some(msg.as_str()) {
                     log::error!("{msg}");
-                    Metrics::inc(&self.metrics.errors);
+                    self.metrics.error("cri");
                     self.metrics.set_unhealthy(Some(msg.clone()));
                     self.failing = Some(msg);
                 }
@@ -187,7 +187,7 @@ impl View {
                 Ok(None) => {}
                 Err(e) => {
                     log::error!("{e}; the pod is not recorded");
-                    Metrics::inc(&self.metrics.errors);
+                    self.metrics.error("cri");
                 }
             }
             self.selections.insert(sandbox.to_string(), decision);
@@ -294,7 +294,7 @@ pub(super) fn connect(endpoint: Option<&str>, metrics: &Metrics, stop: &AtomicBo
                 let msg = e.to_string();
                 if msg != last {
                     log::error!("{msg}; retrying (the agent keeps running, /healthz says why)");
-                    Metrics::inc(&metrics.errors);
+                    metrics.error("cri");
                     last = msg.clone();
                 }
                 metrics.set_unhealthy(Some(msg));

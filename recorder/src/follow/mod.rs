@@ -163,6 +163,12 @@ impl Follow {
         }
     }
 
+    /// How many cgroups the kernel maps hold for us: targets, folded, waiting and held.
+    pub(crate) fn followed(&self) -> u64 {
+        let n = self.owners.len() + self.folded.len() + self.waiting.len() + self.held.len();
+        n as u64
+    }
+
     /// The directory of a cgroup seen so far.
     pub(crate) fn path(&self, id: u64) -> Option<PathBuf> {
         self.paths.get(&id).map(|rel| self.mount.join(rel))
