@@ -62,7 +62,7 @@ impl Metrics {
     }
 
     /// Counts an error; `reason` is one of a few fixed words (cri, cgroup, follow, read,
-    /// publish, sync), so that the series stay few.
+    /// publish, refusals, sync), so that the series stay few.
     pub fn error(&self, reason: &'static str) {
         if let Ok(mut e) = self.errors.lock() {
             *e.entry(reason).or_default() += 1;
