@@ -40,6 +40,9 @@ pub struct Metrics {
 /// namespace, workload, container.
 type Labels = [String; 3];
 
+/// Reads one of a profile's counters.
+type Get = fn(&PerProfile) -> u64;
+
 #[derive(Default)]
 struct PerProfile {
     containers: u64,
@@ -244,7 +247,7 @@ impl Metrics {
         let Ok(all) = self.profiles.lock() else {
             return;
         };
-        let rows: [(&str, &str, fn(&PerProfile) -> u64); 4] = [
+        let rows: [(&str, &str, Get); 4] = [
             (
                 "profile_containers_total",
                 "Containers recorded into this profile",
