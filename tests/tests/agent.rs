@@ -1032,6 +1032,32 @@ fn requests(registry: &Registry) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The union's size in the first profile the agent wrote after `after` (a container's
+/// exit): what the union holds with that run in.
+fn union_size_after(agent: &Agent, after: &str, wrote: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let size = {
+            let log = agent.stderr.lock().unwrap();
+            let from = log.iter().position(|l| l.contains(after));
+            from.and_then(|i| log[i..].iter().find(|l| l.contains(wrote)).cloned())
+                .and_then(|l| {
+                    let calls = l.split(" (").nth(1)?.split(" calls").next()?;
+                    calls.parse::<u64>().ok()
+                })
+        };
+        if let Some(n) = size {
+            return n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no '{wrote}' after '{after}':\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The status sidecar of a Localhost profile once it says `field` is at least `at_least`.
 fn wait_status(path: &Path, field: &str, at_least: u64, agent: &Agent) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1093,15 +1119,20 @@ fn cronjob_runs_become_stable_in_ls_and_an_idle_sync_is_one_head() {
         ok(&cri.run(&pod, "app", &["getpriority"], None), &job);
         // The kubelet keeps a finished Job's pod (until the Job's history limit): the
         // agent learns who the container was while it is there.
-        let s = wait_status(&status, "containersFromBirth", run + 1, &agent);
+        let label = format!("{ns}/{job}-x2k4q/app: exited");
+        sizes.push(union_size_after(
+            &agent,
+            &label,
+            &format!("{ns}/nightly/app: wrote"),
+        ));
         cri.remove_pod(&pod);
-        sizes.push(s["calls"].as_u64().unwrap());
         if quiet(&sizes) >= 6 {
             break;
         }
     }
     let expected = quiet(&sizes);
     assert!(expected >= 6, "runs kept adding calls: {sizes:?}");
+    wait_status(&status, "containersFromBirth", sizes.len() as u64, &agent);
     let list = run_ok(Command::new(bin()).args(["ls", &repo, "--format", "json"])).stdout;
     let list: serde_json::Value = serde_json::from_slice(&list).unwrap();
     let e = list

@@ -24,6 +24,8 @@ pub(super) struct Settings<'a> {
     pub(super) default: DefaultAction,
     pub(super) stable_after: u64,
     pub(super) from_registry: bool,
+    /// `--log-refusals`: the unions get SECCOMP_FILTER_FLAG_LOG.
+    pub(super) log_refusals: bool,
     /// The node runtime's RuntimeDefault, for the KEP-6061 warnings on each new union.
     pub(super) baseline: Option<Baseline>,
 }
@@ -57,8 +59,10 @@ fn now() -> String {
 
 impl Cluster {
     pub(super) fn open(s: Settings<'_>) -> Result<Cluster, FleetError> {
+        let mut fleet = Fleet::open(s.repo, s.access, s.node, s.default, s.stable_after)?;
+        fleet.log_refusals(s.log_refusals);
         Ok(Cluster {
-            fleet: Fleet::open(s.repo, s.access, s.node, s.default, s.stable_after)?,
+            fleet,
             repo: s.repo.to_string(),
             from_registry: s.from_registry,
             own: BTreeMap::new(),

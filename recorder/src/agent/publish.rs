@@ -50,6 +50,7 @@ impl Publisher {
                 default: opts.default,
                 stable_after: opts.stable_after,
                 from_registry: opts.workloads_from_registry,
+                log_refusals: opts.log_refusals,
                 baseline: node_baseline(&cri.name, &cri.version),
             })?),
         };

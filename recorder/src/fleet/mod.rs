@@ -14,4 +14,4 @@ pub mod union;
 pub use names::Key;
 pub use provenance::{Provenance, Status};
 pub use sync::{Fleet, FleetError};
-pub use union::{Share, Union};
+pub use union::{Shape, Share, Union};

@@ -9,7 +9,7 @@
 //! node sees that at its next sync and pushes again, now with the other node's share in.
 
 use super::names::{Key, TagTooLong, shares_repository};
-use super::union::{Share, Union};
+use super::union::{Shape, Share, Union};
 use crate::oci::{Access, OciError, Repository};
 use crate::profile::DefaultAction;
 use std::collections::{BTreeMap, HashMap};
@@ -40,7 +40,7 @@ pub struct Fleet {
     stable: Repository,
     shares: Repository,
     node: String,
-    default: DefaultAction,
+    shape: Shape,
     stable_after: u64,
     /// Shares read, by digest: a share's digest names its content.
     cache: HashMap<String, Share>,
@@ -65,11 +65,16 @@ impl Fleet {
             stable: Repository::open(repo, access)?,
             shares: Repository::open(&shares_repository(repo), access)?,
             node: node.to_string(),
-            default,
+            shape: default.into(),
             stable_after,
             cache: HashMap::new(),
             known: HashMap::new(),
         })
+    }
+
+    /// `--log-refusals`: every union (and share) gets SECCOMP_FILTER_FLAG_LOG.
+    pub fn log_refusals(&mut self, on: bool) {
+        self.shape.log_refusals = on;
     }
 
     pub fn node(&self) -> &str {
@@ -100,7 +105,7 @@ impl Fleet {
     /// Pushes this node's share when it differs from what it last pushed; its digest.
     pub fn publish(&mut self, key: &Key, share: &Share) -> Result<String, FleetError> {
         let tag = key.share_tag(&self.node)?;
-        let art = share.artifact(self.default);
+        let art = share.artifact(self.shape);
         let known = self.known.entry(key.clone()).or_default();
         if known.own.as_deref() != Some(art.digest.as_str()) {
             let pushed = self
@@ -120,7 +125,7 @@ impl Fleet {
         let own_tag = key.share_tag(&self.node)?;
         let own_node = node_part(key, &own_tag)?;
         let head = self.stable.head(&tag)?;
-        let own_digest = own.map(|s| s.artifact(self.default).digest);
+        let own_digest = own.map(|s| s.artifact(self.shape).digest);
         let known = self.known.entry(key.clone()).or_default();
         if head.is_some() && head == known.stable && own_digest == known.synced_own {
             return Ok(None);
@@ -192,10 +197,10 @@ impl Fleet {
             shares.insert(node, (digest, share));
         }
         if let Some(own) = own {
-            let digest = own.artifact(self.default).digest;
+            let digest = own.artifact(self.shape).digest;
             shares.insert(own_node.to_string(), (digest, own.clone()));
         }
-        Ok(Union::of(&shares, self.default, self.stable_after))
+        Ok(Union::of(&shares, self.shape, self.stable_after))
     }
 
     /// The share with `digest`, read once. A digest the registry no longer holds (its

@@ -8,6 +8,34 @@ use crate::oci::artifact;
 use crate::profile::{DefaultAction, Profile};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What every node makes of a set of calls: the same for every agent of the fleet (the
+/// DaemonSet gives them the same flags), or their unions differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub default: DefaultAction,
+    /// `--log-refusals`: SECCOMP_FILTER_FLAG_LOG on the profile.
+    pub log_refusals: bool,
+}
+
+impl From<DefaultAction> for Shape {
+    fn from(default: DefaultAction) -> Shape {
+        Shape {
+            default,
+            log_refusals: false,
+        }
+    }
+}
+
+impl Shape {
+    fn json(&self, calls: &BTreeMap<Arch, BTreeSet<String>>) -> String {
+        let mut p = Profile::allow(calls, self.default);
+        if self.log_refusals {
+            p.log_refusals();
+        }
+        p.to_json()
+    }
+}
+
 /// One node's share of a profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Share {
@@ -37,8 +65,8 @@ impl Artifact {
 
 impl Share {
     /// What the node pushes to its share tag.
-    pub fn artifact(&self, default: DefaultAction) -> Artifact {
-        let json = Profile::allow(&self.calls, default).to_json();
+    pub fn artifact(&self, shape: impl Into<Shape>) -> Artifact {
+        let json = shape.into().json(&self.calls);
         Artifact::new(json, self.provenance.annotations())
     }
 
@@ -95,7 +123,7 @@ impl Union {
     /// The union of `shares` (by the node part of their tags, with their digests).
     pub fn of(
         shares: &BTreeMap<String, (String, Share)>,
-        default: DefaultAction,
+        shape: impl Into<Shape>,
         stable_after: u64,
     ) -> Union {
         let mut calls = BTreeMap::new();
@@ -104,7 +132,7 @@ impl Union {
         }
         let provenance =
             Provenance::union(shares.values().map(|(_, s)| &s.provenance), count(&calls));
-        let json = Profile::allow(&calls, default).to_json();
+        let json = shape.into().json(&calls);
         let mut status = provenance.status(stable_after, None);
         let mut annotations = status.annotations();
         let list: BTreeMap<String, String> = shares
@@ -221,6 +249,22 @@ mod tests {
         // The digest is the one of the manifest the repository builds.
         let manifest = artifact::manifest_with(one.artifact.json.as_bytes(), None, a);
         assert_eq!(artifact::sha256_digest(&manifest), one.artifact.digest);
+    }
+
+    #[test]
+    fn log_refusals_flags_the_union() {
+        let shares = set(&[share("a", &["read"], 0, 1)]);
+        let shape = Shape {
+            default: DefaultAction::Errno(38),
+            log_refusals: true,
+        };
+        let flagged = Union::of(&shares, shape, 5);
+        let p = Profile::parse(flagged.artifact.json.as_bytes()).unwrap();
+        assert_eq!(
+            p.flags.as_deref(),
+            Some(&["SECCOMP_FILTER_FLAG_LOG".to_string()][..])
+        );
+        assert_ne!(flagged, Union::of(&shares, DefaultAction::Errno(38), 5));
     }
 
     #[test]
