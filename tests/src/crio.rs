@@ -220,5 +220,21 @@ enable_metrics = false
         events = opts.pod_events,
         runc = RUNC,
         layouts = LAYOUTS_HANDLER,
+    ) + &runc13_table(dir, conmon)
+}
+
+/// CRI-O's runtime table for [`crate::cri::RUNC13_HANDLER`] (runc 1.3.6, which passes a
+/// profile's `flags` on), when `$SECCOMP_RECORDER_RUNC13` is set.
+fn runc13_table(dir: &Path, conmon: &Path) -> String {
+    let Some(runc) = std::env::var_os("SECCOMP_RECORDER_RUNC13") else {
+        return String::new();
+    };
+    format!(
+        "[crio.runtime.runtimes.{}]\nruntime_path = \"{}\"\nruntime_root = \"{}/runc13\"\n\
+         monitor_path = \"{}\"\n",
+        crate::cri::RUNC13_HANDLER,
+        Path::new(&runc).display(),
+        dir.display(),
+        conmon.display()
     )
 }

@@ -1479,21 +1479,26 @@ fn wait_metric(addr: &str, needle: &str, agent: &Agent, until: Instant) -> Strin
 /// log and `<container>.refusals.json` next to the Localhost file.
 #[test]
 fn refusals_of_an_enforced_pod_are_reported_within_5_s() {
-    reported_within_5_s("refusals", false);
+    reported_within_5_s(CriRuntime::get(), "refusals", false);
 }
 
 /// The same with Debian's auditd running: the multicast group still gets every record.
 #[test]
 fn refusals_are_reported_within_5_s_while_auditd_runs() {
-    reported_within_5_s("refusals-auditd", true);
+    reported_within_5_s(CriRuntime::get(), "refusals-auditd", true);
 }
 
-/// The two refusal tests, one with auditd and one without, one at a time.
+/// The same on CRI-O, with runc 1.3.6 as a runtime handler there too.
+#[test]
+fn refusals_of_an_enforced_crio_pod_are_reported_within_5_s() {
+    reported_within_5_s(CriRuntime::crio(), "refusals-crio", false);
+}
+
+/// The refusal tests, with auditd and without, one at a time.
 static AUDIT: Mutex<()> = Mutex::new(());
 
-fn reported_within_5_s(tag: &str, with_auditd: bool) {
+fn reported_within_5_s(rt: &CriRuntime, tag: &str, with_auditd: bool) {
     let _one = AUDIT.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = CriRuntime::get();
     runc13();
     let s = Scratch::new(tag);
     // Before the agent starts: it says at start whether auditd runs.
