@@ -42,9 +42,28 @@ pub fn capacity(existing: usize, following: bool) -> u32 {
     u32::try_from(existing + 1 + headroom).unwrap_or(u32::MAX)
 }
 
+/// An aya loader being made on a thread of its own. aya 0.14's `EbpfLoader::new()` reads
+/// and parses the kernel BTF itself, with no way to skip it, though the object has no
+/// CO-RE relocations to use it for (offsets come in as a global): made meanwhile, it
+/// costs start-up no wall time while [`KernelBtf::read`] reads the copy that is used.
+pub(crate) struct NewLoader(std::thread::JoinHandle<EbpfLoader<'static>>);
+
+impl NewLoader {
+    pub(crate) fn start() -> NewLoader {
+        NewLoader(std::thread::spawn(loader_without_btf))
+    }
+}
+
+fn loader_without_btf() -> EbpfLoader<'static> {
+    let mut loader = EbpfLoader::new();
+    loader.btf(None);
+    loader
+}
+
 /// Loads the recorder's object with its globals set, sized for `capacity` cgroups;
 /// `follow` sizes BORN and turns the cgroup_mkdir hook's follow mode on.
 pub(crate) fn load(
+    loader: NewLoader,
     capacity: u32,
     follow: bool,
     offsets: &KernelOffsets,
@@ -56,10 +75,9 @@ pub(crate) fn load(
         CgroupRead::Helper => CGROUP_FROM_HELPER,
         CgroupRead::TaskBtf => CGROUP_FROM_TASK,
     };
-    // The object has no CO-RE relocations (offsets come in as a global), so the loader's
-    // own copy of the kernel BTF is dropped before the one the attach needs is made.
-    EbpfLoader::new()
-        .btf(None)
+    // Only a panic on that thread fails the join; the loader is then made here.
+    let mut loader: EbpfLoader<'_> = loader.0.join().unwrap_or_else(|_| loader_without_btf());
+    loader
         .map_max_entries(maps::TARGETS.name, capacity)
         .map_max_entries(maps::PARENT.name, capacity)
         .map_max_entries(maps::BORN.name, if follow { capacity } else { 1 })

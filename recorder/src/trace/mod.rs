@@ -221,6 +221,7 @@ impl Tracer {
         let host = Arch::host()
             .filter(|a| matches!(a, Arch::X86_64 | Arch::Aarch64))
             .ok_or(TraceError::Arch(std::env::consts::ARCH))?;
+        let new_loader = loader::NewLoader::start();
         let btf = loader::KernelBtf::read()?;
         let offsets = offsets::read(&btf.index, host);
         let cgroup_read = match opts.cgroup_read {
@@ -235,7 +236,7 @@ impl Tracer {
             None if offsets.task_cgroup_fields() => CgroupRead::TaskBtf,
             None => CgroupRead::Helper,
         };
-        let ebpf = loader::load(capacity, follow, &offsets.kernel, cgroup_read)?;
+        let ebpf = loader::load(new_loader, capacity, follow, &offsets.kernel, cgroup_read)?;
         let mut tracer = Tracer {
             ebpf,
             kernel_btf: Some(btf.aya),
