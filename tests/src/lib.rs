@@ -9,6 +9,7 @@ pub mod cri;
 pub mod crio;
 pub mod daemonset;
 pub mod engines;
+pub mod image;
 pub mod prometheus;
 pub mod registry;
 pub mod runc;

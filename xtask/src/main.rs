@@ -9,6 +9,8 @@
 //! test   build + run the whole test suite.
 //! clippy lint the host workspace and the kernel side (bpfel target), warnings as errors.
 //! bench  build (release) + run the benchmarks, write BENCHMARKS.md.
+//! image  build the agent's OCI image (linux/amd64 + linux/arm64) under target/image/oci,
+//!        and with --push REF push it.
 //! vmtest boot Debian's kernels (x86_64 and aarch64) in QEMU and run the kernel tests in
 //!        each; writes the README's support table.
 
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod image;
 mod tools;
 mod vmtest;
 
@@ -39,13 +42,15 @@ fn main() -> Result<ExitCode> {
         "clippy" => clippy().map(|_| ExitCode::SUCCESS),
         "bench" => bench::run(&root(), &rest).map(|_| ExitCode::SUCCESS),
         "vmtest" => vmtest::run(&root(), &rest),
+        "image" => image::run(&root(), &rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|build|run|test|clippy|bench|vmtest> [ARGS]\n\
+                "usage: cargo xtask <setup|build|run|test|clippy|bench|vmtest|image> [ARGS]\n\
                  \n  build [--target T]  e.g. --target aarch64-unknown-linux-gnu\
                  \n  run -- ARGS   run seccomp-recorder, e.g. cargo xtask run -- record -o p.json -- ls\
                  \n  test [ARGS]   the whole test suite (ARGS go to cargo test)\
-                 \n  vmtest [--kernel 5.10|6.1|6.12|newest]... [--arch x86_64|aarch64]"
+                 \n  vmtest [--kernel 5.10|6.1|6.12|newest]... [--arch x86_64|aarch64]\
+                 \n  image [--push REGISTRY/REPOSITORY:TAG]   the agent's image (amd64 + arm64)"
             );
             Ok(ExitCode::from(2))
         }
@@ -78,6 +83,8 @@ fn test(args: &[String]) -> Result<ExitCode> {
             root().join("target/debug/seccomp-recorder"),
         )
         .envs(tools::env(&root())?)
+        // tests/tests/image.rs builds the image through this very program.
+        .env("SECCOMP_RECORDER_XTASK", std::env::current_exe()?)
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     // Pass the output through and add up cargo's per-binary results, so the run ends
@@ -175,11 +182,7 @@ pub fn build(bench: bool) -> Result<()> {
 /// glibc: gcc's cross compilers conflict with gcc-multilib, which the i386 tests need.
 pub fn cross_build(target: &str) -> Result<()> {
     setup()?;
-    apt_packages("vmtest-apt-packages.txt")?;
-    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
-    if !installed.lines().any(|t| t == target) {
-        check(Command::new("rustup").args(["target", "add", target]))?;
-    }
+    cross_setup(target)?;
     let mut c = cargo();
     // The recorder only: the benchmark is x86_64's (it times x86-only syscalls).
     c.args([
@@ -194,13 +197,23 @@ pub fn cross_build(target: &str) -> Result<()> {
     check(&mut c)
 }
 
+/// The cross compilers, the cross glibc and the Rust target.
+pub fn cross_setup(target: &str) -> Result<()> {
+    apt_packages("vmtest-apt-packages.txt")?;
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
+    if !installed.lines().any(|t| t == target) {
+        check(Command::new("rustup").args(["target", "add", target]))?;
+    }
+    Ok(())
+}
+
 pub fn cross_env(c: &mut Command, target: &str) {
     let var = target.to_uppercase().replace('-', "_");
     let clang_target = target.replace("-unknown-", "-");
     c.env(format!("CARGO_TARGET_{var}_LINKER"), "clang");
     c.env(
         format!("CARGO_TARGET_{var}_RUSTFLAGS"),
-        format!("-C link-arg=--target={clang_target} -C link-arg=-fuse-ld=lld"),
+        cross_rustflags(target),
     );
     // C parts of dependencies (aws-lc-sys), built by the cc crate.
     let cc = target.replace('-', "_");
@@ -210,6 +223,12 @@ pub fn cross_env(c: &mut Command, target: &str) {
     for flags in ["CFLAGS", "CXXFLAGS"] {
         c.env(format!("{flags}_{cc}"), format!("--target={clang_target}"));
     }
+}
+
+/// Link with clang for `target`, through lld.
+pub fn cross_rustflags(target: &str) -> String {
+    let clang_target = target.replace("-unknown-", "-");
+    format!("-C link-arg=--target={clang_target} -C link-arg=-fuse-ld=lld")
 }
 
 pub fn cargo() -> Command {
@@ -222,7 +241,7 @@ pub fn cargo() -> Command {
     c
 }
 
-fn cargo_home() -> PathBuf {
+pub fn cargo_home() -> PathBuf {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| home().join(".cargo"))
@@ -242,7 +261,7 @@ pub fn check(c: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn setup() -> Result<()> {
+pub fn setup() -> Result<()> {
     let sysroot = output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))
         .context("the eBPF side needs a nightly toolchain: rustup toolchain install nightly")?;
     let sysroot = Path::new(sysroot.trim());

@@ -1,17 +1,20 @@
 //! OCI distribution of profiles: push a profile as the artifact CRI-O and KEP-6061 runtimes
-//! pull, and pull it (or a Security Profiles Operator artifact) back.
+//! pull, and pull it (or a Security Profiles Operator artifact) back; push an OCI image
+//! layout (the agent's image, `cargo xtask image --push`).
 //!
 //! The functions are synchronous: each runs its own current-thread runtime, so callers
 //! (the CLI, `record --push`) need no async code.
 
 pub mod artifact;
 pub(crate) mod auth;
+mod layout;
 mod pull;
 mod repository;
 pub(crate) mod spo;
 mod transport;
 
 pub use auth::{Access, Credentials};
+pub use layout::push_layout;
 pub use repository::{Artifact, Repository};
 
 use artifact::{ACCEPTED_MANIFESTS, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
@@ -82,6 +85,8 @@ pub enum OciError {
         what: String,
         detail: String,
     },
+    #[error("{path} is not a usable OCI image layout: {reason}")]
+    Layout { path: String, reason: String },
     #[error("{reference} has an unusable manifest: {reason}")]
     BadManifest { reference: String, reason: String },
     #[error("pushed {digest}, but could not list it under the referrers tag {tag}")]
@@ -108,6 +113,7 @@ impl OciError {
                 | OciError::Credentials { .. }
                 | OciError::NoProfile { .. }
                 | OciError::BadManifest { .. }
+                | OciError::Layout { .. }
                 | OciError::Runtime(_)
         )
     }
