@@ -119,18 +119,219 @@ fn the_validator_refuses_a_broken_daemonset() {
     }
 }
 
-/// The DaemonSet of a rendered kustomization, after checking what it renders to.
-fn rendered_daemonset(dir: &Path) -> Value {
+/// Every kustomization under deploy/ (the directory, relative to deploy/), with where its
+/// distribution puts the runtime's socket and the kubelet's seccomp directory on the host.
+const OVERLAYS: [(&str, &str, &str); 6] = [
+    (
+        "",
+        "/run/containerd/containerd.sock",
+        "/var/lib/kubelet/seccomp",
+    ),
+    (
+        "containerd",
+        "/run/containerd/containerd.sock",
+        "/var/lib/kubelet/seccomp",
+    ),
+    ("crio", "/run/crio/crio.sock", "/var/lib/kubelet/seccomp"),
+    (
+        "openshift",
+        "/run/crio/crio.sock",
+        "/var/lib/kubelet/seccomp",
+    ),
+    (
+        "k3s",
+        "/run/k3s/containerd/containerd.sock",
+        "/var/lib/kubelet/seccomp",
+    ),
+    (
+        "microk8s",
+        "/var/snap/microk8s/common/run/containerd.sock",
+        "/var/snap/microk8s/common/var/lib/kubelet/seccomp",
+    ),
+];
+
+/// The image every container names, which the docs tell users to rewrite with
+/// `kustomize edit set image` to what `cargo xtask image --push` pushed.
+const PLACEHOLDER: &str = "registry.example/seccomp-recorder:latest";
+
+/// A rendered kustomization's documents, validated strictly; only OpenShift's own kind is
+/// one the validator has no schema for (`the_openshift_scc_admits_exactly_the_pod` checks it).
+fn rendered(dir: &Path) -> Vec<Value> {
     let out = kustomize(dir);
     let report = validate(&[Path::new("-")], out.as_bytes());
-    let docs = yaml(&out);
-    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Namespace", "DaemonSet"], "{report}");
+    for line in report
+        .lines()
+        .filter(|l| l.contains("Couldn't find schema"))
+    {
+        assert!(
+            line.contains("kind SecurityContextConstraints"),
+            "{}: {line}",
+            dir.display()
+        );
+    }
+    yaml(&out)
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+}
+
+/// deploy/ holds no kustomization the table above (and so the test below) leaves out.
+#[test]
+fn every_kustomization_is_in_the_overlay_table() {
+    let mut found = vec![String::new()];
+    for e in std::fs::read_dir(deploy()).unwrap() {
+        let path = e.unwrap().path();
+        if path.join("kustomization.yaml").exists() && !path.ends_with("base") {
+            found.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    found.sort();
+    let mut listed: Vec<String> = OVERLAYS.iter().map(|o| o.0.to_string()).collect();
+    listed.sort();
+    assert_eq!(found, listed);
+}
+
+/// Each overlay renders, validates strictly, and points the agent at its distribution's
+/// socket and kubelet directory through the volumes it mounts.
+#[test]
+fn every_overlay_renders_and_points_at_its_runtime() {
+    for (dir, socket, seccomp_dir) in OVERLAYS {
+        let docs = rendered(&deploy().join(dir));
+        let ds = find(&docs, "DaemonSet");
+        let ns = find(&docs, "Namespace")["metadata"]["name"].clone();
+        for d in docs.iter().filter(|d| d["kind"] != "Namespace") {
+            if d["kind"] != "SecurityContextConstraints" {
+                assert_eq!(d["metadata"]["namespace"], ns, "{dir}: {}", d["kind"]);
+            }
+        }
+        let c = container(ds);
+        let endpoint = flag(c, "--runtime-endpoint");
+        let inside = Path::new(
+            endpoint
+                .strip_prefix("unix://")
+                .expect("a unix:// endpoint"),
+        );
+        assert_eq!(inside.parent().unwrap(), Path::new(mount_path(c, "cri")));
+        let on_host = Path::new(host_path(ds, "cri")).join(inside.file_name().unwrap());
+        assert_eq!(on_host, Path::new(socket), "{dir}");
+        assert_eq!(host_path(ds, "kubelet-seccomp"), seccomp_dir, "{dir}");
+        let pod = &ds["spec"]["template"]["spec"];
+        let inits = pod["initContainers"].as_array().into_iter().flatten();
+        for c in inits.chain(pod["containers"].as_array().unwrap()) {
+            assert_eq!(c["image"], PLACEHOLDER, "{dir}: {}", c["name"]);
+        }
+        let sa = find(&docs, "ServiceAccount");
+        assert_eq!(
+            ds["spec"]["template"]["spec"]["serviceAccountName"],
+            sa["metadata"]["name"]
+        );
+        assert_eq!(sa["automountServiceAccountToken"], false);
+    }
+}
+
+/// A node agent's scheduling: Linux nodes only, node-critical priority, every taint
+/// tolerated, and a rollout budget that scales with the cluster (a percentage).
+#[test]
+fn the_daemonset_schedules_as_a_node_agent() {
+    let ds = read_yaml(&deploy().join("base/daemonset.yaml"));
+    let pod = &ds["spec"]["template"]["spec"];
+    assert_eq!(pod["nodeSelector"]["kubernetes.io/os"], "linux");
+    assert_eq!(pod["priorityClassName"], "system-node-critical");
+    assert_eq!(pod["tolerations"][0]["operator"], "Exists");
+    let budget = &ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"];
+    let percent: u32 = budget
+        .as_str()
+        .and_then(|b| b.strip_suffix('%'))
+        .and_then(|b| b.parse().ok())
+        .unwrap_or_else(|| panic!("maxUnavailable {budget} is not a percentage"));
+    assert!((1..=50).contains(&percent), "{percent}%");
+}
+
+/// The fields every SecurityContextConstraints must carry (OpenShift's API marks them
+/// required, nullable).
+const SCC_REQUIRED: [&str; 12] = [
+    "allowHostDirVolumePlugin",
+    "allowHostIPC",
+    "allowHostNetwork",
+    "allowHostPID",
+    "allowHostPorts",
+    "allowPrivilegedContainer",
+    "allowedCapabilities",
+    "defaultAddCapabilities",
+    "priority",
+    "readOnlyRootFilesystem",
+    "requiredDropCapabilities",
+    "volumes",
+];
+
+/// OpenShift's SCC (no schema for the validator) admits the rendered pod and grants no
+/// more: its service account only, its capabilities, hostPID, host paths, spc_t.
+#[test]
+fn the_openshift_scc_admits_exactly_the_pod() {
+    let docs = rendered(&deploy().join("openshift"));
+    let scc = find(&docs, "SecurityContextConstraints");
+    let ds = find(&docs, "DaemonSet");
+    let sa = find(&docs, "ServiceAccount");
+    let pod = &ds["spec"]["template"]["spec"];
+    let c = container(ds);
+    for field in SCC_REQUIRED {
+        assert!(scc.get(field).is_some(), "the SCC lacks {field}");
+    }
+    assert_eq!(scc["apiVersion"], "security.openshift.io/v1");
     assert_eq!(
-        docs[1]["metadata"]["namespace"],
-        docs[0]["metadata"]["name"]
+        strs(&scc["users"]),
+        [format!(
+            "system:serviceaccount:{}:{}",
+            sa["metadata"]["namespace"].as_str().unwrap(),
+            sa["metadata"]["name"].as_str().unwrap()
+        )]
     );
-    docs[1].clone()
+    let mut wanted = strs(&c["securityContext"]["capabilities"]["add"]);
+    let mut allowed = strs(&scc["allowedCapabilities"]);
+    wanted.sort();
+    allowed.sort();
+    assert_eq!(allowed, wanted);
+    assert_eq!(scc["allowHostPID"], pod["hostPID"]);
+    assert_eq!(
+        scc["allowPrivilegedContainer"],
+        c["securityContext"]["privileged"]
+    );
+    assert_eq!(
+        scc["readOnlyRootFilesystem"],
+        c["securityContext"]["readOnlyRootFilesystem"]
+    );
+    for grant in ["allowHostIPC", "allowHostNetwork", "allowHostPorts"] {
+        assert_eq!(scc[grant], false, "{grant}");
+    }
+    assert_eq!(scc["seLinuxContext"]["type"], "MustRunAs");
+    let selinux = &pod["securityContext"]["seLinuxOptions"]["type"];
+    assert_eq!(selinux, "spc_t");
+    assert_eq!(&scc["seLinuxContext"]["seLinuxOptions"]["type"], selinux);
+    let profiles = strs(&scc["seccompProfiles"]);
+    let containers = pod["initContainers"].as_array().into_iter().flatten();
+    for c in containers.chain(pod["containers"].as_array().unwrap()) {
+        let p = &c["securityContext"]["seccompProfile"];
+        let name = match p["type"].as_str().unwrap() {
+            "RuntimeDefault" => "runtime/default".to_string(),
+            "Localhost" => format!("localhost/{}", p["localhostProfile"].as_str().unwrap()),
+            other => other.to_lowercase(),
+        };
+        assert!(profiles.contains(&name), "{}: {name}", c["name"]);
+    }
+    let kinds = strs(&scc["volumes"]);
+    for v in pod["volumes"].as_array().unwrap() {
+        let kind = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .find(|k| *k != "name")
+            .unwrap();
+        assert!(kinds.contains(kind), "volume {} is {kind}", v["name"]);
+    }
+    assert_eq!(scc["allowHostDirVolumePlugin"], true);
 }
 
 fn container(ds: &Value) -> &Value {
@@ -166,30 +367,6 @@ fn host_path<'a>(ds: &'a Value, volume: &str) -> &'a str {
         .find(|v| v["name"] == volume)
         .and_then(|v| v["hostPath"]["path"].as_str())
         .unwrap_or_else(|| panic!("no hostPath volume {volume}"))
-}
-
-/// The socket the agent is told to use is inside the runtime's directory it mounts.
-fn assert_socket_mounted(ds: &Value, socket_dir: &str) {
-    let c = container(ds);
-    let endpoint = flag(c, "--runtime-endpoint");
-    let socket = endpoint
-        .strip_prefix("unix://")
-        .expect("a unix:// endpoint");
-    assert_eq!(Path::new(socket).parent().unwrap(), Path::new(socket_dir));
-    assert_eq!(mount_path(c, "cri"), socket_dir);
-    assert_eq!(host_path(ds, "cri"), socket_dir);
-}
-
-#[test]
-fn containerd_kustomization_renders() {
-    let ds = rendered_daemonset(&deploy());
-    assert_socket_mounted(&ds, "/run/containerd");
-}
-
-#[test]
-fn crio_kustomization_renders_on_crio_socket() {
-    let ds = rendered_daemonset(&deploy().join("crio"));
-    assert_socket_mounted(&ds, "/run/crio");
 }
 
 /// Probes, metrics scraping, mounts and privileges agree with the agent's flags.
