@@ -726,6 +726,9 @@ fn an_unreachable_runtime_is_a_clear_error_and_no_crash_loop() {
     let (status, body) = get(&listen, "/healthz");
     assert!(status.contains("503"), "{status}");
     assert!(body.contains("missing.sock"), "{body}");
+    // Away is not stuck: the kubelet must not restart the agent for it.
+    let (status, body) = get(&listen, "/livez");
+    assert!(status.contains("200"), "{status} {body}");
 
     // The runtime comes up late: the agent connects by itself and turns healthy.
     std::os::unix::fs::symlink(&rt.sock, &sock).unwrap();
@@ -748,6 +751,121 @@ fn an_unreachable_runtime_is_a_clear_error_and_no_crash_loop() {
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
+}
+
+/// A unix socket in front of the runtime's: it forwards, or holds every byte (a runtime
+/// that accepts and never answers), or closes every connection (a runtime that is away).
+struct Relay {
+    mode: Arc<std::sync::atomic::AtomicU8>,
+    sock: PathBuf,
+}
+
+const FORWARD: u8 = 0;
+const HOLD: u8 = 1;
+const AWAY: u8 = 2;
+
+impl Relay {
+    fn start(sock: PathBuf, to: PathBuf) -> Relay {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::atomic::{AtomicU8, Ordering};
+        let mode = Arc::new(AtomicU8::new(FORWARD));
+        let listener = UnixListener::bind(&sock).unwrap();
+        let m = mode.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if m.load(Ordering::SeqCst) == AWAY {
+                    continue;
+                }
+                let Ok(server) = UnixStream::connect(&to) else {
+                    continue;
+                };
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let m = m.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            while m.load(Ordering::SeqCst) == HOLD {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            if n == 0 || m.load(Ordering::SeqCst) == AWAY {
+                                break;
+                            }
+                            if into.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { mode, sock }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Waits until `path` answers with `status`.
+fn wait_answer(listen: &str, path: &str, status: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let (st, body) = get(listen, path);
+        if st.contains(status) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path} still says {st} {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn livez_fails_when_the_loop_is_stuck_and_not_when_the_runtime_is_away() {
+    require_root();
+    let rt = CriRuntime::get();
+    let out = Scratch::new("agent-livez");
+    let relay = Relay::start(out.path("relay.sock"), rt.sock.clone());
+    let listen = free_addr();
+    let endpoint = format!("unix://{}", relay.sock.display());
+    let agent = Agent::start(
+        &[
+            "--runtime-endpoint",
+            &endpoint,
+            "--localhost-dir",
+            out.path("p").to_str().unwrap(),
+            "--listen",
+            &listen,
+        ],
+        "recording via",
+    );
+    wait_answer(&listen, "/healthz", "200", Duration::from_secs(10));
+    wait_answer(&listen, "/livez", "200", Duration::from_secs(10));
+
+    // The runtime holds its answers: the loop waits in a CRI call (10 s timeout) and stops
+    // turning, while the HTTP thread still answers.
+    relay.set(HOLD);
+    let why = wait_answer(&listen, "/livez", "503", Duration::from_secs(15));
+    assert!(why.contains("main loop has not turned"), "{why}");
+    relay.set(FORWARD);
+    wait_answer(&listen, "/livez", "200", Duration::from_secs(30));
+
+    // The runtime goes away: not ready, still live.
+    relay.set(AWAY);
+    wait_answer(&listen, "/healthz", "503", Duration::from_secs(30));
+    for _ in 0..20 {
+        let (st, body) = get(&listen, "/livez");
+        assert!(st.contains("200"), "{st} {body}\n{}", agent.log());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    relay.set(FORWARD);
+    wait_answer(&listen, "/healthz", "200", Duration::from_secs(30));
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
 }
 
 #[test]

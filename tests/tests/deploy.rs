@@ -383,7 +383,7 @@ fn daemonset_parts_agree() {
         "/metrics"
     );
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz");
-    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/metrics");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/livez");
     for probe in ["readinessProbe", "livenessProbe"] {
         assert_eq!(
             c[probe]["httpGet"]["port"], c["ports"][0]["name"],

@@ -1,5 +1,6 @@
-//! `--listen`: `/healthz` for the kubelet's probes and `/metrics` for Prometheus, served
-//! by a plain thread (two tiny GET endpoints need no HTTP framework).
+//! `--listen`: `/healthz` (ready) and `/livez` (live) for the kubelet's probes and
+//! `/metrics` for Prometheus, served by a plain thread (three tiny GET endpoints need no
+//! HTTP framework).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -37,6 +38,10 @@ fn answer(stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
             Ok(()) => ("200 OK", "ok\n".to_string(), "text/plain"),
             Err(why) => ("503 Service Unavailable", format!("{why}\n"), "text/plain"),
         },
+        "/livez" => match metrics.liveness() {
+            Ok(()) => ("200 OK", "ok\n".to_string(), "text/plain"),
+            Err(why) => ("503 Service Unavailable", format!("{why}\n"), "text/plain"),
+        },
         "/metrics" => (
             "200 OK",
             metrics.render(),
@@ -44,7 +49,7 @@ fn answer(stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
         ),
         _ => (
             "404 Not Found",
-            "try /healthz or /metrics\n".to_string(),
+            "try /healthz, /livez or /metrics\n".to_string(),
             "text/plain",
         ),
     };

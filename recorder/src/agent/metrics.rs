@@ -8,6 +8,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// /livez fails when the loop has not turned for this long. A CRI call that hangs (up to
+/// its 10 s timeout) counts as stuck; a runtime that refuses answers at once, so the loop
+/// keeps turning and the agent stays live.
+const LIVE_WITHIN: Duration = Duration::from_secs(5);
 
 /// Counters and the health the endpoints report; shared with the agent's loop.
 #[derive(Default)]
@@ -33,6 +39,8 @@ pub struct Metrics {
     profiles: Mutex<BTreeMap<Labels, PerProfile>>,
     /// Kernel release and attach point, known once the eBPF side is attached.
     attached: Mutex<Option<(String, String)>>,
+    /// When the main loop (or the wait for the runtime) last turned; `None` while starting.
+    heartbeat: Mutex<Option<Instant>>,
     /// Why the agent is not healthy (the CRI is unreachable, ...); `None` when it is.
     pub unhealthy: Mutex<Option<String>>,
 }
@@ -163,6 +171,37 @@ impl Metrics {
             let help = "Audit records the kernel lost since the watch started";
             family(out, name, "counter", help);
             sample(out, name, &[], lost as f64);
+        }
+    }
+
+    /// The loop turned.
+    pub fn beat(&self) {
+        if let Ok(mut h) = self.heartbeat.lock() {
+            *h = Some(Instant::now());
+        }
+    }
+
+    /// Start-up work between two beats (loading eBPF, adopting running containers) is not
+    /// a stuck loop: liveness waits for the next beat.
+    pub fn starting(&self) {
+        if let Ok(mut h) = self.heartbeat.lock() {
+            *h = None;
+        }
+    }
+
+    /// Whether the loop turns: the kubelet restarts an agent whose loop is stuck, never
+    /// one whose runtime is away (readiness says that).
+    pub(super) fn liveness(&self) -> Result<(), String> {
+        let last = self
+            .heartbeat
+            .lock()
+            .map_err(|_| "internal error".to_string())?;
+        match *last {
+            Some(t) if t.elapsed() > LIVE_WITHIN => Err(format!(
+                "the agent's main loop has not turned for {} s",
+                t.elapsed().as_secs()
+            )),
+            _ => Ok(()),
         }
     }
 

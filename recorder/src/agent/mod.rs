@@ -126,6 +126,7 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     let Some(cri) = view::connect(opts.endpoint.as_deref(), &metrics, &stop) else {
         return Ok(());
     };
+    metrics.starting();
     let mount = cgroup::mount_point()?;
     match hostns::enter(&mount)? {
         hostns::HostNs::Entered => log::info!("entered the host's cgroup namespace"),
@@ -172,6 +173,7 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
     agent.acc.sync(on_push);
     let (mut polled, mut flushed, mut synced) = (Instant::now(), Instant::now(), Instant::now());
     while !stop.load(Ordering::Relaxed) {
+        agent.metrics.beat();
         std::thread::sleep(TICK);
         agent.scan_born();
         agent

@@ -302,6 +302,7 @@ pub(super) fn connect(endpoint: Option<&str>, metrics: &Metrics, stop: &AtomicBo
         }
         let until = Instant::now() + wait;
         while Instant::now() < until {
+            metrics.beat();
             if stop.load(Ordering::Relaxed) {
                 return None;
             }
