@@ -18,6 +18,7 @@ mod oci;
 mod output;
 mod record;
 mod refusals;
+mod refusals_kernel;
 mod report;
 mod validate;
 
