@@ -18,7 +18,6 @@ mod oci;
 mod output;
 mod record;
 mod refusals;
-mod refusals_kernel;
 mod report;
 mod validate;
 

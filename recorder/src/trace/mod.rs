@@ -11,8 +11,6 @@ pub mod loader;
 pub mod offsets;
 mod tracefs;
 
-pub(crate) use caps::check_privileges;
-pub(crate) use decode::abi_arch;
 pub use loader::{CgroupRead, capacity};
 pub use tracefs::ensure_tracefs;
 
@@ -73,16 +71,6 @@ pub enum TraceError {
         #[source]
         source: Box<TraceError>,
     },
-    #[error(
-        "counting refused calls needs pt_regs' syscall number field and \
-         __secure_computing in the kernel's BTF"
-    )]
-    RefusedFields,
-    #[error(
-        "this kernel lacks the bpf_task_pt_regs helper (Linux 5.15+) that the refusal \
-         counter calls"
-    )]
-    NoTaskPtRegs,
     #[error("map {0} is missing from the eBPF object")]
     MissingMap(&'static str),
     #[error("cannot {what} the {map} map")]
@@ -474,7 +462,7 @@ impl Drop for Tracer {
     }
 }
 
-pub(crate) fn map_err(what: &'static str, map: &'static str) -> impl Fn(MapError) -> TraceError {
+fn map_err(what: &'static str, map: &'static str) -> impl Fn(MapError) -> TraceError {
     move |source| TraceError::Map { what, map, source }
 }
 
