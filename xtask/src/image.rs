@@ -439,47 +439,6 @@ fn push_layout(layout: &Path, reference: &str) -> Result<()> {
     )
 }
 
-/// Extracts the recorder of `arch` from the layout at `layout` into `to`: what the image
-/// holds, not what the build left in target/.
-pub fn extract_binary(layout: &Path, arch: &str, to: &Path) -> Result<()> {
-    let blob = |digest: &str| -> Result<Vec<u8>> {
-        let path = layout.join("blobs/sha256").join(
-            digest
-                .strip_prefix("sha256:")
-                .with_context(|| format!("{digest} is not a sha256 digest"))?,
-        );
-        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
-    };
-    let json = |bytes: Vec<u8>| -> Result<Value> { Ok(serde_json::from_slice(&bytes)?) };
-    let top = json(std::fs::read(layout.join("index.json"))?)?;
-    let index = json(blob(top["manifests"][0]["digest"].as_str().unwrap_or(""))?)?;
-    let manifest = index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|m| m["platform"]["architecture"] == arch)
-        .with_context(|| format!("{} has no {arch} image", layout.display()))?;
-    let manifest = json(blob(manifest["digest"].as_str().unwrap_or(""))?)?;
-    let layer = blob(manifest["layers"][0]["digest"].as_str().unwrap_or(""))?;
-    let dir = to.with_extension("layer");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let gz = dir.with_extension("tar.gz");
-    std::fs::write(&gz, layer)?;
-    check(
-        Command::new("tar")
-            .arg("-xzf")
-            .arg(&gz)
-            .arg("-C")
-            .arg(&dir)
-            .arg(BINARY),
-    )?;
-    std::fs::rename(dir.join(BINARY), to)?;
-    std::fs::remove_dir_all(&dir)?;
-    std::fs::remove_file(&gz)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
