@@ -74,6 +74,10 @@ fn run(args: &[String]) -> Result<ExitCode> {
 }
 
 fn test(args: &[String]) -> Result<ExitCode> {
+    // Taken before the build: `cargo build --workspace` unifies features differently from
+    // `cargo run -p xtask` and relinks target/debug/xtask, after which this program's own
+    // path reads "... (deleted)". The relinked file is the same xtask.
+    let xtask = std::env::current_exe()?;
     build(false)?;
     let mut child = cargo()
         .args(["test", "--workspace", "--exclude", BENCH, "--no-fail-fast"])
@@ -84,7 +88,7 @@ fn test(args: &[String]) -> Result<ExitCode> {
         )
         .envs(tools::env(&root())?)
         // tests/tests/image.rs builds the image through this very program.
-        .env("SECCOMP_RECORDER_XTASK", std::env::current_exe()?)
+        .env("SECCOMP_RECORDER_XTASK", xtask)
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     // Pass the output through and add up cargo's per-binary results, so the run ends
