@@ -68,7 +68,7 @@ fn index_digest(layout: &std::path::Path) -> String {
         "--raw",
         &format!("oci:{}:latest", layout.display()),
     ]);
-    sha256(&raw)
+    crate::sha256(&raw)
 }
 
 /// `skopeo ARGS`, its stdout; panics with its stderr on failure.
@@ -83,18 +83,4 @@ pub fn skopeo(args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-/// `sha256:<hex>` of `bytes`, by sha256sum (not the code under test).
-pub fn sha256(bytes: &[u8]) -> String {
-    use std::io::Write;
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum (coreutils)");
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    format!("sha256:{}", text.split_whitespace().next().unwrap())
 }

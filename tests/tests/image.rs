@@ -4,9 +4,9 @@
 //! The image is built once for the whole file (tests/src/image.rs).
 
 use seccomp_recorder::oci::{Access, OciError, push_layout};
-use seccomp_recorder_tests::image::{image, sha256, skopeo};
+use seccomp_recorder_tests::image::{image, skopeo};
 use seccomp_recorder_tests::registry::Registry;
-use seccomp_recorder_tests::{Scratch, require_root};
+use seccomp_recorder_tests::{Scratch, require_root, sha256};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
