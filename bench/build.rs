@@ -3,7 +3,10 @@
 use anyhow::Context as _;
 
 fn main() -> anyhow::Result<()> {
-    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // At run time, not env!(): see recorder/build.rs.
+    let ws =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?)
+            .join("..");
     let root = ws.join("bench-ebpf");
     let root = root.to_str().context("non-UTF-8 path")?;
     // The object links recorder-ebpf's lib (the seen-set layout and its byte store).

@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() -> anyhow::Result<()> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time, not with env!(): a build script compiled in one checkout and reused
+    // from a copied target/ would otherwise read the other checkout's files.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?;
+    let manifest = Path::new(&manifest);
     runtime_defaults(manifest)?;
     commit(manifest);
     let root = manifest.join("../recorder-ebpf");
