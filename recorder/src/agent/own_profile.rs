@@ -44,6 +44,8 @@ pub fn install(to: &Path) -> Result<(), InstallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::Arch;
+    use std::collections::BTreeSet;
 
     #[test]
     fn the_built_in_profile_refuses_by_default_and_allows_what_the_agent_needs() {
@@ -55,6 +57,78 @@ mod tests {
             assert!(names.iter().any(|n| *n == call), "{call} not allowed");
         }
         assert_eq!(p.default_errno(), Some(libc::ENOSYS as u32));
+    }
+
+    /// Calls the agent makes on x86_64 that arm64 (the kernel's generic table) does not
+    /// have, and what the same glibc and Rust code calls there instead (none: nothing to
+    /// do there). A runtime on arm64 skips the names its architecture lacks, so the profile
+    /// must name the replacements too.
+    const ARM64_INSTEAD: &[(&str, &[&str])] = &[
+        ("access", &["faccessat"]),
+        ("arch_prctl", &[]),
+        ("chmod", &["fchmodat"]),
+        ("chown", &["fchownat"]),
+        ("creat", &["openat"]),
+        ("dup2", &["dup3"]),
+        ("epoll_create", &["epoll_create1"]),
+        ("epoll_wait", &["epoll_pwait"]),
+        ("eventfd", &["eventfd2"]),
+        ("fork", &["clone"]),
+        ("getdents", &["getdents64"]),
+        ("inotify_init", &["inotify_init1"]),
+        ("lchown", &["fchownat"]),
+        ("link", &["linkat"]),
+        ("lstat", &["newfstatat"]),
+        ("mkdir", &["mkdirat"]),
+        ("mknod", &["mknodat"]),
+        ("open", &["openat"]),
+        ("pipe", &["pipe2"]),
+        ("poll", &["ppoll"]),
+        ("readlink", &["readlinkat"]),
+        ("rename", &["renameat"]),
+        ("rmdir", &["unlinkat"]),
+        ("select", &["pselect6"]),
+        ("signalfd", &["signalfd4"]),
+        ("stat", &["newfstatat"]),
+        ("symlink", &["symlinkat"]),
+        ("time", &[]),
+        ("unlink", &["unlinkat"]),
+        ("vfork", &["clone"]),
+    ];
+
+    #[test]
+    fn the_built_in_profile_names_each_call_as_arm64_does_too() {
+        let p = Profile::parse(PROFILE.as_bytes()).expect("deploy/agent-seccomp.json parses");
+        let names: BTreeSet<String> = p.allowed().into_values().flatten().collect();
+        for name in &names {
+            // arm64's 79 is newfstatat in the kernel's headers and libseccomp; the
+            // syscalls crate's table calls it fstatat.
+            let alias = if name == "newfstatat" {
+                "fstatat"
+            } else {
+                name
+            };
+            let on = |arch: Arch| {
+                arch.syscall_number(name).is_some()
+                    || (arch == Arch::Aarch64 && arch.syscall_number(alias).is_some())
+            };
+            assert!(
+                on(Arch::X86_64) || on(Arch::Aarch64),
+                "{name} is no syscall"
+            );
+            if on(Arch::Aarch64) {
+                continue;
+            }
+            let (_, instead) = ARM64_INSTEAD
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| {
+                    panic!("arm64 has no {name}: say in ARM64_INSTEAD what it calls instead")
+                });
+            for i in *instead {
+                assert!(names.contains(*i), "{name} is allowed but not arm64's {i}");
+            }
+        }
     }
 
     #[test]
