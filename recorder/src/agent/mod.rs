@@ -40,6 +40,7 @@ use refusals::Refusals;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use view::{View, Who};
 
@@ -127,33 +128,7 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
         return Ok(());
     };
     metrics.starting();
-    let mount = cgroup::mount_point()?;
-    match hostns::enter(&mount)? {
-        hostns::HostNs::Entered => log::info!("entered the host's cgroup namespace"),
-        hostns::HostNs::AlreadyHost(why) => log::info!(
-            "cannot enter the host's cgroup namespace ({why}); this one already is the \
-             host's (it shows the host's cgroup paths): going on"
-        ),
-    }
-    let mut tracer = Tracer::load_with(CAPACITY, true)?;
-    let attach = tracer.attach(opts.attach)?;
-    log::info!("recording via {attach}");
-    metrics.set_attached(attach);
-    metrics
-        .capacity
-        .store(u64::from(CAPACITY), Ordering::Relaxed);
-    let events = cri.events();
-    let publisher = publish::Publisher::new(opts, &cri)?;
-    let mut agent = Agent {
-        follow: Follow::new(&mount),
-        view: View::new(cri, metrics.clone(), opts.selectors.clone()),
-        acc: Accumulator::new(publisher, metrics.clone()),
-        tracer,
-        mount,
-        metrics,
-        births: Vec::new(),
-        per_image: opts.per_image,
-    };
+    let mut agent = Agent::start(opts, cri, metrics)?;
     let mut refusals = match opts.refusals {
         Some(r) => Some(Refusals::open(
             r,
@@ -163,51 +138,9 @@ pub fn run(opts: &Options, metrics: Arc<Metrics>, on_push: OnPush<'_>) -> Result
         )?),
         None => None,
     };
-    // Containers born since loading are from birth; only the others are "already running".
-    agent.scan_born();
-    agent.decide_births(true);
-    agent.adopt_running();
-    if agent.view.answers() {
-        agent.metrics.set_unhealthy(None);
-    }
-    agent.acc.sync(on_push);
-    let (mut polled, mut flushed, mut synced) = (Instant::now(), Instant::now(), Instant::now());
-    while !stop.load(Ordering::Relaxed) {
-        agent.metrics.beat();
-        std::thread::sleep(TICK);
-        agent.scan_born();
-        agent
-            .metrics
-            .followed
-            .store(agent.follow.followed(), Ordering::Relaxed);
-        let event = events.try_iter().count() > 0;
-        let polling = event || polled.elapsed() >= opts.poll_interval;
-        agent.decide_births(polling);
-        if polling {
-            polled = Instant::now();
-            agent.poll(on_push);
-        }
-        if let Some(r) = refusals.as_mut() {
-            r.tick(&mut agent.view, &mut agent.acc);
-        }
-        if flushed.elapsed() >= opts.flush_interval {
-            flushed = Instant::now();
-            agent.write_all(on_push);
-        }
-        if opts.push.is_some() && synced.elapsed() >= opts.sync_interval {
-            synced = Instant::now();
-            agent.acc.sync(on_push);
-        }
-    }
-    log::info!("stopping: writing every profile");
-    if let Some(r) = refusals.as_mut() {
-        r.flush(&mut agent.acc);
-    }
-    agent.scan_born();
-    agent.decide_births(true);
-    agent.write_all(on_push);
-    agent.acc.sync(on_push);
-    agent.tracer.detach();
+    agent.catch_up(on_push);
+    agent.serve(opts, &stop, refusals.as_mut(), on_push);
+    agent.finish(refusals.as_mut(), on_push);
     Ok(())
 }
 
@@ -217,6 +150,8 @@ struct Agent {
     follow: Follow,
     mount: PathBuf,
     births: Vec<Birth>,
+    /// Container IDs the runtime's events name: a reason to poll it now.
+    events: Receiver<String>,
     view: View,
     acc: Accumulator,
     metrics: Arc<Metrics>,
@@ -225,6 +160,102 @@ struct Agent {
 }
 
 impl Agent {
+    /// Enters the host's cgroup namespace and loads the tracer in follow mode.
+    fn start(opts: &Options, cri: cri::Cri, metrics: Arc<Metrics>) -> Result<Agent, AgentError> {
+        let mount = cgroup::mount_point()?;
+        match hostns::enter(&mount)? {
+            hostns::HostNs::Entered => log::info!("entered the host's cgroup namespace"),
+            hostns::HostNs::AlreadyHost(why) => log::info!(
+                "cannot enter the host's cgroup namespace ({why}); this one already is the \
+                 host's (it shows the host's cgroup paths): going on"
+            ),
+        }
+        let mut tracer = Tracer::load_with(CAPACITY, true)?;
+        let attach = tracer.attach(opts.attach)?;
+        log::info!("recording via {attach}");
+        metrics.set_attached(attach);
+        metrics
+            .capacity
+            .store(u64::from(CAPACITY), Ordering::Relaxed);
+        let events = cri.events();
+        let publisher = publish::Publisher::new(opts, &cri)?;
+        Ok(Agent {
+            events,
+            follow: Follow::new(&mount),
+            view: View::new(cri, metrics.clone(), opts.selectors.clone()),
+            acc: Accumulator::new(publisher, metrics.clone()),
+            tracer,
+            mount,
+            metrics,
+            births: Vec::new(),
+            per_image: opts.per_image,
+        })
+    }
+
+    /// Takes in what runs already. Containers born since loading are from birth; only the
+    /// others are "already running".
+    fn catch_up(&mut self, on_push: OnPush<'_>) {
+        self.scan_born();
+        self.decide_births(true);
+        self.adopt_running();
+        if self.view.answers() {
+            self.metrics.set_unhealthy(None);
+        }
+        self.acc.sync(on_push);
+    }
+
+    /// The loop, until `stop`: new cgroups every tick, the runtime at each event or poll
+    /// interval, files at each flush interval, the fleet at each sync interval.
+    fn serve(
+        &mut self,
+        opts: &Options,
+        stop: &AtomicBool,
+        mut refusals: Option<&mut Refusals>,
+        on_push: OnPush<'_>,
+    ) {
+        let (mut polled, mut flushed, mut synced) =
+            (Instant::now(), Instant::now(), Instant::now());
+        while !stop.load(Ordering::Relaxed) {
+            self.metrics.beat();
+            std::thread::sleep(TICK);
+            self.scan_born();
+            self.metrics
+                .followed
+                .store(self.follow.followed(), Ordering::Relaxed);
+            let event = self.events.try_iter().count() > 0;
+            let polling = event || polled.elapsed() >= opts.poll_interval;
+            self.decide_births(polling);
+            if polling {
+                polled = Instant::now();
+                self.poll(on_push);
+            }
+            if let Some(r) = refusals.as_deref_mut() {
+                r.tick(&mut self.view, &mut self.acc);
+            }
+            if flushed.elapsed() >= opts.flush_interval {
+                flushed = Instant::now();
+                self.write_all(on_push);
+            }
+            if opts.push.is_some() && synced.elapsed() >= opts.sync_interval {
+                synced = Instant::now();
+                self.acc.sync(on_push);
+            }
+        }
+    }
+
+    /// Writes and publishes everything recorded, then stops recording.
+    fn finish(&mut self, refusals: Option<&mut Refusals>, on_push: OnPush<'_>) {
+        log::info!("stopping: writing every profile");
+        if let Some(r) = refusals {
+            r.flush(&mut self.acc);
+        }
+        self.scan_born();
+        self.decide_births(true);
+        self.write_all(on_push);
+        self.acc.sync(on_push);
+        self.tracer.detach();
+    }
+
     /// Takes the cgroups born since the last look: those inside a recorded container are
     /// folded into it, those named after a container wait for the CRI, the rest are dropped.
     fn scan_born(&mut self) {
