@@ -3,6 +3,7 @@
 //!
 //! Tests that need root or the kernel fail loudly without them; they never skip.
 
+pub mod agent;
 pub mod agent_image;
 pub mod auditd;
 pub mod cri;

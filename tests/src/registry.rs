@@ -87,6 +87,27 @@ impl Registry {
         std::fs::read_to_string(self.dir.path("registry.log")).unwrap_or_default()
     }
 
+    /// The requests the registry served, as (method, URI), from its log.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        let field = |line: &str, key: &str| {
+            let rest = line.split(&format!("{key}=")).nth(1)?;
+            let value = rest
+                .strip_prefix('"')
+                .map_or_else(|| rest.split(' ').next(), |quoted| quoted.split('"').next())?;
+            Some(value.to_string())
+        };
+        self.log()
+            .lines()
+            .filter(|l| l.contains("response completed"))
+            .filter_map(|l| {
+                Some((
+                    field(l, "http.request.method")?,
+                    field(l, "http.request.uri")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The registry's storage root (blobs live under docker/registry/v2/blobs).
     pub fn storage(&self) -> PathBuf {
         self.dir.path("data")
@@ -107,6 +128,18 @@ impl Registry {
             let _ = child.wait();
         }
     }
+}
+
+/// The manifest at `reference` (`host:port/name:tag`) as skopeo, the containers/image
+/// library CRI-O uses, fetches it.
+pub fn raw_manifest(reference: &str) -> Vec<u8> {
+    crate::engines::run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]))
+    .stdout
 }
 
 impl Drop for Registry {

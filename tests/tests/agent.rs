@@ -3,224 +3,25 @@
 //! created, started, stopped and removed. The agent follows every new cgroup of the host,
 //! so each test keeps to a namespace of its own and looks only there.
 
+use seccomp_recorder_tests::agent::{
+    Agent, collect, entries, free_addr, get, localhost_args, metric, namespace, start_agent,
+    start_logging, wait_calls,
+};
 use seccomp_recorder_tests::auditd::Auditd;
 use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec, RUNC13_HANDLER};
 use seccomp_recorder_tests::crio::LAYOUTS_HANDLER;
 use seccomp_recorder_tests::engines::run_ok;
-use seccomp_recorder_tests::registry::Registry;
+use seccomp_recorder_tests::registry::{Registry, raw_manifest};
 use seccomp_recorder_tests::runc::runc13;
-use seccomp_recorder_tests::{
-    Scratch, allowed, bin, free_port, profile, require_root, sha256, workspace,
-};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use seccomp_recorder_tests::{Scratch, allowed, bin, profile, require_root, sha256, workspace};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const RECORD: &str = "seccomp-recorder.io/record";
 const WORKLOAD: &str = "seccomp-recorder.io/workload";
-
-/// A running agent; its stderr and stdout are collected as they come.
-struct Agent {
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
-    stdout: Arc<Mutex<Vec<String>>>,
-}
-
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-impl Agent {
-    /// Starts the agent and waits until it records (or, with `until`, that line).
-    fn start(args: &[&str], until: &str) -> Agent {
-        let mut child = Command::new(bin())
-            .arg("agent")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start seccomp-recorder agent");
-        let stderr = collect(child.stderr.take().unwrap());
-        let stdout = collect(child.stdout.take().unwrap());
-        let mut a = Agent {
-            child,
-            stderr,
-            stdout,
-        };
-        a.wait_log(until, Duration::from_secs(60));
-        a
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    fn wait_log(&mut self, needle: &str, timeout: Duration) -> String {
-        self.wait_line(&[needle], timeout)
-    }
-
-    /// Waits for a line holding every one of `needles`.
-    fn wait_line(&mut self, needles: &[&str], timeout: Duration) -> String {
-        let needle = needles.join("' and '");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(l) = self
-                .stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| needles.iter().all(|n| l.contains(n)))
-            {
-                return l.clone();
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(200));
-                panic!("agent exited ({st}) before '{needle}':\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "agent never said '{needle}':\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_stdout(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(l) = self
-                .stdout
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "agent printed no '{needle}' on stdout:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGTERM, then its exit status (it must stop within 15 s).
-    fn terminate(mut self) -> (ExitStatus, String) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(200));
-                return (st, self.log());
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("agent did not stop on SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A namespace no other test (or earlier run) uses.
-fn namespace(tag: &str) -> String {
-    format!("{tag}-{}", std::process::id())
-}
-
-fn free_addr() -> String {
-    format!("127.0.0.1:{}", free_port("127.0.0.1"))
-}
-
-/// GET `path` from the agent's --listen address: status line and body.
-fn get(addr: &str, path: &str) -> (String, String) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (
-        head.lines().next().unwrap_or("").to_string(),
-        body.to_string(),
-    )
-}
-
-/// A sample's value in Prometheus text format.
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
-
-/// Waits until the profile at `path` allows every one of `calls`.
-fn wait_calls(path: &Path, calls: &[&str], agent: &Agent) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if path.exists() {
-            let names = allowed(&profile(path));
-            if calls.iter().all(|c| names.iter().any(|n| n == c)) {
-                return names;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never allowed all of {calls:?}:\n{}",
-            path.display(),
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-fn localhost_args(dir: &Path) -> Vec<String> {
-    vec![
-        "--localhost-dir".into(),
-        dir.display().to_string(),
-        "--flush-interval".into(),
-        "1h".into(),
-    ]
-}
-
-fn start_agent(rt: &CriRuntime, extra: &[String]) -> Agent {
-    let mut args = vec!["--runtime-endpoint".to_string(), rt.endpoint()];
-    args.extend_from_slice(extra);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Agent::start(&args, "recording via")
-}
 
 fn ok(exit: &seccomp_recorder_tests::cri::Exit, what: &str) {
     assert_eq!(exit.code, 0, "{what} failed: {}", exit.log);
@@ -433,22 +234,64 @@ fn check_metrics(text: &str, ns: &str) {
     }
 }
 
-/// Waits for a line in a running container's log.
-fn wait_container_log(rt: &CriRuntime, pod_uid: &str, name: &str, needle: &str) {
-    let path = rt
-        .dir
-        .join("pod-logs")
-        .join(pod_uid)
-        .join(format!("{name}.log"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&path).is_ok_and(|t| t.contains(needle)) {
-        assert!(
-            Instant::now() < deadline,
-            "{} never said {needle}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Healthy, and the counters of recorded containers and pods exist and counted.
+fn healthy_and_counting(listen: &str, ns: &str) {
+    let (status, body) = get(listen, "/healthz");
+    assert!(status.contains("200"), "{status} {body}");
+    let (_, metrics) = get(listen, "/metrics");
+    assert!(
+        metrics.contains("seccomp_recorder_up 1")
+            && metrics.contains("# TYPE seccomp_recorder_containers_recorded_total counter"),
+        "{metrics}"
+    );
+    // Other tests' pods may be counted too: this agent follows the whole host.
+    assert!(metric(&metrics, "seccomp_recorder_containers_recorded_total") >= 1);
+    assert!(metric(&metrics, "seccomp_recorder_pods_recorded_total") >= 1);
+    check_metrics(&metrics, ns);
+}
+
+/// Pod `name` in `ns`, annotated to be recorded as `workload`.
+fn recorded(ns: &str, name: &str, workload: &str) -> PodSpec {
+    PodSpec::new(ns, name)
+        .annotate(RECORD, "true")
+        .annotate(WORKLOAD, workload)
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("scratch paths are UTF-8")
+}
+
+/// The SPO resource of `workload`'s container "app" in `ns` holds every one of `needles`.
+fn spo_says(spo: &Path, ns: &str, workload: &str, needles: &[&str]) {
+    let path = spo.join(ns).join(workload).join("app.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(needles.iter().all(|n| yaml.contains(n)), "{yaml}");
+}
+
+/// The profile at `path` allows every one of `calls` (`log`: the agent's, for the failure).
+fn assert_allows(path: &Path, calls: &[&str], log: &str) {
+    let names = allowed(&profile(path));
+    assert!(
+        calls.iter().all(|c| names.iter().any(|n| n == c)),
+        "{} allows {names:?}, not all of {calls:?}\n{log}",
+        path.display()
+    );
+}
+
+/// A restarted agent found api-first's and late's containers running: recorded from now
+/// on, said so and counted.
+fn found_already_running(agent: &mut Agent, listen: &str, ns: &str) {
+    let line = agent.wait_log(
+        &format!("{ns}/api-first/app: already running"),
+        Duration::from_secs(10),
+    );
+    assert!(line.contains("start-up is missing"), "{line}");
+    agent.wait_log(
+        &format!("{ns}/late/app: already running"),
+        Duration::from_secs(10),
+    );
+    let (_, metrics) = get(listen, "/metrics");
+    assert!(metric(&metrics, "seccomp_recorder_containers_not_from_birth_total") >= 2);
 }
 
 #[test]
@@ -461,28 +304,16 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
     let spo = out.path("spo");
     let listen = free_addr();
     let mut args = localhost_args(&dir);
-    args.extend([
-        "--spo-dir".into(),
-        spo.display().to_string(),
-        "--listen".into(),
-        listen.clone(),
-    ]);
+    args.extend(["--spo-dir", path_str(&spo), "--listen", &listen].map(String::from));
     let mut agent = start_agent(rt, &args);
     let ns = namespace("restart");
-    let spec = |name: &str| {
-        PodSpec::new(&ns, name)
-            .annotate(RECORD, "true")
-            .annotate(WORKLOAD, "api")
-    };
-    let first = cri.run_pod(&spec("api-first"));
-    let long = cri.create(
+    let first = cri.run_pod(&recorded(&ns, "api-first", "api"));
+    let long = start_logging(
+        rt,
         &first,
-        "app",
         &["/bin/sh", "-c", "/bin/probe getpriority; exec sleep 1000"],
-        None,
+        "getpriority ret=",
     );
-    cri.start(&long);
-    wait_container_log(rt, &first.uid, "app", "getpriority ret=");
     // The agent names a container from its CRI poll, which can come after the container's
     // first output: wait for it before reading the counters.
     let label = format!("{ns}/api-first/app");
@@ -490,67 +321,31 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
         &[label.as_str(), "recording from its start"],
         Duration::from_secs(30),
     );
-    let (status, body) = get(&listen, "/healthz");
-    assert!(status.contains("200"), "{status} {body}");
-    let (_, metrics) = get(&listen, "/metrics");
-    assert!(
-        metrics.contains("seccomp_recorder_up 1")
-            && metrics.contains("# TYPE seccomp_recorder_containers_recorded_total counter"),
-        "{metrics}"
-    );
-    // Other tests' pods may be counted too: this agent follows the whole host.
-    assert!(metric(&metrics, "seccomp_recorder_containers_recorded_total") >= 1);
-    assert!(metric(&metrics, "seccomp_recorder_pods_recorded_total") >= 1);
-    check_metrics(&metrics, &ns);
+    healthy_and_counting(&listen, &ns);
 
     // Still running, flush an hour away: only SIGTERM writes it.
     let app = dir.join(&ns).join("api/app.json");
     assert!(!app.exists());
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");
-    let names = allowed(&profile(&app));
-    assert!(names.iter().any(|n| n == "getpriority"), "{names:?}\n{log}");
-    let yaml = std::fs::read_to_string(spo.join(&ns).join("api/app.yaml")).unwrap();
-    assert!(
-        yaml.contains("kind: SeccompProfile")
-            && yaml.contains(&format!("namespace: {ns}"))
-            && yaml.contains("getpriority"),
-        "{yaml}"
+    assert_allows(&app, &["getpriority"], &log);
+    let in_ns = format!("namespace: {ns}");
+    spo_says(
+        &spo,
+        &ns,
+        "api",
+        &["kind: SeccompProfile", &in_ns, "getpriority"],
     );
 
     // A pod started while no agent runs.
-    let late = cri.run_pod(
-        &PodSpec::new(&ns, "late")
-            .annotate(RECORD, "true")
-            .annotate(WORKLOAD, "late"),
-    );
-    let looping = cri.create(
-        &late,
-        "app",
-        &[
-            "/bin/sh",
-            "-c",
-            "while true; do /bin/probe times; sleep 0.1; done",
-        ],
-        None,
-    );
-    cri.start(&looping);
-    wait_container_log(rt, &late.uid, "app", "times ret=");
+    let late = cri.run_pod(&recorded(&ns, "late", "late"));
+    let looping = "while true; do /bin/probe times; sleep 0.1; done";
+    start_logging(rt, &late, &["/bin/sh", "-c", looping], "times ret=");
 
     // The restarted agent finds both running: not from birth, said so.
     let mut agent = start_agent(rt, &args);
-    let line = agent.wait_log(
-        &format!("{ns}/api-first/app: already running"),
-        Duration::from_secs(10),
-    );
-    assert!(line.contains("start-up is missing"), "{line}");
-    agent.wait_log(
-        &format!("{ns}/late/app: already running"),
-        Duration::from_secs(10),
-    );
-    let (_, metrics) = get(&listen, "/metrics");
-    assert!(metric(&metrics, "seccomp_recorder_containers_not_from_birth_total") >= 2);
-    let second = cri.run_pod(&spec("api-second"));
+    found_already_running(&mut agent, &listen, &ns);
+    let second = cri.run_pod(&recorded(&ns, "api-second", "api"));
     ok(
         &cri.run(&second, "app", &["sched_getscheduler"], None),
         "second",
@@ -564,19 +359,15 @@ fn sigterm_writes_what_it_has_and_a_restart_keeps_merging() {
     }
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");
-    let names = allowed(&profile(&app));
-    assert!(
-        names.iter().any(|n| n == "getpriority") && names.iter().any(|n| n == "sched_getscheduler"),
-        "{names:?}"
-    );
+    assert_allows(&app, &["getpriority", "sched_getscheduler"], &log);
     // The late pod's only recording is not from birth: its profile is marked.
-    let late_app = dir.join(&ns).join("late/app.json");
-    assert!(allowed(&profile(&late_app)).iter().any(|n| n == "times"));
+    assert_allows(&dir.join(&ns).join("late/app.json"), &["times"], &log);
     assert!(dir.join(&ns).join("late/app.not-from-birth").exists());
-    let yaml = std::fs::read_to_string(spo.join(&ns).join("late/app.yaml")).unwrap();
-    assert!(
-        yaml.contains("seccomp-recorder.io/not-from-birth: \"true\""),
-        "{yaml}"
+    spo_says(
+        &spo,
+        &ns,
+        "late",
+        &["seccomp-recorder.io/not-from-birth: \"true\""],
     );
     cri.remove_pod(&late);
 }
@@ -680,9 +471,7 @@ fn flush_interval_and_pod_removal_write_running_containers() {
     let removed = out.path("removed");
     let agent = start_agent(rt, &localhost_args(&removed));
     let pod = cri.run_pod(&PodSpec::new(&ns, "deleted").annotate(RECORD, "true"));
-    let id = cri.create(&pod, "app", &long, None);
-    cri.start(&id);
-    wait_container_log(rt, &pod.uid, "app", "getpriority ret=");
+    start_logging(rt, &pod, &long, "getpriority ret=");
     let app = removed.join(&ns).join("deleted/app.json");
     std::thread::sleep(Duration::from_secs(1));
     assert!(!app.exists(), "written before the pod went away");
@@ -1129,28 +918,6 @@ fn controllers_pods_with_the_kubelets_labels_give_one_profile_per_workload() {
     assert!(st.success(), "{log}");
 }
 
-/// The requests the registry served, as (method, URI), from its log.
-fn requests(registry: &Registry) -> Vec<(String, String)> {
-    let field = |line: &str, key: &str| {
-        let rest = line.split(&format!("{key}=")).nth(1)?;
-        let value = rest
-            .strip_prefix('"')
-            .map_or_else(|| rest.split(' ').next(), |quoted| quoted.split('"').next())?;
-        Some(value.to_string())
-    };
-    registry
-        .log()
-        .lines()
-        .filter(|l| l.contains("response completed"))
-        .filter_map(|l| {
-            Some((
-                field(l, "http.request.method")?,
-                field(l, "http.request.uri")?,
-            ))
-        })
-        .collect()
-}
-
 /// The union's size in the first profile the agent wrote after `after` (a container's
 /// exit): what the union holds with that run in.
 fn union_size_after(agent: &Agent, after: &str, wrote: &str) -> u64 {
@@ -1195,6 +962,38 @@ fn wait_status(path: &Path, field: &str, at_least: u64, agent: &Agent) -> serde_
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// What `ls REPO --format json` says of the one workload in `ns`.
+fn listed(repo: &str, ns: &str) -> serde_json::Value {
+    let list = run_ok(Command::new(bin()).args(["ls", repo, "--format", "json"])).stdout;
+    let list: serde_json::Value = serde_json::from_slice(&list).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["namespace"] == ns)
+        .cloned()
+        .unwrap_or_else(|| panic!("{ns} not listed: {list:#}"))
+}
+
+/// Idle for 5 s: per sync, one HEAD of the stable `tag` and one tag list, nothing else
+/// for it.
+fn idle_syncs_are_one_head(registry: &Registry, tag: &str) {
+    let before = registry.requests().len();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let syncs = started.elapsed().as_secs() + 1;
+    let idle: Vec<(String, String)> = registry.requests()[before..].to_vec();
+    let ours: Vec<&(String, String)> = idle.iter().filter(|(_, u)| u.contains(tag)).collect();
+    assert!(
+        ours.iter().all(|(m, _)| m == "HEAD") && ours.len() as u64 <= syncs,
+        "{syncs} syncs made {ours:?}"
+    );
+    let lists = idle
+        .iter()
+        .filter(|(_, u)| u.contains("/tags/list"))
+        .count() as u64;
+    assert!(lists <= syncs, "{syncs} syncs listed tags {lists} times");
 }
 
 #[test]
@@ -1252,14 +1051,7 @@ fn cronjob_runs_become_stable_in_ls_and_an_idle_sync_is_one_head() {
     let expected = quiet(&sizes);
     assert!(expected >= 6, "runs kept adding calls: {sizes:?}");
     wait_status(&status, "containersFromBirth", sizes.len() as u64, &agent);
-    let list = run_ok(Command::new(bin()).args(["ls", &repo, "--format", "json"])).stdout;
-    let list: serde_json::Value = serde_json::from_slice(&list).unwrap();
-    let e = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["namespace"] == ns.as_str())
-        .unwrap_or_else(|| panic!("{ns} not listed: {list:#}"));
+    let e = listed(&repo, &ns);
     assert_eq!(e["workload"], "nightly");
     assert_eq!(e["status"]["quietRuns"], expected, "{e:#}");
     assert_eq!(e["status"]["stable"], true, "{e:#}");
@@ -1267,34 +1059,13 @@ fn cronjob_runs_become_stable_in_ls_and_an_idle_sync_is_one_head() {
     assert_eq!(e["status"]["nodes"], serde_json::json!(["node-1"]));
     // The digest ls shows is the stable tag's, and the file is its profile.
     let tag = format!("{ns}_nightly_app");
-    let raw = run_ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{repo}:{tag}"),
-    ]))
-    .stdout;
+    let raw = raw_manifest(&format!("{repo}:{tag}"));
     assert_eq!(e["reference"], format!("{repo}@{}", sha256(&raw)));
     let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     let file = std::fs::read(dir.join(&ns).join("nightly/app.json")).unwrap();
     assert_eq!(manifest["layers"][0]["digest"], sha256(&file).as_str());
 
-    // Idle: per sync, one HEAD of the stable tag and one tag list, nothing else for it.
-    let before = requests(&registry).len();
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(5));
-    let syncs = started.elapsed().as_secs() + 1;
-    let idle: Vec<(String, String)> = requests(&registry)[before..].to_vec();
-    let ours: Vec<&(String, String)> = idle.iter().filter(|(_, u)| u.contains(&tag)).collect();
-    assert!(
-        ours.iter().all(|(m, _)| m == "HEAD") && ours.len() as u64 <= syncs,
-        "{syncs} syncs made {ours:?}"
-    );
-    let lists = idle
-        .iter()
-        .filter(|(_, u)| u.contains("/tags/list"))
-        .count() as u64;
-    assert!(lists <= syncs, "{syncs} syncs listed tags {lists} times");
+    idle_syncs_are_one_head(&registry, &tag);
     let (st, log) = agent.terminate();
     assert!(st.success(), "{log}");
 }
@@ -1321,6 +1092,22 @@ fn node_agent(rt: &CriRuntime, node: &str, dir: &Path, repo: &str) -> Agent {
         .map(String::from),
     );
     start_agent(rt, &args)
+}
+
+/// An agent per runtime, as nodes `node-1`, `node-2`...: their Localhost directories and
+/// the agents.
+fn start_nodes(
+    runtimes: &[&'static CriRuntime],
+    out: &Scratch,
+    repo: &str,
+) -> (Vec<PathBuf>, Vec<Agent>) {
+    let dirs: Vec<PathBuf> = (1..=runtimes.len())
+        .map(|n| out.path(&format!("node-{n}")))
+        .collect();
+    let agents = (0..runtimes.len())
+        .map(|i| node_agent(runtimes[i], &format!("node-{}", i + 1), &dirs[i], repo))
+        .collect();
+    (dirs, agents)
 }
 
 /// Waits until every file exists, holds every call, and all are the same bytes; how long
@@ -1415,6 +1202,87 @@ const NEW_CALLS: [&str; 40] = [
     "landlock_create_ruleset",
 ];
 
+/// Waits until `agent` printed `reference` for `key` (within two syncs).
+fn wait_printed(agent: &Agent, key: &str, reference: &str) {
+    let deadline = Instant::now() + 2 * SYNC;
+    while printed(agent, key).as_deref() != Some(reference) {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}\n{}",
+            printed(agent, key),
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The union of replicas A (node 1) and B (node 2), both from birth, says so.
+fn check_union_annotations(ann: &serde_json::Value, key: &str) {
+    assert_eq!(ann["io.seccomp-recorder.nodes"], "node-1,node-2");
+    assert_eq!(ann["io.seccomp-recorder.profile"], key);
+    assert_eq!(ann["io.seccomp-recorder.containers-from-birth"], "2");
+    assert_eq!(ann["io.seccomp-recorder.containers-joined-late"], "0");
+    assert!(
+        ann["io.seccomp-recorder.images"]
+            .as_str()
+            .unwrap()
+            .contains("sha256:")
+    );
+}
+
+/// Under `profile`, a container of `pod` makes both replicas' calls and one neither made:
+/// the first two run, the third is refused (ENOSYS).
+fn enforces_the_union(client: &Client, pod: &Pod, profile: &Path) {
+    let e = client.run(
+        pod,
+        "app",
+        &["getpriority", "sched_getscheduler", "getitimer"],
+        Some(profile),
+    );
+    assert_eq!(e.code, 0, "the fleet's profile broke the start: {}", e.log);
+    for call in ["getpriority", "sched_getscheduler"] {
+        assert!(
+            e.log.contains(&format!("{call} ret="))
+                && !e.log.contains(&format!("{call} ret=-1 errno=38")),
+            "{}",
+            e.log
+        );
+    }
+    assert!(e.log.contains("getitimer ret=-1 errno=38"), "{}", e.log);
+}
+
+/// 20 rounds: a new replica on node 1 and one on node 2 each make a new call, started at
+/// the same moment. The pods made, with the index of their node.
+fn simultaneous_rounds(
+    runtimes: &[&'static CriRuntime],
+    clients: &[Client],
+    replica: &dyn Fn(&str) -> PodSpec,
+) -> Vec<(usize, Pod)> {
+    let mut pods = Vec::new();
+    for round in 0..20 {
+        let started: Vec<(usize, String)> = (0..2)
+            .map(|i| {
+                let pod = clients[i].run_pod(&replica(&format!("n{i}r{round:02}")));
+                let id = clients[i].create(&pod, "app", &[NEW_CALLS[2 * round + i]], None);
+                pods.push((i, pod));
+                (i, id)
+            })
+            .collect();
+        std::thread::scope(|s| {
+            for (i, id) in &started {
+                let rt = runtimes[*i];
+                s.spawn(move || rt.client().start(id));
+            }
+        });
+        for (k, (i, id)) in started.iter().enumerate() {
+            let pod = &pods[pods.len() - 2 + k].1;
+            let exit = clients[*i].wait_exit(pod, "app", id, Duration::from_secs(60));
+            ok(&exit, &format!("round {round} on node {}", i + 1));
+        }
+    }
+    pods
+}
+
 #[test]
 fn three_nodes_converge_on_one_profile_that_the_third_enforces() {
     require_root();
@@ -1427,10 +1295,7 @@ fn three_nodes_converge_on_one_profile_that_the_third_enforces() {
     let registry = Registry::start();
     let repo = registry.reference("team/seccomp");
     let out = Scratch::new("agent-cluster");
-    let dirs: Vec<PathBuf> = (1..=3).map(|n| out.path(&format!("node-{n}"))).collect();
-    let agents: Vec<Agent> = (0..3)
-        .map(|i| node_agent(runtimes[i], &format!("node-{}", i + 1), &dirs[i], &repo))
-        .collect();
+    let (dirs, agents) = start_nodes(&runtimes, &out, &repo);
     let clients: Vec<_> = runtimes.iter().map(|rt| rt.client()).collect();
     let ns = namespace("cluster");
     let hash = "5d8f7c9b6d";
@@ -1462,13 +1327,7 @@ fn three_nodes_converge_on_one_profile_that_the_third_enforces() {
     // The stable tag holds that union: the file is its layer, and every node printed its
     // digest, whichever pushed last.
     let tag = format!("{ns}_web_app");
-    let raw = run_ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{repo}:{tag}"),
-    ]))
-    .stdout;
+    let raw = raw_manifest(&format!("{repo}:{tag}"));
     let digest = sha256(&raw);
     let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(
@@ -1477,28 +1336,9 @@ fn three_nodes_converge_on_one_profile_that_the_third_enforces() {
     );
     let key = format!("{ns}/web/app");
     for a in &agents {
-        let deadline = Instant::now() + 2 * SYNC;
-        while printed(a, &key) != Some(format!("{repo}@{digest}")) {
-            assert!(
-                Instant::now() < deadline,
-                "{:?}\n{}",
-                printed(a, &key),
-                a.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_printed(a, &key, &format!("{repo}@{digest}"));
     }
-    let ann = &manifest["annotations"];
-    assert_eq!(ann["io.seccomp-recorder.nodes"], "node-1,node-2");
-    assert_eq!(ann["io.seccomp-recorder.profile"], key.as_str());
-    assert_eq!(ann["io.seccomp-recorder.containers-from-birth"], "2");
-    assert_eq!(ann["io.seccomp-recorder.containers-joined-late"], "0");
-    assert!(
-        ann["io.seccomp-recorder.images"]
-            .as_str()
-            .unwrap()
-            .contains("sha256:")
-    );
+    check_union_annotations(&manifest["annotations"], &key);
     let status: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dirs[2].join(&ns).join("web/app.status.json")).unwrap(),
     )
@@ -1508,47 +1348,10 @@ fn three_nodes_converge_on_one_profile_that_the_third_enforces() {
 
     // Node 3 enforces it: both replicas' calls run, a call neither made is refused.
     let enforced = clients[2].run_pod(&PodSpec::new(&ns, "enforced"));
-    let e = clients[2].run(
-        &enforced,
-        "app",
-        &["getpriority", "sched_getscheduler", "getitimer"],
-        Some(&files[2]),
-    );
-    assert_eq!(e.code, 0, "the fleet's profile broke the start: {}", e.log);
-    for call in ["getpriority", "sched_getscheduler"] {
-        assert!(
-            e.log.contains(&format!("{call} ret="))
-                && !e.log.contains(&format!("{call} ret=-1 errno=38")),
-            "{}",
-            e.log
-        );
-    }
-    assert!(e.log.contains("getitimer ret=-1 errno=38"), "{}", e.log);
+    enforces_the_union(&clients[2], &enforced, &files[2]);
 
-    // 20 rounds: a new replica on node 1 and one on node 2 each make a new call, started
-    // at the same moment.
     let mut pods = vec![(0, a), (1, b)];
-    for round in 0..20 {
-        let started: Vec<(usize, String)> = (0..2)
-            .map(|i| {
-                let pod = clients[i].run_pod(&replica(&format!("n{i}r{round:02}")));
-                let id = clients[i].create(&pod, "app", &[NEW_CALLS[2 * round + i]], None);
-                pods.push((i, pod));
-                (i, id)
-            })
-            .collect();
-        std::thread::scope(|s| {
-            for (i, id) in &started {
-                let rt = runtimes[*i];
-                s.spawn(move || rt.client().start(id));
-            }
-        });
-        for (k, (i, id)) in started.iter().enumerate() {
-            let pod = &pods[pods.len() - 2 + k].1;
-            let exit = clients[*i].wait_exit(pod, "app", id, Duration::from_secs(60));
-            ok(&exit, &format!("round {round} on node {}", i + 1));
-        }
-    }
+    pods.extend(simultaneous_rounds(&runtimes, &clients, &replica));
     let took = wait_identical(&files, &NEW_CALLS, &all);
     eprintln!("after 20 rounds, three nodes agreed {took:?} after the last exit");
     assert!(took <= 2 * SYNC + EXIT_SEEN, "{took:?}");
