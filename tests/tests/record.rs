@@ -631,3 +631,61 @@ fn recording_reports_notes_and_progress_to_the_caller() {
             .any(|n| n.contains("nanosleep") || n.contains("clock_nanosleep"))
     );
 }
+
+/// Every subcommand's log lines start with the time; with `--log-format json` each stderr
+/// line of a real recording, and the last word of a failed command, is one JSON object.
+#[test]
+fn log_lines_are_timestamped_and_json_on_request() {
+    require_root();
+    let s = Scratch::new("logfmt");
+    let out = s.path("p.json");
+    let out = out.to_str().unwrap();
+    let from = logs::now();
+    let o = recorder(&[
+        "--log-format",
+        "json",
+        "record",
+        "-o",
+        out,
+        "--",
+        "/bin/true",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = logs::json_lines(&stderr(&o), from);
+    assert!(
+        lines.iter().any(|l| l["level"] == "info"
+            && l["message"].as_str().unwrap().starts_with("command: ")
+            && l["target"]
+                .as_str()
+                .unwrap()
+                .starts_with("seccomp_recorder")),
+        "no info line about the command: {lines:?}"
+    );
+
+    let from = logs::now();
+    let missing = s.path("missing.json");
+    let missing = missing.to_str().unwrap();
+    let o = recorder(&["merge", "--log-format", "json", "-o", out, missing, missing]);
+    assert!(!o.status.success());
+    let lines = logs::json_lines(&stderr(&o), from);
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "error", "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("missing.json"),
+        "{last}"
+    );
+
+    let from = logs::now();
+    let o = recorder(&["record", "-o", out, "--", "/bin/true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for line in stderr(&o).lines() {
+        let (ts, rest) = line.split_once(' ').unwrap();
+        logs::assert_timestamp(ts, from);
+        assert!(
+            ["ERROR ", "WARN  ", "INFO  ", "DEBUG ", "TRACE "]
+                .iter()
+                .any(|l| rest.starts_with(l)),
+            "no level after the time: {line}"
+        );
+    }
+}

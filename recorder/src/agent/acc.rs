@@ -98,7 +98,7 @@ impl Accumulator {
                 acc.done.entry(arch).or_default().extend(names);
             }
             acc.sources.insert(t.label.clone());
-            log::info!("{}: exited", t.label);
+            log_key!(info, &t.key, "{}: exited", t.label);
             freed.push(t.cgroup);
             keys.insert(t.key);
         }

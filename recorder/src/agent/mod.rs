@@ -9,6 +9,20 @@
 //! pod, is kept; everything else (pause containers, pod and QoS cgroups, other services)
 //! is dropped.
 
+/// A log line about one profile: its namespace, workload and container go along as
+/// structured fields, each a key of its own with `--log-format json`.
+macro_rules! log_key {
+    ($level:ident, $key:expr, $($arg:tt)+) => {{
+        let k: &crate::fleet::names::Key = $key;
+        log::$level!(
+            namespace = k.namespace.as_str(),
+            workload = k.workload.as_str(),
+            container = k.container.as_str();
+            $($arg)+
+        )
+    }};
+}
+
 mod acc;
 mod births;
 mod cluster;
@@ -336,14 +350,18 @@ impl Agent {
     fn adopt(&mut self, who: &Who, placed: view::Placed, cgroup: u64, from_birth: bool) {
         let label = placed.label;
         if from_birth {
-            log::info!(
+            log_key!(
+                info,
+                &placed.key,
                 "{label}: recording from its start into {} (image {}, container {})",
                 placed.key,
                 who.image,
                 who.id
             );
         } else {
-            log::warn!(
+            log_key!(
+                warn,
+                &placed.key,
                 "{label}: already running when the agent started; recorded from now on only, \
                  so its runtime's start-up is missing (restart the pod to record it from birth)"
             );

@@ -163,7 +163,9 @@ impl Publisher {
             write_file(&path, json.as_bytes())?;
             mark(&path, acc.from_birth)?;
             metrics.count(key, Counted::Write);
-            log::info!(
+            log_key!(
+                info,
+                key,
                 "{key}: wrote {} ({count} calls; recorded from {})",
                 path.display(),
                 sources.join(", ")
@@ -173,7 +175,7 @@ impl Publisher {
             let yaml = spo_resource(&profile, key, acc.from_birth)?;
             write_file(&path, yaml.as_bytes())?;
             metrics.count(key, Counted::Write);
-            log::info!("{key}: wrote {}", path.display());
+            log_key!(info, key, "{key}: wrote {}", path.display());
         }
         acc.last = Some(json);
         acc.sources.clear();

@@ -12,6 +12,7 @@ mod convert;
 mod default;
 mod diff;
 mod install_profile;
+mod logging;
 mod ls;
 mod merge;
 mod oci;
@@ -36,6 +37,17 @@ struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// How log lines on stderr look. Both start with the time (RFC 3339, UTC); json is one
+    /// object per line with ts, level, target and message, and the agent adds namespace,
+    /// workload and container where a line is about one.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t
+    )]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,7 +73,7 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    init_logging(cli.verbose, cli.quiet, cli.log_format);
     let result = match cli.command {
         Command::Record(a) => record::run(a),
         Command::Diff(a) => diff::run(a),
@@ -80,25 +92,20 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("{}", logging::error_line(cli.log_format, &format!("{e:#}")));
             ExitCode::from(2)
         }
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, format: logging::LogFormat) {
     let level = match (quiet, verbose) {
         (true, _) => log::LevelFilter::Error,
         (false, 0) => log::LevelFilter::Info,
         (false, 1) => log::LevelFilter::Debug,
         (false, _) => log::LevelFilter::Trace,
     };
-    env_logger::Builder::new()
-        .filter_level(level)
-        .format_timestamp(None)
-        .format_target(false)
-        .parse_env("SECCOMP_RECORDER_LOG")
-        .init();
+    logging::init(level, format);
 }
 
 /// A profile that validates, its warnings shown on stderr.
