@@ -4,6 +4,7 @@
 //!
 //! `run [--quick] [--out FILE]` is the driver; the other subcommands are the workloads it
 //! spawns, so that each one can be placed in a cgroup or under strace/perf/bpftrace.
+//! `agent [--quick] [--out FILE]` measures the node agent on a busy node (agent.rs).
 
 use anyhow::{Context, Result, bail};
 use aya::programs::{FEntry, loaded_programs};
@@ -17,6 +18,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod agent;
 
 static FLOOR: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bench-ebpf"));
 
@@ -33,6 +36,7 @@ fn main() -> Result<()> {
         Some("spin") => workload_spin(num(1, 2), num(2, 2_000), cg(3)),
         Some("audit") => audit_only(num(1, 1024)),
         Some("startup") => startup_only(num(1, 10) as usize),
+        Some("agent") => agent::run(&args[1..]),
         Some("run") => {
             let quick = args.iter().any(|s| s == "--quick");
             let out = args
@@ -45,7 +49,7 @@ fn main() -> Result<()> {
             run(quick, out, &cmdline)
         }
         _ => bail!(
-            "usage: seccomp-recorder-bench run [--quick] [--out FILE] | audit [MIB] | startup [RUNS]"
+            "usage: seccomp-recorder-bench run [--quick] [--out FILE] | audit [MIB] | startup [RUNS] | agent [--quick] [--out FILE]"
         ),
     }
 }
@@ -1228,6 +1232,12 @@ fn run(quick: bool, out_file: Option<PathBuf>, cmdline: &str) -> Result<()> {
 
     let doc = format!("{}{}", head.text, body.text);
     if let Some(f) = out_file {
+        // The agent's section is `bench agent`'s, measured apart: kept as it is.
+        let old = std::fs::read_to_string(&f).unwrap_or_default();
+        let doc = match agent::section_of(&old) {
+            Some(section) => agent::replace_section(&doc, section),
+            None => doc,
+        };
         std::fs::write(&f, doc).with_context(|| format!("writing {}", f.display()))?;
         eprintln!("bench: wrote {}", f.display());
     }

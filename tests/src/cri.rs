@@ -146,6 +146,21 @@ impl CriRuntime {
         c
     }
 
+    /// The pid of the runtime's daemon (containerd or crio, started with `--config` under
+    /// this runtime's directory), for figures of its CPU and memory.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        let dir = self.dir.as_os_str().as_encoded_bytes();
+        std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .find(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                args.get(1) == Some(&&b"--config"[..])
+                    && args.get(2).is_some_and(|config| config.starts_with(dir))
+            })
+    }
+
     /// The runtime's log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_file).unwrap_or_default()
