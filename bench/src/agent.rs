@@ -10,8 +10,8 @@
 
 use anyhow::{Context, Result, bail};
 use seccomp_recorder_tests::Scratch;
+use seccomp_recorder_tests::agent::{self, Agent};
 use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec};
-use seccomp_recorder_tests::engines::Recorder;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -145,26 +145,15 @@ fn tag(rt: &CriRuntime) -> String {
         .unwrap_or_default()
 }
 
-/// A running agent writing Localhost profiles under `dir`, flushing only on exit.
-fn start_agent(rt: &CriRuntime, dir: &Path) -> Recorder {
-    let dir = dir.display().to_string();
-    let endpoint = rt.endpoint();
-    Recorder::start(&[
-        "agent",
-        "--runtime-endpoint",
-        &endpoint,
-        "--localhost-dir",
-        &dir,
-        "--flush-interval",
-        "1h",
-    ])
+/// A fresh agent on `rt` writing Localhost profiles under `dir` when a container ends or it
+/// stops.
+fn start_agent(rt: &CriRuntime, dir: &Path) -> Agent {
+    agent::start_agent(rt, &agent::localhost_args(dir))
 }
 
 /// SIGTERM (the agent writes every profile), then its exit.
-fn stop_agent(agent: Recorder) -> Result<()> {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(agent.child.id() as i32, libc::SIGTERM) };
-    let (status, log) = agent.finish(Duration::from_secs(60));
+fn stop_agent(agent: Agent) -> Result<()> {
+    let (status, log) = agent.terminate();
     if !status.success() {
         bail!("the agent failed ({status}):\n{log}");
     }
@@ -377,7 +366,7 @@ fn busy(
     let dir = scratch.path(&format!("busy-{}", tag(rt)));
     let ns = format!("{ns}-{}", tag(rt));
     let agent = start_agent(rt, &dir);
-    let pid = agent.child.id();
+    let pid = agent.pid();
     let (mut pods, mut memory) = (Vec::new(), Vec::new());
     let (mut agent_ms, mut runtime_with_ms, mut load) = (f64::NAN, f64::NAN, String::new());
     for &size in &r.sizes {

@@ -105,6 +105,11 @@ impl Agent {
         }
     }
 
+    /// Its process id, for figures read from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
