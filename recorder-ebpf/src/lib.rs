@@ -264,6 +264,9 @@ declare! {
         BORN: Hash<u64, Born>[1];
         /// Syscall ids outside every region.
         ODD: Hash<OddKey, u8>[4096];
+        /// How many new cgroups TARGETS had no room for (one entry): user space reports
+        /// them rather than recording them as empty.
+        TARGETS_FULL: Array<u32, u64>[1];
         /// The inline target list, one entry (see [`Scan`]).
         SCAN: Array<u32, Scan>[1];
         /// Seen sets of the targets in the inline list, by position.

@@ -11,7 +11,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
 };
 use recorder_ebpf::kernel::{
-    BORN, CGROUP_READ, FOLLOW, ODD, OFFSETS, PARENT, SCAN, SETS, TARGETS, ZERO,
+    BORN, CGROUP_READ, FOLLOW, ODD, OFFSETS, PARENT, SCAN, SETS, TARGETS, TARGETS_FULL, ZERO,
 };
 use recorder_ebpf::{
     BORN_NAME_LEN, Born, CGROUP_FROM_TASK, Class, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER,
@@ -298,9 +298,19 @@ fn new_target(id: u64) -> Result<(), i32> {
     // through the 512-byte BPF stack.
     let zero: &Seen = unsafe { &*ZERO.get_ptr(0).ok_or(0i32)? };
     scan_off();
-    TARGETS.insert(id, zero, BPF_NOEXIST as u64)?;
-    Ok(())
+    let inserted = TARGETS.insert(id, zero, BPF_NOEXIST as u64);
+    if inserted == Err(-E2BIG)
+        && let Some(n) = TARGETS_FULL.get_ptr_mut(0)
+    {
+        // SAFETY: points into a live array map value. cgroup_mkdir runs under the cgroup
+        // mutex, so no other CPU adds meanwhile: a plain add is exact.
+        unsafe { *n += 1 };
+    }
+    inserted
 }
+
+/// What a full hash map's insert returns.
+const E2BIG: i32 = 7;
 
 #[inline(always)]
 unsafe fn cgroup_id(cgrp: *const u8) -> Result<u64, i32> {

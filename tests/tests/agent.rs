@@ -9,11 +9,13 @@ use seccomp_recorder_tests::agent::{
 };
 use seccomp_recorder_tests::auditd::Auditd;
 use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec, RUNC13_HANDLER};
-use seccomp_recorder_tests::crio::LAYOUTS_HANDLER;
+use seccomp_recorder_tests::crio::{CrioOptions, LAYOUTS_HANDLER};
 use seccomp_recorder_tests::engines::run_ok;
 use seccomp_recorder_tests::registry::{Registry, raw_manifest};
 use seccomp_recorder_tests::runc::runc13;
-use seccomp_recorder_tests::{Scratch, allowed, bin, profile, require_root, sha256, workspace};
+use seccomp_recorder_tests::{
+    Scratch, allowed, bin, logs, profile, require_root, sha256, wait_until, workspace,
+};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -1534,4 +1536,104 @@ fn a_complain_mode_pod_converges_to_a_profile_that_enforces() {
     );
     client.remove_pod(&pod);
     client.remove_pod(&pod2);
+}
+
+/// `--max-targets 2`, on a CRI-O of the test's own so that no other test's pod takes a
+/// slot: two pods are recorded, a third is refused with a warning (a JSON line carrying its
+/// namespace, workload and container) and targets_refused_total{reason="max_targets"}; the
+/// first two go on and write their profiles, and the slot a removed pod frees is used by
+/// the next pod. Every line the agent logs is JSON.
+#[test]
+fn on_crio_max_targets_refuses_new_containers_and_a_freed_slot_is_used_again() {
+    require_root();
+    let rt = seccomp_recorder_tests::crio::start(CrioOptions { pod_events: true });
+    let cri = rt.client();
+    let out = Scratch::new("agent-full");
+    let dir = out.path("localhost");
+    let listen = free_addr();
+    let mut args = localhost_args(&dir);
+    let more = [
+        "--max-targets",
+        "2",
+        "--listen",
+        &listen,
+        "--log-format",
+        "json",
+    ];
+    args.extend(more.map(String::from));
+    let from = logs::now();
+    let mut agent = start_agent(&rt, &args);
+    let ns = namespace("full");
+    let recording = "recording from its start";
+    let (one, _) = start_probe_pod(&cri, &mut agent, &ns, "one", recording);
+    let (two, _) = start_probe_pod(&cri, &mut agent, &ns, "two", recording);
+    let (three, warning) = start_probe_pod(&cri, &mut agent, &ns, "three", "not recorded");
+    let w: serde_json::Value = serde_json::from_str(&warning).unwrap();
+    assert_eq!(w["level"], "warn", "{w}");
+    assert_eq!(
+        (&w["namespace"], &w["workload"], &w["container"]),
+        (&ns.clone().into(), &"three".into(), &"app".into()),
+        "{w}"
+    );
+    let message = w["message"].as_str().unwrap();
+    assert!(
+        message.contains("2 containers already (--max-targets)"),
+        "{w}"
+    );
+    let (_, text) = get(&listen, "/metrics");
+    let refused = |reason: &str| {
+        let name = format!("seccomp_recorder_targets_refused_total{{reason=\"{reason}\"}}");
+        metric(&text, &name)
+    };
+    assert_eq!((refused("max_targets"), refused("map_full")), (1, 0));
+    assert_eq!(metric(&text, "seccomp_recorder_max_targets"), 2);
+    assert_eq!(
+        metric(&text, "seccomp_recorder_kernel_map_capacity"),
+        2 + 1024
+    );
+
+    cri.remove_pod(&one);
+    wait_calls(
+        &dir.join(&ns).join("one/app.json"),
+        &["getpriority"],
+        &agent,
+    );
+    let (four, _) = start_probe_pod(&cri, &mut agent, &ns, "four", recording);
+    for pod in [&two, &three, &four] {
+        cri.remove_pod(pod);
+    }
+    for name in ["two", "four"] {
+        wait_calls(
+            &dir.join(&ns).join(name).join("app.json"),
+            &["getpriority"],
+            &agent,
+        );
+    }
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+    assert_eq!(entries(&dir.join(&ns)), ["four", "one", "two"]);
+    logs::json_lines(&log, from);
+}
+
+/// A recorded pod whose container makes `getpriority` and sleeps; returns it once the
+/// agent has logged a line about it holding `said`, with that line.
+fn start_probe_pod(
+    cri: &Client,
+    agent: &mut Agent,
+    ns: &str,
+    name: &str,
+    said: &str,
+) -> (Pod, String) {
+    let pod = cri.run_pod(&PodSpec::new(ns, name).annotate(RECORD, "true"));
+    let long = ["/bin/sh", "-c", "/bin/probe getpriority; exec sleep 1000"];
+    let id = cri.create(&pod, "app", &long, None);
+    cri.start(&id);
+    let label = format!("{ns}/{name}/app");
+    let line = agent.wait_line(&[&label, said], Duration::from_secs(30));
+    wait_until(
+        "getpriority in the container's log",
+        Duration::from_secs(30),
+        || cri.log(&pod, "app").contains("getpriority ret="),
+    );
+    (pod, line)
 }

@@ -689,3 +689,38 @@ fn log_lines_are_timestamped_and_json_on_request() {
         );
     }
 }
+
+/// A workload that makes more cgroups than the kernel maps hold: the kernel refuses those
+/// beyond and counts them, and `record` fails saying so instead of writing a profile that
+/// misses their calls.
+#[test]
+fn more_cgroups_than_the_kernel_maps_hold_is_a_clear_error_and_no_profile() {
+    require_root();
+    let s = Scratch::new("mapfull");
+    let out = s.path("p.json");
+    // The maps hold 1025 cgroups: the command's own and 1024 made under it. 1030 children
+    // leave 6 without a slot.
+    let script = r#"cg="$MOUNT$(sed -n 's/^0:://p' /proc/self/cgroup)"
+        for i in $(seq 1030); do mkdir "$cg/c$i" || exit 1; done
+        for i in $(seq 1030); do rmdir "$cg/c$i"; done"#;
+    let o = Command::new(bin())
+        .args([
+            "record",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("MOUNT", cgroup_mount())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("error: the kernel maps were full: 6 cgroups made while recording were not recorded (the maps hold 1025"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a profile was written:\n{err}");
+}

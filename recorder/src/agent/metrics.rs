@@ -28,6 +28,12 @@ pub struct Metrics {
     /// Cgroups the kernel maps hold for the agent after its last look, and their size.
     pub followed: AtomicU64,
     pub capacity: AtomicU64,
+    /// `--max-targets`.
+    pub max_targets: AtomicU64,
+    /// New cgroups the kernel had no room for (containers or not).
+    pub kernel_refused: AtomicU64,
+    /// New containers not recorded for want of room, by reason.
+    targets_refused: Mutex<BTreeMap<&'static str, u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     /// `seccomp_recorder_refusals_total` by namespace, workload, container, syscall, arch
     /// (bounded by the watcher's own cap on keys).
@@ -123,6 +129,14 @@ impl Metrics {
         };
         if let Ok(mut a) = self.attached.lock() {
             *a = Some((kernel, attach.to_string()));
+        }
+    }
+
+    /// Counts a container refused for want of room; `reason` is `max_targets` or
+    /// `map_full`.
+    pub fn target_refused(&self, reason: &'static str) {
+        if let Ok(mut m) = self.targets_refused.lock() {
+            *m.entry(reason).or_default() += 1;
         }
     }
 
@@ -348,6 +362,32 @@ impl Metrics {
         for (name, help, v) in rows {
             family(out, name, "gauge", help);
             sample(out, name, &[], v);
+        }
+        let max = self.max_targets.load(Ordering::Relaxed);
+        family(
+            out,
+            "max_targets",
+            "gauge",
+            "Containers recorded at once at most",
+        );
+        sample(out, "max_targets", &[], max as f64);
+        let kernel = self.kernel_refused.load(Ordering::Relaxed);
+        let help = "New cgroups the kernel maps had no room for (containers or not)";
+        family(out, "kernel_map_refused_total", "counter", help);
+        sample(out, "kernel_map_refused_total", &[], kernel as f64);
+        let refused = self.targets_refused.lock().map(|m| m.clone());
+        let refused = refused.unwrap_or_default();
+        let help = "New containers not recorded for want of room, by reason: max_targets \
+                    (--max-targets reached) or map_full (the kernel maps were full)";
+        family(out, "targets_refused_total", "counter", help);
+        for reason in ["max_targets", "map_full"] {
+            let n = refused.get(reason).copied().unwrap_or_default();
+            sample(
+                out,
+                "targets_refused_total",
+                &[("reason", reason)],
+                n as f64,
+            );
         }
     }
 

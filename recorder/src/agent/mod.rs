@@ -34,11 +34,14 @@ pub mod own_profile;
 pub mod pods;
 mod publish;
 mod refusals;
+mod room;
 mod view;
+
+pub use room::DEFAULT_MAX_TARGETS;
 
 use crate::cgroup::{self, CgroupError};
 use crate::fleet::names::image_short;
-use crate::follow::{self, Follow, Verdict};
+use crate::follow::{self, Follow, FollowError, Verdict};
 use crate::oci::Access;
 use crate::profile::DefaultAction;
 use crate::refusals::{RefusalError, Source};
@@ -51,6 +54,7 @@ use http::Metrics;
 use metrics::Counted;
 use pods::{Key, Selector};
 use refusals::Refusals;
+use room::{NoRoom, Room};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,8 +62,6 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use view::{View, Who};
 
-/// Cgroups followed at once: containers being recorded plus new cgroups not decided yet.
-const CAPACITY: u32 = 2048;
 /// How often new cgroups are looked at: a container's name must be asked for while the
 /// runtime still knows it.
 const TICK: Duration = Duration::from_millis(50);
@@ -117,6 +119,8 @@ pub struct Options {
     /// `--watch-refusals`: where refusals are read from (`None` probes) and whether their
     /// calls join the profiles.
     pub refusals: Option<RefusalOptions>,
+    /// Containers recorded at once at most (see [`room`]).
+    pub max_targets: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -171,6 +175,7 @@ struct Agent {
     metrics: Arc<Metrics>,
     /// Keys carry the image (`--per-image`).
     per_image: bool,
+    room: Room,
 }
 
 impl Agent {
@@ -184,13 +189,15 @@ impl Agent {
                  host's (it shows the host's cgroup paths): going on"
             ),
         }
-        let mut tracer = Tracer::load_with(CAPACITY, true)?;
+        let room = Room::new(opts.max_targets);
+        let mut tracer = Tracer::load_with(room.capacity(), true)?;
         let attach = tracer.attach(opts.attach)?;
         log::info!("recording via {attach}");
         metrics.set_attached(attach);
-        metrics
-            .capacity
-            .store(u64::from(CAPACITY), Ordering::Relaxed);
+        let capacity = u64::from(tracer.capacity());
+        metrics.capacity.store(capacity, Ordering::Relaxed);
+        let max_targets = u64::from(opts.max_targets);
+        metrics.max_targets.store(max_targets, Ordering::Relaxed);
         let events = cri.events();
         let publisher = publish::Publisher::new(opts, &cri)?;
         Ok(Agent {
@@ -203,6 +210,7 @@ impl Agent {
             metrics,
             births: Vec::new(),
             per_image: opts.per_image,
+            room,
         })
     }
 
@@ -329,6 +337,14 @@ impl Agent {
         let Some(placed) = self.view.place(who) else {
             return self.reject(b.cgroup);
         };
+        let in_kernel = self.tracer.is_target(b.cgroup).unwrap_or_else(|e| {
+            self.error("read", &format!("looking up cgroup {}: {e}", b.cgroup));
+            true
+        });
+        if let Some(no) = self.room.check(self.follow.targets(), in_kernel) {
+            self.room.refuse(&placed, no, &self.metrics);
+            return self.reject(b.cgroup);
+        }
         if b.late() {
             log::info!(
                 "container {}: the runtime named it {} s after its cgroup was made",
@@ -402,11 +418,18 @@ impl Agent {
             let Some(placed) = self.view.place(&who) else {
                 continue;
             };
+            if let Some(no) = self.room.check(self.follow.targets(), true) {
+                self.room.refuse(&placed, no, &self.metrics);
+                continue;
+            }
             match self.view.running_cgroup(&self.mount, &who.id) {
                 Ok(Some(dir)) => match follow::add_existing(&mut self.tracer, &dir) {
                     Ok(target) => {
                         self.follow.own(&target);
                         self.adopt(&who, placed, target.id, false);
+                    }
+                    Err(FollowError::Trace(TraceError::Full { .. })) => {
+                        self.room.refuse(&placed, NoRoom::MapFull, &self.metrics)
                     }
                     Err(e) => self.error("follow", &format!("recording {}: {e}", dir.display())),
                 },
@@ -433,6 +456,9 @@ impl Agent {
     /// Asks the CRI which recorded containers have exited or gone: their profiles are
     /// written now, and their cgroups freed.
     fn poll(&mut self, on_push: OnPush<'_>) {
+        if let Err(e) = self.room.look_at_kernel(&self.tracer, &self.metrics) {
+            self.error("read", &e.to_string());
+        }
         let Ok(finished) = self.view.finished(self.acc.ids()) else {
             return;
         };

@@ -132,6 +132,19 @@ pub struct Args {
     /// complain-mode rollout converges to a profile that can enforce.
     #[arg(long, requires = "watch_refusals")]
     learn_refusals: bool,
+
+    /// Record at most N containers at once. A new container beyond them is not recorded:
+    /// a warning names it, and seccomp_recorder_targets_refused_total{reason="max_targets"}
+    /// counts it; the others go on. The kernel maps hold N cgroups plus 1024 for those
+    /// made inside the containers and new ones not decided yet (8 KiB of kernel memory
+    /// each); if they fill anyway, a new container is refused with reason="map_full".
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = agent::DEFAULT_MAX_TARGETS,
+        value_parser = clap::value_parser!(u32).range(1..=65_536)
+    )]
+    max_targets: u32,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -188,6 +201,7 @@ fn plan(args: Args) -> Result<Options> {
             source: args.refusals_source,
             learn: args.learn_refusals,
         }),
+        max_targets: args.max_targets,
     })
 }
 

@@ -72,10 +72,17 @@ pub(crate) fn add_existing(maps: &mut impl Maps, dir: &Path) -> Result<Existing,
     let mut below = Vec::new();
     for child in cgroup::subtree(dir).iter().skip(1) {
         // Removed since the walk: nothing to record.
-        if let Ok(c) = cgroup::id(child) {
-            maps.add_child(c, id)?;
-            below.push(c);
+        let Ok(c) = cgroup::id(child) else {
+            continue;
+        };
+        if let Err(e) = maps.add_child(c, id) {
+            // Part of a target would record part of a container: free what was added.
+            for added in below.into_iter().chain([c, id]) {
+                let _ = maps.remove_target(added);
+            }
+            return Err(e.into());
         }
+        below.push(c);
     }
     Ok(Existing { id, below })
 }
@@ -167,6 +174,11 @@ impl Follow {
     pub(crate) fn followed(&self) -> u64 {
         let n = self.owners.len() + self.folded.len() + self.waiting.len() + self.held.len();
         n as u64
+    }
+
+    /// How many targets there are (cgroups folded into them not counted).
+    pub(crate) fn targets(&self) -> usize {
+        self.owners.len()
     }
 
     /// The directory of a cgroup seen so far.

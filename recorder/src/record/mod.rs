@@ -36,6 +36,13 @@ pub enum RecordError {
     NoTarget,
     #[error("cannot watch for signals: {0}")]
     Signals(std::io::Error),
+    #[error(
+        "the kernel maps were full: {refused} cgroups made while recording were not recorded \
+         (the maps hold {capacity}: the targets' cgroups and 1024 more for those made under \
+         them, 2048 with --follow-containers). The profile would miss their calls, so none is \
+         written: record a part of the workload that makes fewer cgroups at once"
+    )]
+    MapFull { refused: u64, capacity: u32 },
 }
 
 /// Following fails on the cgroup tree or the tracer's maps: said as such.
@@ -148,6 +155,11 @@ pub fn record(opts: &Options, events: Events<'_>) -> Result<Report, RecordError>
     let elapsed = start.elapsed();
     let targets = s.collect()?;
     s.finish(opts, own.as_ref(), &targets);
+    let refused = s.tracer.refused()?;
+    if refused > 0 {
+        let capacity = s.tracer.capacity();
+        return Err(RecordError::MapFull { refused, capacity });
+    }
     Ok(Report {
         targets,
         attach,

@@ -9,6 +9,7 @@ mod caps;
 mod decode;
 pub mod loader;
 pub mod offsets;
+mod targets;
 mod tracefs;
 
 pub use loader::{CgroupRead, capacity};
@@ -19,7 +20,7 @@ use crate::btf::BtfError;
 use aya::Ebpf;
 use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData, MapError};
 use decode::Decoder;
-use recorder_ebpf::{Born, MapDef, ProgramDef, ProgramKind, Scan, Seen, maps, programs};
+use recorder_ebpf::{MapDef, ProgramDef, ProgramKind, Scan, Seen, maps, programs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -73,6 +74,8 @@ pub enum TraceError {
     },
     #[error("map {0} is missing from the eBPF object")]
     MissingMap(&'static str),
+    #[error("the kernel maps are full: they hold {capacity} cgroups")]
+    Full { capacity: u32 },
     #[error("cannot {what} the {map} map")]
     Map {
         what: &'static str,
@@ -188,6 +191,8 @@ pub struct Tracer {
     /// while it was on (it only grows, then turns off for good).
     slots: Vec<u64>,
     follow: bool,
+    /// Cgroups TARGETS holds.
+    capacity: u32,
     attached: Option<AttachKind>,
     cgroup_read: CgroupRead,
     /// See [`offsets::Offsets::task_btf_helper`].
@@ -236,6 +241,7 @@ impl Tracer {
             None if offsets.task_cgroup_fields() => CgroupRead::TaskBtf,
             None => CgroupRead::Helper,
         };
+        let capacity = capacity.max(1);
         let ebpf = loader::load(new_loader, capacity, follow, &offsets.kernel, cgroup_read)?;
         let mut tracer = Tracer {
             ebpf,
@@ -243,6 +249,7 @@ impl Tracer {
             scan: Vec::new(),
             slots: Vec::new(),
             follow,
+            capacity,
             attached: None,
             cgroup_read,
             task_btf_helper: offsets.task_btf_helper,
@@ -277,15 +284,6 @@ impl Tracer {
         loader::attach(&mut self.ebpf, p.name, p.kind, self.kernel_btf.as_ref())
     }
 
-    /// Makes `cgroup` a target (its syscalls are recorded from now on).
-    pub fn add_target(&mut self, cgroup: u64) -> Result<(), TraceError> {
-        let mut map: BpfHashMap<_, _, _> = self.map_mut(&maps::TARGETS)?;
-        map.insert(cgroup, Seen::ZERO, 0)
-            .map_err(map_err("insert into", maps::TARGETS.name))?;
-        self.scan.push(cgroup);
-        self.write_scan()
-    }
-
     /// Writes the inline target list. It is only ever turned off once attached: a reader
     /// may see a half-written list, and a target added late must not be missed meanwhile
     /// (its hash entry already exists when the list says "ask the hash").
@@ -300,46 +298,6 @@ impl Tracer {
         array
             .set(0, list.unwrap_or(Scan::OFF), 0)
             .map_err(map_err("write", maps::SCAN.name))
-    }
-
-    /// Records `child` (a cgroup that already existed under a target) into `owner`'s set.
-    pub(crate) fn add_child(&mut self, child: u64, owner: u64) -> Result<(), TraceError> {
-        self.add_target(child)?;
-        let mut map: BpfHashMap<_, _, _> = self.map_mut(&maps::PARENT)?;
-        map.insert(child, owner, 0)
-            .map_err(map_err("insert into", maps::PARENT.name))
-    }
-
-    /// Stops recording `cgroup` and frees its entry (a followed cgroup that turned out not
-    /// to be a container). Its syscalls so far are lost.
-    pub(crate) fn remove_target(&mut self, cgroup: u64) -> Result<(), TraceError> {
-        let mut map: BpfHashMap<_, _, _> = self.map_mut(&maps::TARGETS)?;
-        match map.remove(&cgroup) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(e) => Err(map_err("remove from", maps::TARGETS.name)(e)),
-        }
-    }
-
-    /// Frees a BORN entry user space has read.
-    pub(crate) fn remove_born(&mut self, cgroup: u64) -> Result<(), TraceError> {
-        let mut map: BpfHashMap<_, _, _> = self.map_mut(&maps::BORN)?;
-        match map.remove(&cgroup) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(e) => Err(map_err("remove from", maps::BORN.name)(e)),
-        }
-    }
-
-    /// Follow mode: the cgroups made since loading, as id -> (parent id, directory name).
-    pub(crate) fn born(&self) -> Result<BTreeMap<u64, (u64, String)>, TraceError> {
-        let map: BpfHashMap<_, u64, Born> = self.map(&maps::BORN)?;
-        let mut out = BTreeMap::new();
-        for entry in map.iter() {
-            let (id, b) = entry.map_err(map_err("read", maps::BORN.name))?;
-            let len = b.name.iter().position(|c| *c == 0).unwrap_or(b.name.len());
-            let name = String::from_utf8_lossy(&b.name[..len]).into_owned();
-            out.insert(id, (b.parent, name));
-        }
-        Ok(out)
     }
 
     /// A map of the object as the aya type its definition says.
