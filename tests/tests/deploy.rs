@@ -232,6 +232,76 @@ fn every_overlay_renders_and_points_at_its_runtime() {
     }
 }
 
+/// deploy/components/refusals-audit, added to an overlay, turns on `--watch-refusals` with
+/// what the audit path needs (the host's network namespace, AUDIT_READ, AUDIT_CONTROL for
+/// the kernel's lost count), still validates, and changes nothing else: the base stays
+/// least-privilege.
+#[test]
+fn the_refusals_component_adds_the_audit_path_and_nothing_else() {
+    let s = Scratch::new("deploy-refusals");
+    let overlay = s.path("overlay");
+    std::fs::create_dir_all(&overlay).unwrap();
+    // kustomize takes other kustomizations by relative path only, as a user's overlay has.
+    let up = "../".repeat(overlay.components().count() - 1);
+    let from_overlay = |dir: &str| {
+        let path = deploy().join(dir);
+        format!("{up}{}", path.strip_prefix("/").unwrap().display())
+    };
+    let kustomization = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\n\
+         components:\n  - {}\n",
+        from_overlay("containerd"),
+        from_overlay("components/refusals-audit")
+    );
+    std::fs::write(overlay.join("kustomization.yaml"), kustomization).unwrap();
+    let with = rendered(&overlay);
+    let without = rendered(&deploy().join("containerd"));
+    let (ds, base) = (find(&with, "DaemonSet"), find(&without, "DaemonSet"));
+    let (pod, base_pod) = (
+        &ds["spec"]["template"]["spec"],
+        &base["spec"]["template"]["spec"],
+    );
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    assert!(
+        base_pod["hostNetwork"].is_null(),
+        "the base is on the host network"
+    );
+    let (c, base_c) = (container(ds), container(base));
+    let args = strs(&c["args"]);
+    assert_eq!(args.last().map(String::as_str), Some("--watch-refusals"));
+    assert_eq!(args[..args.len() - 1], strs(&base_c["args"])[..]);
+    let caps = strs(&c["securityContext"]["capabilities"]["add"]);
+    let mut base_caps = strs(&base_c["securityContext"]["capabilities"]["add"]);
+    assert!(
+        !base_caps.iter().any(|c| c.starts_with("AUDIT")),
+        "{base_caps:?}"
+    );
+    base_caps.extend(["AUDIT_READ".to_string(), "AUDIT_CONTROL".to_string()]);
+    assert_eq!(caps, base_caps);
+    // Nothing else moved: the rest of the DaemonSet and the other documents are the base's.
+    let strip = |d: &Value| {
+        let mut d = d.clone();
+        let spec = &mut d["spec"]["template"]["spec"];
+        for field in ["hostNetwork", "dnsPolicy"] {
+            spec.as_object_mut().unwrap().remove(field);
+        }
+        let c = &mut spec["containers"][0];
+        c["args"] = Value::Null;
+        c["securityContext"]["capabilities"]["add"] = Value::Null;
+        d
+    };
+    assert_eq!(strip(ds), strip(base));
+    assert_eq!(with.len(), without.len());
+    for (a, b) in with
+        .iter()
+        .zip(&without)
+        .filter(|(a, _)| a["kind"] != "DaemonSet")
+    {
+        assert_eq!(a, b);
+    }
+}
+
 /// A node agent's scheduling: Linux nodes only, node-critical priority, every taint
 /// tolerated, and a rollout budget that scales with the cluster (a percentage).
 #[test]
