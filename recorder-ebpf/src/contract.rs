@@ -13,6 +13,9 @@ use core::mem::size_of;
 pub enum MapKind {
     Hash,
     Array,
+    /// A hash with one value per CPU: exact counting without atomics (the BPF target has
+    /// no atomic add in `core`).
+    PerCpuHash,
 }
 
 /// A map of the object: its name beside its kind, key and value types, and the size the
@@ -86,6 +89,8 @@ pub enum ProgramKind {
         category: &'static str,
         name: &'static str,
     },
+    /// `fexit/<function>`.
+    FExit { function: &'static str },
 }
 
 /// A program of the object: its name (the kernel-side function's) and where it attaches.
@@ -98,7 +103,8 @@ pub struct ProgramDef {
 }
 
 /// The object's table. Each line declares one item:
-/// - `NAME: Hash<K, V>[max];` or `NAME: Array<u32, V>[max];` a map;
+/// - `NAME: Hash<K, V>[max];`, `NAME: PerCpuHash<K, V>[max];` or `NAME: Array<u32, V>[max];`
+///   a map;
 /// - `NAME: T = default;` a global;
 /// - `CONST = function: Kind { field: value, ... };` a program.
 ///
@@ -164,6 +170,12 @@ macro_rules! declare {
         #[aya_ebpf::macros::map]
         pub static $map: aya_ebpf::maps::HashMap<$key, $value> =
             aya_ebpf::maps::HashMap::with_max_entries($max, 0);
+    };
+    (@map $(#[$doc:meta])* $map:ident PerCpuHash $key:ty, $value:ty, $max:expr) => {
+        $(#[$doc])*
+        #[aya_ebpf::macros::map]
+        pub static $map: aya_ebpf::maps::PerCpuHashMap<$key, $value> =
+            aya_ebpf::maps::PerCpuHashMap::with_max_entries($max, 0);
     };
     (@map $(#[$doc:meta])* $map:ident Array $key:ty, $value:ty, $max:expr) => {
         $(#[$doc])*

@@ -219,6 +219,9 @@ pub struct KernelOffsets {
     /// cgroup id as direct loads (see `globals::CGROUP_READ`).
     pub task_cgroups: u32,
     pub cset_dfl_cgrp: u32,
+    /// The syscall number in `struct pt_regs` (`orig_ax` on x86_64, `syscallno` on
+    /// arm64), read as an `i32` by the refusal counter.
+    pub regs_nr: u32,
 }
 
 impl KernelOffsets {
@@ -239,7 +242,19 @@ impl KernelOffsets {
         seccomp_mode: 0,
         task_cgroups: 0,
         cset_dfl_cgrp: 0,
+        regs_nr: 0,
     };
+}
+
+/// A refused call, counted per cgroup and syscall: the kernel path of `watch-refusals`.
+/// `abi` and `nr` as [`classify`] gives them (`nr` relative to its region).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct RefusedKey {
+    pub cgroup: u64,
+    pub abi: u32,
+    pub pad: u32,
+    pub nr: u64,
 }
 
 /// Values of `globals::CGROUP_READ`: the cgroup id from `bpf_get_current_cgroup_id`, or
@@ -274,6 +289,11 @@ declare! {
         /// A zeroed set the kernel copies from (an 8 KiB value cannot live on the 512-byte
         /// BPF stack); user space never opens it.
         ZERO: Array<u32, Seen>[1];
+        /// Refused calls per (cgroup, ABI, number). Sized by user space when it loads the
+        /// refusal counter, so that a recording does not pay for it.
+        REFUSED: PerCpuHash<RefusedKey, u64>[1];
+        /// Refused calls whose key did not fit in REFUSED: counted, never dropped silently.
+        REFUSED_LOST: Array<u32, u64>[1];
     }
     globals {
         /// Offsets into this kernel's structures, from its BTF.
@@ -284,6 +304,9 @@ declare! {
         /// How the BTF tracepoint reads the cgroup id: `CGROUP_FROM_HELPER` or
         /// `CGROUP_FROM_TASK`.
         CGROUP_READ: u32 = CGROUP_FROM_HELPER;
+        /// Where `__secure_computing`'s return value is among the fexit arguments: its
+        /// parameter count (1 up to 6.14, `const struct seccomp_data *sd`; 0 after).
+        SECCOMP_RET_ARG: u32 = 1;
     }
     programs {
         SYS_ENTER_BTF = sys_enter_btf: BtfTracePoint { function: "sys_enter" };
@@ -291,6 +314,8 @@ declare! {
         SYS_ENTER_TP = sys_enter_tp: TracePoint { category: "raw_syscalls", name: "sys_enter" };
         /// Makes cgroups born under a target (or, following, every new one) targets.
         CGROUP_MKDIR = cgroup_mkdir: BtfTracePoint { function: "cgroup_mkdir" };
+        /// Counts the calls seccomp refused: `__secure_computing` returns -1 for them.
+        SECURE_COMPUTING_EXIT = secure_computing_exit: FExit { function: "__secure_computing" };
     }
 }
 
@@ -299,6 +324,7 @@ mod user {
     // SAFETY: plain-old-data, #[repr(C)], no padding holes that the kernel could leak.
     unsafe impl aya::Pod for super::Seen {}
     unsafe impl aya::Pod for super::OddKey {}
+    unsafe impl aya::Pod for super::RefusedKey {}
     unsafe impl aya::Pod for super::Scan {}
     unsafe impl aya::Pod for super::Born {}
     unsafe impl aya::Pod for super::KernelOffsets {}

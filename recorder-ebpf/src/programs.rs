@@ -5,17 +5,19 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_task, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_str_bytes, generated::bpf_get_current_task_btf,
+        bpf_probe_read_kernel_str_bytes,
+        generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
     },
-    macros::{btf_tracepoint, raw_tracepoint, tracepoint},
-    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, fexit, raw_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, FExitContext, RawTracePointContext, TracePointContext},
 };
 use recorder_ebpf::kernel::{
-    BORN, CGROUP_READ, FOLLOW, ODD, OFFSETS, PARENT, SCAN, SETS, TARGETS, TARGETS_FULL, ZERO,
+    BORN, CGROUP_READ, FOLLOW, ODD, OFFSETS, PARENT, REFUSED, REFUSED_LOST, SCAN, SECCOMP_RET_ARG,
+    SETS, TARGETS, TARGETS_FULL, ZERO,
 };
 use recorder_ebpf::{
-    BORN_NAME_LEN, Born, CGROUP_FROM_TASK, Class, OddKey, SCAN_SLOTS, SECCOMP_MODE_FILTER,
-    SEEN_LEN, Scan, Seen, classify, mark,
+    BORN_NAME_LEN, Born, CGROUP_FROM_TASK, Class, OddKey, RefusedKey, SCAN_SLOTS,
+    SECCOMP_MODE_FILTER, SEEN_LEN, Scan, Seen, classify, mark, unslot,
 };
 
 /// One field of `OFFSETS`. The volatile read keeps the compiler from folding the default
@@ -320,6 +322,76 @@ unsafe fn cgroup_id(cgrp: *const u8) -> Result<u64, i32> {
             bpf_probe_read_kernel(cgrp.add(off!(cgrp_kn) as usize) as *const *const u8)?;
         bpf_probe_read_kernel(kn.add(off!(kn_id) as usize) as *const u64)
     }
+}
+
+/// `__secure_computing` returns -1 when the filter refused the call (errno, trap, kill,
+/// a user notification answered with an error) and 0 when it let it run, `SCMP_ACT_LOG`
+/// included. Only refusals pay for more than the return check.
+#[fexit]
+pub fn secure_computing_exit(ctx: FExitContext) -> i32 {
+    let ret: i64 = if global!(SECCOMP_RET_ARG) == 0 {
+        ctx.arg(0)
+    } else {
+        ctx.arg(1)
+    };
+    if ret as i32 == -1 {
+        count_refused();
+    }
+    0
+}
+
+/// Adds one to the (cgroup, ABI, number) of the refused call: a count, never an event, so
+/// a flood of refusals costs no memory and loses nothing.
+#[inline(always)]
+fn count_refused() {
+    let task = BtfTask::current();
+    // SAFETY: a BTF task pointer from the helper; bpf_probe_read_kernel checks the address
+    // of the field, at an offset from this kernel's BTF.
+    let id: i32 = unsafe {
+        let regs = bpf_task_pt_regs(task.0 as *mut _) as *const u8;
+        match bpf_probe_read_kernel(regs.add(off!(regs_nr) as usize) as *const i32) {
+            Ok(v) => v,
+            Err(_) => return,
+        }
+    };
+    let mode = off!(compat_mode);
+    let compat = mode != 0
+        && task
+            .u32_at(off!(compat_off))
+            .is_some_and(|v| v & off!(compat_mask) != 0);
+    let (abi, nr) = match classify(mode, id as i64 as u64, compat) {
+        Class::Slot(idx) => unslot(idx),
+        Class::Odd { abi, nr } => (abi, nr),
+    };
+    let key = RefusedKey {
+        // SAFETY: plain helper call.
+        cgroup: unsafe { bpf_get_current_cgroup_id() },
+        abi,
+        pad: 0,
+        nr,
+    };
+    if add_one(REFUSED.get_ptr_mut(key)) {
+        return;
+    }
+    // A new key: every CPU's value starts at 0; another CPU may insert it first, then
+    // the add lands in the entry it made.
+    let _ = REFUSED.insert(key, 0, BPF_NOEXIST as u64);
+    if !add_one(REFUSED.get_ptr_mut(key)) {
+        // Not exact under a race between CPUs, but only reached once the map is full.
+        add_one(REFUSED_LOST.get_ptr_mut(0));
+    }
+}
+
+/// Adds one to the counter `p` points to, if any: this CPU's own value of a per-CPU map,
+/// which no other run touches meanwhile (a trampoline never nests on one CPU).
+#[inline(always)]
+fn add_one(p: Option<*mut u64>) -> bool {
+    let Some(p) = p else {
+        return false;
+    };
+    // SAFETY: points into a live map value, aligned for a u64.
+    unsafe { *p += 1 };
+    true
 }
 
 #[cfg(not(test))]

@@ -23,6 +23,7 @@ const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_ENUM: u32 = 6;
+const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
@@ -160,6 +161,20 @@ impl Btf {
         })
     }
 
+    /// The parameter count of kernel function `name`, when the BTF has it.
+    pub fn func_params(&self, name: &str) -> Option<usize> {
+        let id = (1..self.types.len() as u32).find(|&id| {
+            let (n, kind, _) = self.header(id);
+            kind == KIND_FUNC && self.str_at(n) == name
+        })?;
+        let proto = u32_at(&self.data, self.types[id as usize] + 8)?;
+        if proto as usize >= self.types.len() {
+            return None;
+        }
+        let (_, kind, vlen) = self.header(proto);
+        (kind == KIND_FUNC_PROTO).then_some(vlen)
+    }
+
     /// Byte offset of `member` in `struct st`, looking through anonymous unions/structs.
     pub fn member_offset(&self, st: &str, member: &str) -> Result<u32, BtfError> {
         let missing = || BtfError::NoMember {
@@ -220,6 +235,12 @@ mod tests {
         assert!(btf.has_enum_value("BPF_FUNC_map_lookup_elem"));
         assert!(btf.has_enum_value("BPF_FUNC_get_current_task_btf"));
         assert!(!btf.has_enum_value("BPF_FUNC_no_such_helper"));
+        // x86_64's pt_regs: r15 .. di, then orig_ax (the syscall number) at 15 * 8.
+        assert_eq!(btf.member_offset("pt_regs", "orig_ax").unwrap(), 120);
+        // void kfree(const void *), void schedule(void).
+        assert_eq!(btf.func_params("kfree"), Some(1));
+        assert_eq!(btf.func_params("schedule"), Some(0));
+        assert_eq!(btf.func_params("no_such_function"), None);
     }
 
     #[test]

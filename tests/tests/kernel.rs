@@ -10,6 +10,7 @@
 
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::record::{self, Options};
+use seccomp_recorder::refusals::{Attributor, KernelPath};
 use seccomp_recorder::trace::AttachKind;
 use seccomp_recorder_tests::*;
 use std::path::{Path, PathBuf};
@@ -208,4 +209,76 @@ fn a_cgroup_made_under_the_target_is_followed() {
     let names = &report.targets[0].syscalls.names[&native()];
     assert!(names.contains("sched_get_priority_max"), "{names:?}");
     println!("vmtest-fact: follow cgroup_mkdir");
+}
+
+/// The refusing workload for this machine's own ABI: prebuilt by the VM harness, else
+/// compiled here.
+fn refuser(s: &Scratch) -> PathBuf {
+    if let Some(dir) = std::env::var_os("SECCOMP_RECORDER_WORKLOADS") {
+        let path = PathBuf::from(dir).join(format!("refuse_getpriority.{}", native()));
+        assert!(path.exists(), "{} is missing", path.display());
+        return path;
+    }
+    compile("refuse_getpriority", &s.0, &[])
+}
+
+/// The kernel path (fexit on `__secure_computing`) counts every call refused by a filter
+/// without SECCOMP_FILTER_FLAG_LOG, exactly, under the caller's cgroup. Debian's kernels
+/// from 5.15 on must allow it; 5.10 lacks `bpf_task_pt_regs` and must say so; on the
+/// host (no VM) it may be refused (this machine refuses fexit with EPERM), but with a
+/// one-line reason, never a pass that counted nothing.
+#[test]
+fn the_kernel_path_counts_each_refused_call_exactly() {
+    require_root();
+    let in_vm = std::env::var_os("SECCOMP_RECORDER_WORKLOADS").is_some();
+    let mut path = match KernelPath::open() {
+        Ok(p) => p,
+        Err(why) => {
+            assert!(
+                !(in_vm && kernel() >= (5, 15)),
+                "kernel {:?} must count refusals: {why}",
+                kernel()
+            );
+            if kernel() < (5, 15) {
+                assert!(why.contains("bpf_task_pt_regs"), "{why}");
+            }
+            assert!(
+                !why.is_empty() && !why.contains('\n') && !why.contains("processed"),
+                "not a one-line reason: {why}"
+            );
+            println!("vmtest-note: kernel path refused on {:?}: {why}", kernel());
+            return;
+        }
+    };
+    let s = Scratch::new("kpath");
+    let bin = refuser(&s);
+    let mount = seccomp_recorder::cgroup::mount_point().expect("cgroup v2 is mounted");
+    let own = Attributor::new(mount)
+        .cgroup(std::process::id())
+        .expect("this test's own cgroup");
+    let id = seccomp_recorder::cgroup::id(&own).expect("its id");
+    path.poll().expect("the counts map reads");
+    const N: u64 = 7;
+    // "nolog": no SECCOMP_FILTER_FLAG_LOG, so no audit record; it exits 0 only when all
+    // N calls were refused.
+    let o = Command::new(&bin)
+        .args([N.to_string().as_str(), "nolog"])
+        .output()
+        .expect("the workload runs");
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    let counts = path.poll().expect("the counts map reads");
+    let counted: u64 = counts
+        .iter()
+        .filter(|c| c.cgroup == id && c.arch == Some(native()))
+        .filter(|c| c.syscall_label() == "getpriority")
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(counted, N, "cgroup {id} ({}): {counts:?}", own.display());
+    assert_eq!(path.lost().expect("the lost counter reads"), 0);
+    println!("vmtest-fact: kernel path counts refusals");
 }

@@ -19,6 +19,7 @@ mod oci;
 mod output;
 mod record;
 mod refusals;
+mod refusals_kernel;
 mod report;
 mod validate;
 

@@ -1,6 +1,8 @@
 use anyhow::{Context, Result};
 use seccomp_recorder::cgroup;
-use seccomp_recorder::refusals::{Attributor, Counts, Refusal, Source, Watcher, within};
+use seccomp_recorder::refusals::{
+    Attributor, Counts, KernelPath, Refusal, Source, Watcher, within,
+};
 use seccomp_recorder::target::Target;
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,6 +19,11 @@ use std::time::{Duration, Instant};
 /// rule lets through. Records are read from the audit netlink multicast group, whether
 /// auditd runs or not, or from /dev/kmsg where the group cannot be joined (then only
 /// while no auditd runs, and rate-limited by kernel.printk_ratelimit).
+///
+/// Without --source, the kernel path is tried first: an fexit program on
+/// __secure_computing counts every refused call per cgroup and syscall, with no flag in
+/// the profile (Linux 5.15+ where the kernel allows fexit programs). The log says which
+/// path is used and why.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   seccomp-recorder watch-refusals
@@ -39,8 +46,8 @@ pub struct Args {
     #[arg(long, value_name = "CONTAINER")]
     container: Vec<String>,
 
-    /// Read from this source instead of probing: netlink (the audit multicast group) or
-    /// kmsg (/dev/kmsg).
+    /// Read audit records from this source instead of probing (the kernel path is then not
+    /// tried): netlink (the audit multicast group) or kmsg (/dev/kmsg).
     #[arg(long, value_name = "SOURCE")]
     source: Option<Source>,
 
@@ -66,6 +73,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let mut attributor = Attributor::new(cgroup::mount_point()?);
     let wanted = wanted(&args, &attributor)?;
+    if args.source.is_none() {
+        match KernelPath::open() {
+            Ok(path) => {
+                log::info!(
+                    "watching seccomp refusals through the kernel path (fexit on \
+                     __secure_computing): every refused call, whatever the filter's flags \
+                     (calls SCMP_ACT_LOG lets through are not refusals and are not seen)"
+                );
+                return super::refusals_kernel::watch(
+                    path,
+                    &mut attributor,
+                    &wanted,
+                    &stop,
+                    args.duration,
+                );
+            }
+            Err(why) => log::info!(
+                "the kernel path (fexit on __secure_computing) is not available here: {why}; \
+                 using the audit path"
+            ),
+        }
+    }
     let mut watcher = Watcher::open(args.source)?;
     log::info!(
         "watching seccomp refusals through {}: {}",

@@ -21,6 +21,7 @@ pub struct Attributor {
     pids: HashMap<u32, Option<PathBuf>>,
     pids_since: Instant,
     containers: HashMap<PathBuf, Option<String>>,
+    ids: HashMap<u64, Option<PathBuf>>,
 }
 
 impl Attributor {
@@ -32,6 +33,7 @@ impl Attributor {
             pids: HashMap::new(),
             pids_since: Instant::now(),
             containers: HashMap::new(),
+            ids: HashMap::new(),
         }
     }
 
@@ -50,6 +52,19 @@ impl Attributor {
         self.pids
             .entry(pid)
             .or_insert_with(|| cgroup::of_pid(mount, pid).ok().flatten())
+            .clone()
+    }
+
+    /// The directory of cgroup id `id` (the kernel path's key), or `None` when it is gone.
+    /// A miss walks the hierarchy once; found ids are kept, bounded like the containers.
+    pub fn cgroup_by_id(&mut self, id: u64) -> Option<PathBuf> {
+        if self.ids.len() >= CONTAINERS_KEPT {
+            self.ids.clear();
+        }
+        let mount = &self.mount;
+        self.ids
+            .entry(id)
+            .or_insert_with(|| find_id(mount, id))
             .clone()
     }
 
@@ -94,4 +109,17 @@ impl Attributor {
 /// Whether `dir` is one of `wanted` or below one.
 pub fn within(dir: &Path, wanted: &[PathBuf]) -> bool {
     wanted.iter().any(|w| dir.starts_with(w))
+}
+
+/// The directory below `dir` (or `dir` itself) whose inode is `id`.
+fn find_id(dir: &Path, id: u64) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata(dir).ok()?.ino() == id {
+        return Some(dir.to_path_buf());
+    }
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .find_map(|e| find_id(&e.path(), id))
 }

@@ -11,11 +11,13 @@
 mod attribute;
 mod audit_netlink;
 mod counts;
+mod kernel;
 mod kmsg;
 mod watcher;
 
 pub use attribute::{Attributor, within};
 pub use counts::{Added, Counts};
+pub use kernel::{KernelCount, KernelPath};
 pub use watcher::{Losses, Source, Stats, Watcher};
 
 use crate::arch::Arch;

@@ -50,7 +50,7 @@ impl Decoder {
 }
 
 /// The profile architecture of an ABI region on this host.
-fn abi_arch(host: Arch, compat: u32, abi: u32) -> Option<Arch> {
+pub(crate) fn abi_arch(host: Arch, compat: u32, abi: u32) -> Option<Arch> {
     match (host, abi) {
         (h, ABI_NATIVE) => Some(h),
         (Arch::X86_64, ABI_COMPAT) if compat == COMPAT_X86 => Some(Arch::X86),

@@ -4,7 +4,7 @@
 
 use super::TraceError;
 use crate::btf::{self, Btf};
-use aya::programs::{BtfTracePoint, Program, RawTracePoint, TracePoint};
+use aya::programs::{BtfTracePoint, FExit, Program, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader, Endianness};
 use recorder_ebpf::{
     CGROUP_FROM_HELPER, CGROUP_FROM_TASK, KernelOffsets, ProgramKind, globals, maps,
@@ -88,6 +88,22 @@ pub(crate) fn load(
         .map_err(TraceError::Load)
 }
 
+/// Loads the object for counting refused calls in at most `keys` (cgroup, syscall) keys;
+/// `ret_arg` is `__secure_computing`'s parameter count.
+pub(crate) fn load_refused(
+    keys: u32,
+    offsets: &KernelOffsets,
+    ret_arg: u32,
+) -> Result<Ebpf, TraceError> {
+    EbpfLoader::new()
+        .btf(None)
+        .map_max_entries(maps::REFUSED.name, keys.max(1))
+        .override_global(globals::SECCOMP_RET_ARG.name, &ret_arg, true)
+        .override_global(globals::OFFSETS.name, offsets, true)
+        .load(OBJECT)
+        .map_err(TraceError::Load)
+}
+
 /// The running kernel's BTF, read once: the recorder's index (for the offsets) and aya's
 /// parse (which BTF tracepoints load against) come from the same bytes.
 pub(crate) struct KernelBtf {
@@ -145,6 +161,19 @@ pub fn attach(
             p.load().map_err(fail("load"))?;
             p.attach(category, tp).map_err(fail("attach"))?;
         }
+        ProgramKind::FExit { function } => {
+            let p: &mut FExit = p.try_into().map_err(fail("open"))?;
+            let owned;
+            let btf = match btf {
+                Some(b) => b,
+                None => {
+                    owned = kernel_btf()?;
+                    &owned
+                }
+            };
+            p.load(function, btf).map_err(fail("load"))?;
+            p.attach().map_err(fail("attach"))?;
+        }
     }
     Ok(())
 }
@@ -156,6 +185,7 @@ pub(crate) fn detach(ebpf: &mut Ebpf, name: &'static str) -> Result<(), TraceErr
         Program::BtfTracePoint(p) => p.unload(),
         Program::RawTracePoint(p) => p.unload(),
         Program::TracePoint(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
         _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
     };
     r.map_err(|source| TraceError::Program {
@@ -188,10 +218,11 @@ mod tests {
         let Some(map) = obj.maps.get(spec.name) else {
             return Some(format!("map {} is not in the object", spec.name));
         };
-        // BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY.
+        // BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH.
         let kind = match map.map_type() {
             1 => Some(MapKind::Hash),
             2 => Some(MapKind::Array),
+            5 => Some(MapKind::PerCpuHash),
             _ => None,
         };
         let found = (
@@ -291,6 +322,10 @@ mod tests {
                     ProgramSection::RawTracePoint,
                     ProgramKind::RawTracePoint { .. }
                 ) | (ProgramSection::TracePoint, ProgramKind::TracePoint { .. })
+                    | (
+                        ProgramSection::FExit { sleepable: false },
+                        ProgramKind::FExit { .. }
+                    )
             );
             assert!(
                 ok,

@@ -12,6 +12,8 @@ pub mod offsets;
 mod targets;
 mod tracefs;
 
+pub(crate) use caps::check_privileges;
+pub(crate) use decode::abi_arch;
 pub use loader::{CgroupRead, capacity};
 pub use tracefs::ensure_tracefs;
 
@@ -72,6 +74,16 @@ pub enum TraceError {
         #[source]
         source: Box<TraceError>,
     },
+    #[error(
+        "counting refused calls needs pt_regs' syscall number field and \
+         __secure_computing in the kernel's BTF"
+    )]
+    RefusedFields,
+    #[error(
+        "this kernel lacks the bpf_task_pt_regs helper (Linux 5.15+) that the refusal \
+         counter calls"
+    )]
+    NoTaskPtRegs,
     #[error("map {0} is missing from the eBPF object")]
     MissingMap(&'static str),
     #[error("the kernel maps are full: they hold {capacity} cgroups")]
@@ -420,7 +432,7 @@ impl Drop for Tracer {
     }
 }
 
-fn map_err(what: &'static str, map: &'static str) -> impl Fn(MapError) -> TraceError {
+pub(crate) fn map_err(what: &'static str, map: &'static str) -> impl Fn(MapError) -> TraceError {
     move |source| TraceError::Map { what, map, source }
 }
 

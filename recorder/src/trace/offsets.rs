@@ -65,6 +65,7 @@ pub fn read(btf: &Btf, host: Arch) -> Offsets {
             seccomp_mode,
             task_cgroups,
             cset_dfl_cgrp,
+            regs_nr: regs_nr(btf, host),
         },
         cgroup_fields: cgroup.is_ok(),
         task_btf_helper: btf.has_enum_value("BPF_FUNC_get_current_task_btf"),
@@ -112,4 +113,16 @@ fn task_cgroup(btf: &Btf) -> Result<[u32; 2], BtfError> {
         btf.member_offset("task_struct", "cgroups")?,
         btf.member_offset("css_set", "dfl_cgrp")?,
     ])
+}
+
+/// The syscall number in `struct pt_regs`; 0 (refusals are not counted) when missing.
+fn regs_nr(btf: &Btf, host: Arch) -> u32 {
+    let field = match host {
+        Arch::X86_64 => "orig_ax",
+        _ => "syscallno",
+    };
+    btf.member_offset("pt_regs", field).unwrap_or_else(|e| {
+        log::debug!("{e}: refused calls cannot be counted in the kernel");
+        0
+    })
 }

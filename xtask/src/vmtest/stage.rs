@@ -49,9 +49,18 @@ fn host_stage(root: &Path, dir: &Path) -> Result<Stage> {
             root,
             "gcc",
             flags,
+            "markers",
             &workloads.join(format!("markers.{abi}")),
         )?;
     }
+    // Refuses getpriority under a filter of its own: the kernel path's test.
+    compile(
+        root,
+        "gcc",
+        &[],
+        "refuse_getpriority",
+        &workloads.join("refuse_getpriority.SCMP_ARCH_X86_64"),
+    )?;
     Ok(Stage {
         root: "/".into(),
         busybox: "/bin/busybox".into(),
@@ -88,9 +97,17 @@ fn aarch64_stage(root: &Path, dir: &Path, apt: &Apt) -> Result<Stage> {
             root,
             "clang",
             &flags,
+            "markers",
             &vm.join(format!("workloads/markers.{abi}")),
         )?;
     }
+    compile(
+        root,
+        "clang",
+        &["--target=aarch64-linux-gnu", "-fuse-ld=lld", "-static"],
+        "refuse_getpriority",
+        &vm.join("workloads/refuse_getpriority.SCMP_ARCH_AARCH64"),
+    )?;
     Ok(Stage {
         busybox: sysroot.join("bin/busybox"),
         root: sysroot,
@@ -134,12 +151,13 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn compile(root: &Path, cc: &str, flags: &[&str], out: &Path) -> Result<()> {
+/// Builds `tests/workloads/<name>.c` into `out`.
+fn compile(root: &Path, cc: &str, flags: &[&str], name: &str, out: &Path) -> Result<()> {
     check(
         Command::new(cc)
             .args(["-O1", "-Wall", "-o"])
             .arg(out)
-            .arg(root.join("tests/workloads/markers.c"))
+            .arg(root.join(format!("tests/workloads/{name}.c")))
             .args(flags),
     )
 }

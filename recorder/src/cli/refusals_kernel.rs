@@ -1,0 +1,108 @@
+//! `watch-refusals` on the kernel path: the kernel's counts, read every 200 ms, one line
+//! per cgroup and syscall whose count grew.
+
+use anyhow::Result;
+use seccomp_recorder::refusals::{Attributor, KernelCount, KernelPath, within};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Distinct (cgroup, syscall) keys the summary keeps; past it, one line.
+const KEYS: usize = 4096;
+
+pub fn watch(
+    mut path: KernelPath,
+    attributor: &mut Attributor,
+    wanted: &[PathBuf],
+    stop: &AtomicBool,
+    duration: Option<Duration>,
+) -> Result<ExitCode> {
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut out = std::io::stdout().lock();
+    let mut lost = 0;
+    'watch: while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
+        std::thread::sleep(Duration::from_millis(200));
+        lost += path.lost()?;
+        for c in path.poll()? {
+            let Some(line) = summary.take(&c, attributor, wanted) else {
+                continue;
+            };
+            // A reader that went away (`| head`) ends the watch, not with a panic.
+            if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+                break 'watch;
+            }
+        }
+    }
+    summary.print(lost);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Default)]
+struct Summary {
+    counts: HashMap<(String, String, String), u64>,
+    overflow: u64,
+    elsewhere: u64,
+}
+
+impl Summary {
+    /// The line to print for `c`, or `None` when it is not one of the wanted cgroups'.
+    fn take(
+        &mut self,
+        c: &KernelCount,
+        attributor: &mut Attributor,
+        wanted: &[PathBuf],
+    ) -> Option<String> {
+        let dir = attributor.cgroup_by_id(c.cgroup);
+        if !wanted.is_empty() && !dir.as_deref().is_some_and(|d| within(d, wanted)) {
+            self.elsewhere += c.count;
+            return None;
+        }
+        let where_ = match &dir {
+            Some(d) => {
+                let mut s = format!("cgroup={}", attributor.relative(d));
+                if let Some(name) = attributor.container(d) {
+                    s.push_str(&format!(" container={name}"));
+                }
+                s
+            }
+            None => format!("cgroup=id:{} (gone)", c.cgroup),
+        };
+        let key = (where_.clone(), c.syscall_label(), c.arch_label());
+        let room = self.counts.len() < KEYS;
+        match self.counts.get_mut(&key) {
+            Some(n) => *n += c.count,
+            None if room => {
+                self.counts.insert(key, c.count);
+            }
+            None => self.overflow += c.count,
+        }
+        Some(format!(
+            "refused count={} arch={} syscall={} {where_}",
+            c.count,
+            c.arch_label(),
+            c.syscall_label()
+        ))
+    }
+
+    fn print(&self, lost: u64) {
+        let total: u64 = self.counts.values().sum::<u64>() + self.overflow;
+        eprintln!("watch-refusals: {total} refused calls counted by the kernel path");
+        let mut all: Vec<_> = self.counts.iter().collect();
+        all.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        for ((where_, syscall, arch), n) in all {
+            eprintln!("  {n:>8}  {syscall} ({arch}) {where_}");
+        }
+        if self.overflow > 0 {
+            eprintln!("  {:>8}  under keys past the first {KEYS}", self.overflow);
+        }
+        eprintln!(
+            "skipped: {} from cgroups outside --cgroup/--container; lost: {lost} refusals \
+             the kernel's map had no room to key",
+            self.elsewhere
+        );
+    }
+}

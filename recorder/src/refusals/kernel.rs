@@ -1,0 +1,141 @@
+//! The kernel path: an fexit program on `__secure_computing` counts every refused call
+//! per (cgroup, ABI, syscall) in a map, whatever the filter's flags, with no audit and no
+//! change to the profile. Counted in the kernel, never one event per call: a flood of
+//! refusals grows nothing and the counts are exact. Where the kernel refuses the program
+//! (no fexit, no BTF, no privileges), [`KernelPath::open`] says why and callers fall back
+//! to the audit path.
+
+use crate::arch::Arch;
+use crate::trace::{TraceError, abi_arch, chain, check_privileges, loader, map_err, offsets};
+use aya::Ebpf;
+use aya::maps::{Array, MapData, PerCpuHashMap};
+use recorder_ebpf::{ABI_ARM_PRIVATE, ARM_PRIVATE_BASE, RefusedKey, maps, programs};
+use std::collections::HashMap;
+
+/// Distinct (cgroup, ABI, syscall) keys the kernel counts; refusals under keys past it
+/// are counted in one lost counter.
+const KEYS: u32 = 16384;
+
+/// Refused calls of one cgroup and syscall since the last [`KernelPath::poll`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelCount {
+    /// The cgroup v2 id (the inode number of its directory).
+    pub cgroup: u64,
+    /// The profile architecture, None for an ABI this host has no table for.
+    pub arch: Option<Arch>,
+    /// The syscall number in that architecture's numbering.
+    pub nr: u64,
+    pub count: u64,
+}
+
+impl KernelCount {
+    /// The syscall's name, or `nr:N` for a number without one.
+    pub fn syscall_label(&self) -> String {
+        self.arch
+            .zip(u32::try_from(self.nr).ok())
+            .and_then(|(a, nr)| a.syscall_name(nr))
+            .map_or_else(|| format!("nr:{}", self.nr), String::from)
+    }
+
+    pub fn arch_label(&self) -> String {
+        self.arch.map_or_else(|| "?".into(), |a| a.to_string())
+    }
+}
+
+/// The loaded and attached refusal counter.
+pub struct KernelPath {
+    ebpf: Ebpf,
+    host: Arch,
+    compat: u32,
+    /// What each key had at the last poll: the map only grows.
+    last: HashMap<RefusedKey, u64>,
+    last_lost: u64,
+}
+
+impl KernelPath {
+    /// Loads and attaches the counter, or says in one line why this kernel does not allow
+    /// it (the caller's cue to use the audit path).
+    pub fn open() -> Result<KernelPath, String> {
+        KernelPath::try_open().map_err(|e| chain(&e))
+    }
+
+    fn try_open() -> Result<KernelPath, TraceError> {
+        check_privileges()?;
+        let host = Arch::host()
+            .filter(|a| matches!(a, Arch::X86_64 | Arch::Aarch64))
+            .ok_or(TraceError::Arch(std::env::consts::ARCH))?;
+        let btf = loader::KernelBtf::read()?;
+        let offs = offsets::read(&btf.index, host);
+        if !btf.index.has_enum_value("BPF_FUNC_task_pt_regs") {
+            return Err(TraceError::NoTaskPtRegs);
+        }
+        if offs.kernel.regs_nr == 0 {
+            return Err(TraceError::RefusedFields);
+        }
+        let params = btf
+            .index
+            .func_params(function())
+            .ok_or(TraceError::RefusedFields)?;
+        let mut ebpf = loader::load_refused(KEYS, &offs.kernel, params as u32)?;
+        let p = programs::SECURE_COMPUTING_EXIT;
+        loader::attach(&mut ebpf, p.name, p.kind, Some(&btf.aya))?;
+        Ok(KernelPath {
+            ebpf,
+            host,
+            compat: offs.kernel.compat_mode,
+            last: HashMap::new(),
+            last_lost: 0,
+        })
+    }
+
+    /// The refusals counted since the last call, one entry per key that grew.
+    pub fn poll(&mut self) -> Result<Vec<KernelCount>, TraceError> {
+        let map = self
+            .ebpf
+            .map(maps::REFUSED.name)
+            .ok_or(TraceError::MissingMap(maps::REFUSED.name))?;
+        let map: PerCpuHashMap<&MapData, RefusedKey, u64> =
+            PerCpuHashMap::try_from(map).map_err(map_err("read", maps::REFUSED.name))?;
+        let mut out = Vec::new();
+        for item in map.iter() {
+            let (key, per_cpu) = item.map_err(map_err("read", maps::REFUSED.name))?;
+            let now: u64 = per_cpu.iter().sum();
+            let before = self.last.insert(key, now).unwrap_or(0);
+            if now > before {
+                out.push(self.count(key, now - before));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Refusals the kernel could not key because the map was full, since the last call.
+    pub fn lost(&mut self) -> Result<u64, TraceError> {
+        let name = maps::REFUSED_LOST.name;
+        let map = self.ebpf.map(name).ok_or(TraceError::MissingMap(name))?;
+        let map: Array<&MapData, u64> = Array::try_from(map).map_err(map_err("read", name))?;
+        let now = map.get(&0, 0).map_err(map_err("read", name))?;
+        let new = now.saturating_sub(self.last_lost);
+        self.last_lost = now;
+        Ok(new)
+    }
+
+    fn count(&self, key: RefusedKey, count: u64) -> KernelCount {
+        let nr = match key.abi {
+            ABI_ARM_PRIVATE => key.nr + u64::from(ARM_PRIVATE_BASE),
+            _ => key.nr,
+        };
+        KernelCount {
+            cgroup: key.cgroup,
+            arch: abi_arch(self.host, self.compat, key.abi),
+            nr,
+            count,
+        }
+    }
+}
+
+fn function() -> &'static str {
+    match programs::SECURE_COMPUTING_EXIT.kind {
+        recorder_ebpf::ProgramKind::FExit { function } => function,
+        _ => "__secure_computing",
+    }
+}
