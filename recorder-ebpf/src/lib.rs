@@ -304,9 +304,6 @@ declare! {
         /// How the BTF tracepoint reads the cgroup id: `CGROUP_FROM_HELPER` or
         /// `CGROUP_FROM_TASK`.
         CGROUP_READ: u32 = CGROUP_FROM_HELPER;
-        /// Where `__secure_computing`'s return value is among the fexit arguments: its
-        /// parameter count (1 up to 6.14, `const struct seccomp_data *sd`; 0 after).
-        SECCOMP_RET_ARG: u32 = 1;
     }
     programs {
         SYS_ENTER_BTF = sys_enter_btf: BtfTracePoint { function: "sys_enter" };
@@ -314,8 +311,13 @@ declare! {
         SYS_ENTER_TP = sys_enter_tp: TracePoint { category: "raw_syscalls", name: "sys_enter" };
         /// Makes cgroups born under a target (or, following, every new one) targets.
         CGROUP_MKDIR = cgroup_mkdir: BtfTracePoint { function: "cgroup_mkdir" };
-        /// Counts the calls seccomp refused: `__secure_computing` returns -1 for them.
+        /// Count the calls seccomp refused: `__secure_computing` returns -1 for them. Two
+        /// programs, because the return value follows the parameters in an fexit context:
+        /// `(const struct seccomp_data *sd)` until Linux 6.14, `(void)` after; user space
+        /// loads the one the kernel's BTF matches (one program with a branch on a global
+        /// lets LLVM merge the two context reads into one the verifier refuses).
         SECURE_COMPUTING_EXIT = secure_computing_exit: FExit { function: "__secure_computing" };
+        SECURE_COMPUTING_EXIT_VOID = secure_computing_exit_void: FExit { function: "__secure_computing" };
     }
 }
 

@@ -12,8 +12,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, FExitContext, RawTracePointContext, TracePointContext},
 };
 use recorder_ebpf::kernel::{
-    BORN, CGROUP_READ, FOLLOW, ODD, OFFSETS, PARENT, REFUSED, REFUSED_LOST, SCAN, SECCOMP_RET_ARG,
-    SETS, TARGETS, TARGETS_FULL, ZERO,
+    BORN, CGROUP_READ, FOLLOW, ODD, OFFSETS, PARENT, REFUSED, REFUSED_LOST, SCAN, SETS, TARGETS,
+    TARGETS_FULL, ZERO,
 };
 use recorder_ebpf::{
     BORN_NAME_LEN, Born, CGROUP_FROM_TASK, Class, OddKey, RefusedKey, SCAN_SLOTS,
@@ -329,11 +329,18 @@ unsafe fn cgroup_id(cgrp: *const u8) -> Result<u64, i32> {
 /// included. Only refusals pay for more than the return check.
 #[fexit]
 pub fn secure_computing_exit(ctx: FExitContext) -> i32 {
-    let ret: i64 = if global!(SECCOMP_RET_ARG) == 0 {
-        ctx.arg(0)
-    } else {
-        ctx.arg(1)
-    };
+    // After `const struct seccomp_data *sd`.
+    let ret: i64 = ctx.arg(1);
+    if ret as i32 == -1 {
+        count_refused();
+    }
+    0
+}
+
+/// The same for `int __secure_computing(void)` (Linux 6.15+).
+#[fexit]
+pub fn secure_computing_exit_void(ctx: FExitContext) -> i32 {
+    let ret: i64 = ctx.arg(0);
     if ret as i32 == -1 {
         count_refused();
     }

@@ -72,12 +72,12 @@ impl KernelPath {
         if offs.kernel.regs_nr == 0 {
             return Err(TraceError::RefusedFields);
         }
-        let params = btf
-            .index
-            .func_params(function())
-            .ok_or(TraceError::RefusedFields)?;
-        let mut ebpf = loader::load_refused(KEYS, &offs.kernel, params as u32)?;
-        let p = programs::SECURE_COMPUTING_EXIT;
+        let p = match btf.index.func_params(function()) {
+            Some(1) => programs::SECURE_COMPUTING_EXIT,
+            Some(0) => programs::SECURE_COMPUTING_EXIT_VOID,
+            _ => return Err(TraceError::RefusedFields),
+        };
+        let mut ebpf = loader::load_refused(KEYS, &offs.kernel)?;
         loader::attach(&mut ebpf, p.name, p.kind, Some(&btf.aya))?;
         Ok(KernelPath {
             ebpf,

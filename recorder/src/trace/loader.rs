@@ -88,17 +88,11 @@ pub(crate) fn load(
         .map_err(TraceError::Load)
 }
 
-/// Loads the object for counting refused calls in at most `keys` (cgroup, syscall) keys;
-/// `ret_arg` is `__secure_computing`'s parameter count.
-pub(crate) fn load_refused(
-    keys: u32,
-    offsets: &KernelOffsets,
-    ret_arg: u32,
-) -> Result<Ebpf, TraceError> {
+/// Loads the object for counting refused calls in at most `keys` (cgroup, syscall) keys.
+pub(crate) fn load_refused(keys: u32, offsets: &KernelOffsets) -> Result<Ebpf, TraceError> {
     EbpfLoader::new()
         .btf(None)
         .map_max_entries(maps::REFUSED.name, keys.max(1))
-        .override_global(globals::SECCOMP_RET_ARG.name, &ret_arg, true)
         .override_global(globals::OFFSETS.name, offsets, true)
         .load(OBJECT)
         .map_err(TraceError::Load)

@@ -76,7 +76,7 @@ pub enum TraceError {
     },
     #[error(
         "counting refused calls needs pt_regs' syscall number field and \
-         __secure_computing in the kernel's BTF"
+         __secure_computing (with 0 or 1 parameter) in the kernel's BTF"
     )]
     RefusedFields,
     #[error(
