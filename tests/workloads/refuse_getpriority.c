@@ -2,8 +2,11 @@
  * else, loaded with SECCOMP_FILTER_FLAG_LOG (unless the second argument is "nolog") so the
  * kernel writes an audit record for each refusal ("nofilter": no filter of its own, for a
  * container whose profile does the refusing), then calls getpriority COUNT times
- * (first argument, default 1), prints its pid and how many calls failed (were refused), and stays
- * half a second more: a watcher reads the cgroup of a refusing process from /proc.
+ * (first argument, default 1) or until SECONDS have passed (third argument, if given: a
+ * flood of a fixed length). It prints its pid, how many calls it made, how many failed
+ * (were refused) and when it began (CLOCK_MONOTONIC, for a watcher's latency), and stays
+ * half a second more: a watcher reads the cgroup of a refusing process from /proc. It
+ * exits 0 only when every call it made was refused.
  *
  * The filter does not check the architecture: it is a test workload built for one ABI
  * at a time (natively, or -m32 -static), and __NR_getpriority is that ABI's number. */
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -23,6 +27,7 @@ int main(int argc, char **argv)
 	long count = argc > 1 ? atol(argv[1]) : 1;
 	const char *mode = argc > 2 ? argv[2] : "";
 	int log = strcmp(mode, "nolog") != 0;
+	double seconds = argc > 3 ? atof(argv[3]) : 0;
 	struct sock_filter insns[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpriority, 0, 1),
@@ -30,8 +35,9 @@ int main(int argc, char **argv)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { .len = 4, .filter = insns };
-	long refused = 0;
+	long refused = 0, made = 0;
 	pid_t pid = getpid();
+	struct timespec start, now;
 
 	if (strcmp(mode, "nofilter") == 0)
 		goto refuse;
@@ -45,11 +51,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 refuse:
-	for (long i = 0; i < count; i++)
+	/* The vDSO's clock, not a syscall: the filter sees getpriority only. */
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (made = 0; made < count; made++) {
+		if (seconds > 0 && made % 1024 == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - start.tv_sec + (now.tv_nsec - start.tv_nsec) / 1e9 >= seconds)
+				break;
+		}
 		if (syscall(SYS_getpriority, 0, 0) == -1)
 			refused++;
-	printf("pid=%d refused=%ld\n", (int)pid, refused);
+	}
+	printf("pid=%d refused=%ld made=%ld first_ns=%lld\n", (int)pid, refused, made,
+	       (long long)start.tv_sec * 1000000000LL + start.tv_nsec);
 	fflush(stdout);
 	usleep(500000);
-	return refused == count ? 0 : 1;
+	return refused == made ? 0 : 1;
 }

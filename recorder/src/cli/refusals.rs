@@ -78,8 +78,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(path) => {
                 log::info!(
                     "watching seccomp refusals through the kernel path (fexit on \
-                     __secure_computing): every refused call, whatever the filter's flags \
-                     (calls SCMP_ACT_LOG lets through are not refusals and are not seen)"
+                     __secure_computing), because this kernel accepted the program: every \
+                     refused call, whatever the filter's flags (calls SCMP_ACT_LOG lets \
+                     through are not refusals and are not seen)"
                 );
                 return super::refusals_kernel::watch(
                     path,

@@ -24,8 +24,13 @@ pub fn watch(
     let mut summary = Summary::default();
     let mut out = std::io::stdout().lock();
     let mut lost = 0;
-    'watch: while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| started.elapsed() < d) {
-        std::thread::sleep(Duration::from_millis(200));
+    let mut last = false;
+    while !last {
+        // One more read once told to stop: the summary's counts are exact up to the end.
+        last = stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d);
+        if !last {
+            std::thread::sleep(Duration::from_millis(200));
+        }
         lost += path.lost()?;
         for c in path.poll()? {
             let Some(line) = summary.take(&c, attributor, wanted) else {
@@ -33,7 +38,7 @@ pub fn watch(
             };
             // A reader that went away (`| head`) ends the watch, not with a panic.
             if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                break 'watch;
+                last = true;
             }
         }
     }

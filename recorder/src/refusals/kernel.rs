@@ -37,8 +37,10 @@ impl KernelCount {
             .map_or_else(|| format!("nr:{}", self.nr), String::from)
     }
 
+    /// The ABI as the audit path names it ([`super::arch_label`]), `?` for an ABI this
+    /// host has no table for.
     pub fn arch_label(&self) -> String {
-        self.arch.map_or_else(|| "?".into(), |a| a.to_string())
+        self.arch.map_or("?", super::arch_label).into()
     }
 }
 
@@ -78,7 +80,13 @@ impl KernelPath {
             _ => return Err(TraceError::RefusedFields),
         };
         let mut ebpf = loader::load_refused(KEYS, &offs.kernel)?;
-        loader::attach(&mut ebpf, p.name, p.kind, Some(&btf.aya))?;
+        loader::attach(&mut ebpf, p.name, p.kind, Some(&btf.aya)).map_err(|e| {
+            if host == Arch::Aarch64 && os_error(&e) == Some(ENOTSUPP) {
+                TraceError::NoArm64Fexit
+            } else {
+                e
+            }
+        })?;
         Ok(KernelPath {
             ebpf,
             host,
@@ -131,6 +139,22 @@ impl KernelPath {
             count,
         }
     }
+}
+
+/// The kernel's internal "not supported" errno, which a BPF trampoline's attach returns
+/// where the architecture cannot patch the function's ftrace site.
+const ENOTSUPP: i32 = 524;
+
+/// The OS error at the root of `e`, if any.
+fn os_error(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return io.raw_os_error();
+        }
+        cur = c.source();
+    }
+    None
 }
 
 fn function() -> &'static str {

@@ -93,11 +93,12 @@ impl Refusal {
             .map_or_else(|| format!("nr:{}", self.nr), String::from)
     }
 
-    /// The architecture's short name (`x86_64`, `i386`, ...), or its AUDIT_ARCH in hex.
+    /// The architecture's [`arch_label`], or the name of its AUDIT_ARCH (`s390x`, ...)
+    /// when the recorder has no table for it, else that value in hex.
     pub fn arch_label(&self) -> String {
         match self.arch() {
-            Some((Arch::X32, _)) => "x32".into(),
-            _ => audit_arch_name(self.audit_arch)
+            Some((arch, _)) => arch_label(arch).into(),
+            None => audit_arch_name(self.audit_arch)
                 .map_or_else(|| format!("{:x}", self.audit_arch), String::from),
         }
     }
@@ -105,6 +106,20 @@ impl Refusal {
     /// The action's name as `import-audit --action` spells it.
     pub fn action_label(&self) -> &'static str {
         self.action.name()
+    }
+}
+
+/// How every refusal output (log lines, `watch-refusals` lines, the metric's `arch` label,
+/// `refusals.json`) names an ABI, whichever path saw the refusal: the kernel's audit
+/// spelling (`arch=` of `ausearch -i`), with `x32` for the ABI that shares x86_64's
+/// AUDIT_ARCH.
+pub fn arch_label(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "x86_64",
+        Arch::X86 => "i386",
+        Arch::X32 => "x32",
+        Arch::Aarch64 => "aarch64",
+        Arch::Arm => "arm",
     }
 }
 

@@ -92,3 +92,34 @@ fn within_a_cgroup_or_below() {
     assert!(within(std::path::Path::new("/sys/fs/cgroup/a/b"), &wanted));
     assert!(!within(std::path::Path::new("/sys/fs/cgroup/ab"), &wanted));
 }
+
+/// The kernel path and the audit path name an ABI alike in every output, and the name is
+/// the audit spelling (linux/audit.h's, as `ausearch -i` prints it).
+#[test]
+fn both_paths_name_each_arch_alike() {
+    let want: [(Arch, u32, u32, &str); 5] = [
+        (Arch::X86_64, 0xc000_003e, 140, "x86_64"),
+        (Arch::X86, 0x4000_0003, 96, "i386"),
+        (Arch::X32, 0xc000_003e, 0x4000_0000 | 140, "x32"),
+        (Arch::Aarch64, 0xc000_00b7, 141, "aarch64"),
+        (Arch::Arm, 0x4000_0028, 96, "arm"),
+    ];
+    assert_eq!(want.len(), Arch::ALL.len());
+    for (arch, audit_arch, audit_nr, label) in want {
+        let line = MULTICAST_TEXT.replace(
+            "arch=c000003e syscall=140",
+            &format!("arch={audit_arch:x} syscall={audit_nr}"),
+        );
+        let audit = refusal(&format!("type=1326 {line}"));
+        let kernel = KernelCount {
+            cgroup: 1,
+            arch: Some(arch),
+            nr: u64::from(audit_nr & !0x4000_0000),
+            count: 1,
+        };
+        assert_eq!(audit.arch_label(), label, "{arch:?}");
+        assert_eq!(kernel.arch_label(), label, "{arch:?}");
+        assert_eq!(audit.syscall_label(), "getpriority", "{arch:?}");
+        assert_eq!(kernel.syscall_label(), "getpriority", "{arch:?}");
+    }
+}

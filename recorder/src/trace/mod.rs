@@ -84,6 +84,11 @@ pub enum TraceError {
          counter calls"
     )]
     NoTaskPtRegs,
+    #[error(
+        "this arm64 kernel cannot attach fexit programs (ENOTSUPP): arm64 BPF \
+         trampolines need ftrace direct calls (Linux 6.4+)"
+    )]
+    NoArm64Fexit,
     #[error("map {0} is missing from the eBPF object")]
     MissingMap(&'static str),
     #[error("the kernel maps are full: they hold {capacity} cgroups")]

@@ -8,6 +8,9 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The C workloads of tests/tests/kernel.rs, built for every ABI of the guest.
+const WORKLOADS: [&str; 2] = ["markers", "refuse_getpriority"];
+
 /// What one architecture's guests share.
 pub struct Stage {
     /// Shared read-only over 9p as the guest's root.
@@ -45,22 +48,13 @@ fn host_stage(root: &Path, dir: &Path) -> Result<Stage> {
         ("SCMP_ARCH_X86", &["-m32", "-static", "-pthread"]),
         ("SCMP_ARCH_X32", &["-mx32", "-static", "-pthread"]),
     ] {
-        compile(
-            root,
-            "gcc",
-            flags,
-            "markers",
-            &workloads.join(format!("markers.{abi}")),
-        )?;
+        // refuse_getpriority refuses getpriority under a filter of its own: the kernel
+        // path's tests, in every ABI.
+        for name in WORKLOADS {
+            let out = workloads.join(format!("{name}.{abi}"));
+            compile(root, "gcc", flags, name, &out)?;
+        }
     }
-    // Refuses getpriority under a filter of its own: the kernel path's test.
-    compile(
-        root,
-        "gcc",
-        &[],
-        "refuse_getpriority",
-        &workloads.join("refuse_getpriority.SCMP_ARCH_X86_64"),
-    )?;
     Ok(Stage {
         root: "/".into(),
         busybox: "/bin/busybox".into(),
@@ -93,21 +87,11 @@ fn aarch64_stage(root: &Path, dir: &Path, apt: &Apt) -> Result<Stage> {
     ] {
         let target = format!("--target={target}");
         let flags = [target.as_str(), "-fuse-ld=lld", "-static", "-pthread"];
-        compile(
-            root,
-            "clang",
-            &flags,
-            "markers",
-            &vm.join(format!("workloads/markers.{abi}")),
-        )?;
+        for name in WORKLOADS {
+            let out = vm.join(format!("workloads/{name}.{abi}"));
+            compile(root, "clang", &flags, name, &out)?;
+        }
     }
-    compile(
-        root,
-        "clang",
-        &["--target=aarch64-linux-gnu", "-fuse-ld=lld", "-static"],
-        "refuse_getpriority",
-        &vm.join("workloads/refuse_getpriority.SCMP_ARCH_AARCH64"),
-    )?;
     Ok(Stage {
         busybox: sysroot.join("bin/busybox"),
         root: sysroot,
