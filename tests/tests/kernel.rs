@@ -276,6 +276,7 @@ fn check_refusal_reason(why: &str) {
 
 /// The workload's own account.
 struct Account {
+    pid: u32,
     made: u64,
     refused: u64,
     /// When it began refusing (CLOCK_MONOTONIC ns).
@@ -293,6 +294,7 @@ fn account(o: &std::process::Output) -> Account {
             .unwrap_or_else(|| panic!("no {name}= in {text}"))
     };
     let a = Account {
+        pid: field("pid") as u32,
         made: field("made"),
         refused: field("refused"),
         first_ns: field("first_ns"),
@@ -401,12 +403,14 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/PID/status")
 }
 
-/// Refused getpriority calls of `cgroup` a `watch-refusals` line shows: its `count=` on
-/// the kernel path, 1 on the audit path; 0 for a line about something else.
-fn getpriority_count(line: &str, cgroup: &str) -> u64 {
+/// Refused getpriority calls a `watch-refusals` line shows for `pid` (the audit path's
+/// lines name the process, whose cgroup may be gone by then) or for `cgroup` (the kernel
+/// path's lines, one per cgroup with a `count=`); 0 for a line about something else.
+fn getpriority_count(line: &str, pid: u32, cgroup: &str) -> u64 {
     let fields: Vec<&str> = line.split_whitespace().collect();
     let has = |f: &str| fields.contains(&f);
-    if !(has("syscall=getpriority") && has(&format!("cgroup={cgroup}"))) {
+    let ours = has(&format!("pid={pid}")) || has(&format!("cgroup={cgroup}"));
+    if !(ours && has("syscall=getpriority")) {
         return 0;
     }
     assert!(
@@ -439,7 +443,7 @@ fn three_shown(out: &Receiver<(u64, String)>, bin: &Path, args: &[&str]) -> Dura
         let Ok((at, line)) = out.recv_timeout(left) else {
             panic!("{shown} of 3 refusals shown in 5 s");
         };
-        let n = getpriority_count(&line, cgroup);
+        let n = getpriority_count(&line, a.pid, cgroup);
         if n > 0 {
             first.get_or_insert(at);
             shown += n;
