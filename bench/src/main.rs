@@ -170,7 +170,7 @@ fn workload_rss() -> Result<()> {
             .unwrap_or(0)
     };
     let mut steps = vec![("process start", hwm())];
-    let own = seccomp_recorder::btf::Btf::from_sys_fs()?;
+    let own = seccomp_recorder::btf::Btf::from_sys_fs(&trace::offsets::WANT)?;
     steps.push(("seccomp_recorder::btf::Btf::from_sys_fs", hwm()));
     drop(own);
     let aya_btf = aya::Btf::from_sys_fs()?;
@@ -504,7 +504,7 @@ impl Drop for Setup {
 fn load_floor(targets: u32) -> Result<Ebpf> {
     static OFFSETS: std::sync::OnceLock<KernelOffsets> = std::sync::OnceLock::new();
     let offsets = OFFSETS.get_or_init(|| {
-        seccomp_recorder::btf::Btf::from_sys_fs()
+        seccomp_recorder::btf::Btf::from_sys_fs(&trace::offsets::WANT)
             .map(|btf| trace::offsets::read(&btf, Arch::X86_64).kernel)
             .unwrap_or(KernelOffsets::DEFAULT)
     });

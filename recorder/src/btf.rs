@@ -2,7 +2,7 @@
 //! relocations, so user space reads the offsets here and hands them to the program as
 //! load-time constants.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,15 +30,27 @@ const KIND_DATASEC: u32 = 15;
 const KIND_DECL_TAG: u32 = 17;
 const KIND_ENUM64: u32 = 19;
 
-/// Parsed vmlinux BTF: the raw bytes and where each type starts in them. Members are read
-/// on demand, so the index stays a few hundred KiB (the recorder's start-up memory is
-/// measured).
+/// What to keep of a kernel's BTF: the structs whose member offsets are asked for, and the
+/// enum values whose presence is.
+#[derive(Clone, Copy, Debug)]
+pub struct Want<'a> {
+    pub structs: &'a [&'a str],
+    pub enum_values: &'a [&'a str],
+    /// Functions whose parameter count is asked for.
+    pub funcs: &'a [&'a str],
+}
+
+/// The wanted part of a kernel's BTF: each wanted struct's members and which wanted enum
+/// values exist. The rest (megabytes) is dropped while parsing: aya parses the same BTF
+/// meanwhile (see `trace::loader`), and the two add up in the recorder's peak memory.
+#[derive(Debug)]
 pub struct Btf {
-    data: Vec<u8>,
-    strings: usize,
-    /// Type id -> byte offset of its header in `data` (id 0 is void).
-    types: Vec<usize>,
-    structs: HashMap<String, u32>,
+    /// Struct name -> (member, bit offset), anonymous unions and structs flattened into
+    /// their parent in declaration order (so the first match is the one C would use).
+    structs: HashMap<String, Vec<(String, u32)>>,
+    enum_values: HashSet<String>,
+    /// Wanted function name -> its parameter count.
+    funcs: HashMap<String, usize>,
 }
 
 fn u32_at(data: &[u8], o: usize) -> Option<u32> {
@@ -59,28 +71,101 @@ pub fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
 }
 
 impl Btf {
-    pub fn from_sys_fs() -> Result<Btf, BtfError> {
-        Btf::from_file(Path::new(VMLINUX))
-    }
-
-    pub(crate) fn from_file(path: &Path) -> Result<Btf, BtfError> {
-        Btf::from_bytes(read(path)?, path)
+    pub fn from_sys_fs(want: &Want<'_>) -> Result<Btf, BtfError> {
+        let path = Path::new(VMLINUX);
+        Btf::from_bytes(&read(path)?, path, want)
     }
 
     /// Parses `data`, read from `path` (named in errors).
-    pub fn from_bytes(data: Vec<u8>, path: &Path) -> Result<Btf, BtfError> {
-        Btf::parse(data).map_err(|what| BtfError::Malformed {
+    pub fn from_bytes(data: &[u8], path: &Path, want: &Want<'_>) -> Result<Btf, BtfError> {
+        Btf::parse(data, want).map_err(|what| BtfError::Malformed {
             path: path.display().to_string(),
             what,
         })
     }
 
-    fn parse(data: Vec<u8>) -> Result<Btf, String> {
+    fn parse(data: &[u8], want: &Want<'_>) -> Result<Btf, String> {
+        let raw = Raw::parse(data)?;
+        let mut btf = Btf {
+            structs: HashMap::new(),
+            enum_values: HashSet::new(),
+            funcs: HashMap::new(),
+        };
+        for id in 1..raw.types.len() as u32 {
+            let (name, kind, vlen) = raw.header(id);
+            if kind == KIND_STRUCT && name != 0 {
+                let name = raw.str_at(name);
+                if want.structs.contains(&name) && !btf.structs.contains_key(name) {
+                    let mut members = Vec::new();
+                    raw.flatten(id, 0, &mut members, 0);
+                    btf.structs.insert(name.to_string(), members);
+                }
+            } else if kind == KIND_FUNC && want.funcs.contains(&raw.str_at(name)) {
+                let proto = u32_at(data, raw.types[id as usize] as usize + 8).unwrap_or(0);
+                if proto != 0 && (proto as usize) < raw.types.len() {
+                    let (_, kind, params) = raw.header(proto);
+                    if kind == KIND_FUNC_PROTO {
+                        btf.funcs.insert(raw.str_at(name).to_string(), params);
+                    }
+                }
+            } else if kind == KIND_ENUM {
+                let o = raw.types[id as usize] as usize + 12;
+                for i in 0..vlen {
+                    let value = raw.str_at(u32_at(data, o + 8 * i).unwrap_or(0));
+                    if want.enum_values.contains(&value) {
+                        btf.enum_values.insert(value.to_string());
+                    }
+                }
+            }
+        }
+        Ok(btf)
+    }
+
+    /// Whether any enum of the kernel has a value of this name (one of [`Want::enum_values`]):
+    /// the kernel's own list of what it supports, e.g. `BPF_FUNC_*` in `enum bpf_func_id`
+    /// for the helpers.
+    pub fn has_enum_value(&self, name: &str) -> bool {
+        self.enum_values.contains(name)
+    }
+
+    /// The parameter count of kernel function `name` (one of [`Want::funcs`]), when the
+    /// BTF has it.
+    pub fn func_params(&self, name: &str) -> Option<usize> {
+        self.funcs.get(name).copied()
+    }
+
+    /// Byte offset of `member` in `struct st` (one of [`Want::structs`]), looking through
+    /// anonymous unions/structs.
+    pub fn member_offset(&self, st: &str, member: &str) -> Result<u32, BtfError> {
+        self.structs
+            .get(st)
+            .and_then(|members| members.iter().find(|(name, _)| name == member))
+            .map(|(_, bits)| bits / 8)
+            .ok_or_else(|| BtfError::NoMember {
+                st: st.into(),
+                member: member.into(),
+            })
+    }
+}
+
+/// The whole BTF while it is parsed: the bytes and where each type starts in them.
+struct Raw<'a> {
+    data: &'a [u8],
+    strings: usize,
+    /// Type id -> byte offset of its header in `data` (id 0 is void).
+    types: Vec<u32>,
+}
+
+/// Anonymous members nested deeper than this are malformed BTF (a loop), not C.
+const MAX_NESTING: u32 = 32;
+
+impl Raw<'_> {
+    fn parse(data: &[u8]) -> Result<Raw<'_>, String> {
         if data.get(0..2) != Some(&[0x9f, 0xeb][..]) {
             return Err("bad magic (only little-endian BTF is supported)".into());
         }
         let field = |o| {
-            u32_at(&data, o)
+            u32_at(data, o)
                 .ok_or("truncated header")
                 .map(|v| v as usize)
         };
@@ -91,13 +176,16 @@ impl Btf {
         if data.len() < strings + str_len {
             return Err("string section out of bounds".into());
         }
+        if u32::try_from(data.len()).is_err() {
+            return Err("over 4 GiB".into());
+        }
         let mut types = vec![0];
         let mut o = hdr_len + type_off;
         let end = o + type_len;
         while o < end {
-            let info = u32_at(&data, o + 4).ok_or("truncated type")?;
+            let info = u32_at(data, o + 4).ok_or("truncated type")?;
             let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
-            types.push(o);
+            types.push(o as u32);
             o += 12
                 + match kind {
                     KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
@@ -111,27 +199,18 @@ impl Btf {
         if o > data.len() {
             return Err("type section out of bounds".into());
         }
-        let mut btf = Btf {
+        Ok(Raw {
             data,
             strings,
             types,
-            structs: HashMap::new(),
-        };
-        for id in 1..btf.types.len() as u32 {
-            let (name, kind, _) = btf.header(id);
-            if kind == KIND_STRUCT && name != 0 {
-                let n = btf.str_at(name).to_string();
-                btf.structs.entry(n).or_insert(id);
-            }
-        }
-        Ok(btf)
+        })
     }
 
     /// (name offset, kind, vlen) of a type; ids come from the parsed index.
     fn header(&self, id: u32) -> (u32, u32, usize) {
-        let o = self.types[id as usize];
-        let name = u32_at(&self.data, o).unwrap_or(0);
-        let info = u32_at(&self.data, o + 4).unwrap_or(0);
+        let o = self.types[id as usize] as usize;
+        let name = u32_at(self.data, o).unwrap_or(0);
+        let info = u32_at(self.data, o + 4).unwrap_or(0);
         (name, (info >> 24) & 0x1f, (info & 0xffff) as usize)
     }
 
@@ -144,77 +223,32 @@ impl Btf {
         std::str::from_utf8(&s[..end]).unwrap_or("")
     }
 
-    /// Whether the kernel has a struct of this name.
-    pub fn has_struct(&self, name: &str) -> bool {
-        self.structs.contains_key(name)
-    }
-
-    /// Whether any enum of the kernel has a value of this name: the kernel's own list of
-    /// what it supports, e.g. `BPF_FUNC_*` in `enum bpf_func_id` for the helpers.
-    pub fn has_enum_value(&self, name: &str) -> bool {
-        (1..self.types.len() as u32).any(|id| {
-            let (_, kind, vlen) = self.header(id);
-            let o = self.types[id as usize] + 12;
-            kind == KIND_ENUM
-                && (0..vlen)
-                    .any(|i| u32_at(&self.data, o + 8 * i).is_some_and(|n| self.str_at(n) == name))
-        })
-    }
-
-    /// The parameter count of kernel function `name`, when the BTF has it.
-    pub fn func_params(&self, name: &str) -> Option<usize> {
-        let id = (1..self.types.len() as u32).find(|&id| {
-            let (n, kind, _) = self.header(id);
-            kind == KIND_FUNC && self.str_at(n) == name
-        })?;
-        let proto = u32_at(&self.data, self.types[id as usize] + 8)?;
-        if proto as usize >= self.types.len() {
-            return None;
-        }
-        let (_, kind, vlen) = self.header(proto);
-        (kind == KIND_FUNC_PROTO).then_some(vlen)
-    }
-
-    /// Byte offset of `member` in `struct st`, looking through anonymous unions/structs.
-    pub fn member_offset(&self, st: &str, member: &str) -> Result<u32, BtfError> {
-        let missing = || BtfError::NoMember {
-            st: st.into(),
-            member: member.into(),
-        };
-        let id = *self.structs.get(st).ok_or_else(missing)?;
-        self.find(id, member)
-            .map(|bits| bits / 8)
-            .ok_or_else(missing)
-    }
-
-    /// Bit offset of `member` in aggregate `id`.
-    fn find(&self, id: u32, member: &str) -> Option<u32> {
+    /// Appends the members of aggregate `id`, which starts `base` bits into the struct
+    /// being flattened: named members as they are, anonymous ones by their own members.
+    fn flatten(&self, id: u32, base: u32, out: &mut Vec<(String, u32)>, depth: u32) {
         let (_, kind, vlen) = self.header(id);
-        if kind != KIND_STRUCT && kind != KIND_UNION {
-            return None;
+        if kind != KIND_STRUCT && kind != KIND_UNION || depth > MAX_NESTING {
+            return;
         }
-        let o = self.types[id as usize];
-        let kflag = u32_at(&self.data, o + 4)? >> 31;
+        let o = self.types[id as usize] as usize;
+        let kflag = u32_at(self.data, o + 4).unwrap_or(0) >> 31;
         for i in 0..vlen {
             let m = o + 12 + 12 * i;
-            let (name, type_id, off) = (
-                u32_at(&self.data, m)?,
-                u32_at(&self.data, m + 4)?,
-                u32_at(&self.data, m + 8)?,
-            );
-            let bits = if kflag == 1 { off & 0xff_ffff } else { off };
+            let (Some(name), Some(type_id), Some(off)) = (
+                u32_at(self.data, m),
+                u32_at(self.data, m + 4),
+                u32_at(self.data, m + 8),
+            ) else {
+                return;
+            };
+            let bits = base.saturating_add(if kflag == 1 { off & 0xff_ffff } else { off });
             if name != 0 {
-                if self.str_at(name) == member {
-                    return Some(bits);
-                }
-            } else if (type_id as usize) < self.types.len()
-                && let Some(inner) = self.find(type_id, member)
-            {
+                out.push((self.str_at(name).to_string(), bits));
+            } else if (type_id as usize) < self.types.len() {
                 // Anonymous members are always a struct or union type, never a typedef.
-                return Some(bits + inner);
+                self.flatten(type_id, bits, out, depth + 1);
             }
         }
-        None
     }
 }
 
@@ -222,9 +256,19 @@ impl Btf {
 mod tests {
     use super::*;
 
+    const OFFSETS: Want<'static> = Want {
+        structs: &["task_struct", "thread_info", "cgroup", "pt_regs"],
+        enum_values: &[
+            "BPF_FUNC_map_lookup_elem",
+            "BPF_FUNC_get_current_task_btf",
+            "BPF_FUNC_no_such_helper",
+        ],
+        funcs: &["kfree", "schedule", "no_such_function"],
+    };
+
     #[test]
     fn reads_this_kernels_offsets() {
-        let btf = Btf::from_sys_fs().expect("this machine has /sys/kernel/btf/vmlinux");
+        let btf = Btf::from_sys_fs(&OFFSETS).expect("this machine has /sys/kernel/btf/vmlinux");
         // thread_info is the first member of task_struct on x86_64 (CONFIG_THREAD_INFO_IN_TASK).
         assert_eq!(btf.member_offset("task_struct", "thread_info").unwrap(), 0);
         // flags, syscall_work, status: status follows two unsigned longs on >= 5.11.
@@ -245,7 +289,118 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(Btf::parse(b"not btf at all, definitely".to_vec()).is_err());
-        assert!(Btf::parse(vec![0x9f, 0xeb, 1, 0]).is_err());
+        assert!(Btf::parse(b"not btf at all, definitely", &OFFSETS).is_err());
+        assert!(Btf::parse(&[0x9f, 0xeb, 1, 0], &OFFSETS).is_err());
+    }
+
+    /// A BTF blob of `types` (each: name, info, size/type, then its extra words) and the
+    /// string section `strings`.
+    fn blob(types: &[&[u32]], strings: &[u8]) -> Vec<u8> {
+        let types: Vec<u8> = types
+            .iter()
+            .flat_map(|t| t.iter())
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let mut b = vec![0x9f, 0xeb, 1, 0];
+        for w in [
+            24,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            b.extend(w.to_le_bytes());
+        }
+        b.extend(types);
+        b.extend(strings);
+        b
+    }
+
+    fn info(kind: u32, vlen: u32, kflag: bool) -> u32 {
+        (u32::from(kflag) << 31) | (kind << 24) | vlen
+    }
+
+    // Offsets into STRINGS.
+    const INT: u32 = 1;
+    const OUTER: u32 = 5;
+    const A: u32 = 11;
+    const B: u32 = 13;
+    const C: u32 = 15;
+    const OTHER: u32 = 17;
+    const E1: u32 = 23;
+    const E2: u32 = 26;
+    const STRINGS: &[u8] = b"\0int\0outer\0a\0b\0c\0other\0E1\0E2\0";
+
+    /// struct outer { int a; union { int b; struct { int pad; int c; }; }; };
+    /// struct other { int a; }; enum { E1, E2 }; type 6 is an anonymous union that holds
+    /// itself (malformed).
+    fn sample() -> Vec<u8> {
+        blob(
+            &[
+                // 1: int
+                &[INT, info(KIND_INT, 0, false), 4, 32],
+                // 2: struct outer (kind_flag: offsets carry a bitfield size above bit 24)
+                &[
+                    OUTER,
+                    info(KIND_STRUCT, 2, true),
+                    12,
+                    A,
+                    1,
+                    0,
+                    0,
+                    3,
+                    (8 << 24) | 32,
+                ],
+                // 3: union { int b; struct {...}; }
+                &[0, info(KIND_UNION, 2, false), 8, B, 1, 0, 0, 4, 0],
+                // 4: struct { int :32; int c; } (an unnamed member that is no aggregate)
+                &[0, info(KIND_STRUCT, 2, false), 8, 0, 1, 0, C, 1, 32],
+                // 5: struct other, and 6: enum
+                &[OTHER, info(KIND_STRUCT, 1, false), 4, A, 1, 0],
+                &[0, info(KIND_ENUM, 2, false), 4, E1, 0, E2, 1],
+                // 7: struct outer again (the first one of a name counts); 8: a loop
+                &[OUTER, info(KIND_STRUCT, 1, false), 4, C, 1, 0],
+                &[0, info(KIND_UNION, 1, false), 4, 0, 8, 0],
+            ],
+            STRINGS,
+        )
+    }
+
+    #[test]
+    fn keeps_the_wanted_structs_members_through_anonymous_ones() {
+        let want = Want {
+            structs: &["outer", "missing"],
+            enum_values: &["E2", "E3"],
+            funcs: &[],
+        };
+        let btf = Btf::parse(&sample(), &want).unwrap();
+        assert_eq!(btf.member_offset("outer", "a").unwrap(), 0);
+        assert_eq!(btf.member_offset("outer", "b").unwrap(), 4);
+        // The inner struct starts with the union, 4 bytes in; c is 4 bytes into it.
+        assert_eq!(btf.member_offset("outer", "c").unwrap(), 8);
+        // Not asked for, or not in this kernel: no offset.
+        assert!(btf.member_offset("other", "a").is_err());
+        assert!(btf.member_offset("missing", "a").is_err());
+        assert!(btf.has_enum_value("E2"));
+        assert!(!btf.has_enum_value("E1") && !btf.has_enum_value("E3"));
+        // Only what was asked for is kept.
+        assert_eq!(btf.structs.len(), 1);
+        assert_eq!(btf.structs["outer"].len(), 3);
+    }
+
+    #[test]
+    fn an_anonymous_member_that_holds_itself_ends() {
+        let mut types = sample();
+        // Make struct other's member anonymous and of the looping union's type.
+        let other = 24 + 4 * (4 + 9 + 9 + 9);
+        types[other + 12..other + 16].copy_from_slice(&0u32.to_le_bytes());
+        types[other + 16..other + 20].copy_from_slice(&8u32.to_le_bytes());
+        let want = Want {
+            structs: &["other"],
+            enum_values: &[],
+            funcs: &[],
+        };
+        let btf = Btf::parse(&types, &want).unwrap();
+        assert!(btf.member_offset("other", "a").is_err());
     }
 }

@@ -3,6 +3,8 @@
 //! objects the way the recorder does.
 
 use super::TraceError;
+use super::offsets::{self, Offsets};
+use crate::arch::Arch;
 use crate::btf::{self, Btf};
 use aya::programs::{BtfTracePoint, FExit, Program, RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader, Endianness};
@@ -42,10 +44,15 @@ pub fn capacity(existing: usize, following: bool) -> u32 {
     u32::try_from(existing + 1 + headroom).unwrap_or(u32::MAX)
 }
 
-/// An aya loader being made on a thread of its own. aya 0.14's `EbpfLoader::new()` reads
-/// and parses the kernel BTF itself, with no way to skip it, though the object has no
-/// CO-RE relocations to use it for (offsets come in as a global): made meanwhile, it
-/// costs start-up no wall time while [`KernelBtf::read`] reads the copy that is used.
+/// An aya loader being made on a thread of its own.
+///
+/// Why each run reads the kernel BTF twice: aya 0.14's `EbpfLoader::new()` reads and
+/// parses it itself, with no way to skip that, though the object has no CO-RE relocations
+/// to use it for (offsets come in as a global); aya 0.15, which can skip it, needs a newer
+/// Rust than the workspace's. That parse is thrown away. The recorder reads the bytes
+/// once more, keeps only the offsets it needs meanwhile (see `btf`), and has aya parse
+/// them for the attach only in [`load`], after the thrown-away parse is freed: aya's
+/// parse is the biggest part of the recorder's memory, and two at once would add up.
 pub(crate) struct NewLoader(std::thread::JoinHandle<EbpfLoader<'static>>);
 
 impl NewLoader {
@@ -61,14 +68,16 @@ fn loader_without_btf() -> EbpfLoader<'static> {
 }
 
 /// Loads the recorder's object with its globals set, sized for `capacity` cgroups;
-/// `follow` sizes BORN and turns the cgroup_mkdir hook's follow mode on.
+/// `follow` sizes BORN and turns the cgroup_mkdir hook's follow mode on. Meanwhile aya
+/// parses `btf`, the kernel's, which BTF tracepoints attach with.
 pub(crate) fn load(
     loader: NewLoader,
+    btf: Vec<u8>,
     capacity: u32,
     follow: bool,
     offsets: &KernelOffsets,
     cgroup_read: CgroupRead,
-) -> Result<Ebpf, TraceError> {
+) -> Result<(Ebpf, aya::Btf), TraceError> {
     let capacity = capacity.max(1);
     let follow_flag = u32::from(follow);
     let read = match cgroup_read {
@@ -77,7 +86,8 @@ pub(crate) fn load(
     };
     // Only a panic on that thread fails the join; the loader is then made here.
     let mut loader: EbpfLoader<'_> = loader.0.join().unwrap_or_else(|_| loader_without_btf());
-    loader
+    let parsing = std::thread::spawn(move || aya::Btf::parse(&btf, Endianness::default()));
+    let ebpf = loader
         .map_max_entries(maps::TARGETS.name, capacity)
         .map_max_entries(maps::PARENT.name, capacity)
         .map_max_entries(maps::BORN.name, if follow { capacity } else { 1 })
@@ -85,7 +95,13 @@ pub(crate) fn load(
         .override_global(globals::CGROUP_READ.name, &read, true)
         .override_global(globals::OFFSETS.name, offsets, true)
         .load(OBJECT)
-        .map_err(TraceError::Load)
+        .map_err(TraceError::Load)?;
+    let btf = match parsing.join() {
+        Ok(parsed) => parsed.map_err(TraceError::KernelBtf)?,
+        // Only a panic on that thread fails the join; the BTF is then read again here.
+        Err(_) => kernel_btf()?,
+    };
+    Ok((ebpf, btf))
 }
 
 /// Loads the object for counting refused calls in at most `keys` (cgroup, syscall) keys.
@@ -98,8 +114,9 @@ pub(crate) fn load_refused(keys: u32, offsets: &KernelOffsets) -> Result<Ebpf, T
         .map_err(TraceError::Load)
 }
 
-/// The running kernel's BTF, read once: the recorder's index (for the offsets) and aya's
-/// parse (which BTF tracepoints load against) come from the same bytes.
+/// The running kernel's BTF, read once: the recorder's index (for the offsets and what the
+/// refusal counter needs) and aya's parse (which fexit programs load against) come from
+/// the same bytes.
 pub(crate) struct KernelBtf {
     pub(crate) index: Btf,
     pub(crate) aya: aya::Btf,
@@ -110,9 +127,18 @@ impl KernelBtf {
         let path = Path::new(btf::VMLINUX);
         let data = btf::read(path)?;
         let aya = aya::Btf::parse(&data, Endianness::default()).map_err(TraceError::KernelBtf)?;
-        let index = Btf::from_bytes(data, path)?;
+        let index = Btf::from_bytes(&data, path, &offsets::WANT)?;
         Ok(KernelBtf { index, aya })
     }
+}
+
+/// The running kernel's BTF and the offsets the program needs, read from it for `host`.
+/// The bytes are kept for [`load`].
+pub(crate) fn kernel_offsets(host: Arch) -> Result<(Offsets, Vec<u8>), TraceError> {
+    let path = Path::new(btf::VMLINUX);
+    let data = btf::read(path)?;
+    let index = Btf::from_bytes(&data, path, &offsets::WANT)?;
+    Ok((offsets::read(&index, host), data))
 }
 
 /// aya's parse of the running kernel's BTF, for an attach that was not handed one.

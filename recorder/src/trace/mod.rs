@@ -244,8 +244,7 @@ impl Tracer {
             .filter(|a| matches!(a, Arch::X86_64 | Arch::Aarch64))
             .ok_or(TraceError::Arch(std::env::consts::ARCH))?;
         let new_loader = loader::NewLoader::start();
-        let btf = loader::KernelBtf::read()?;
-        let offsets = offsets::read(&btf.index, host);
+        let (offsets, btf) = loader::kernel_offsets(host)?;
         let cgroup_read = match opts.cgroup_read {
             Some(CgroupRead::TaskBtf) if !offsets.task_cgroup_fields() => {
                 return Err(TraceError::TaskCgroupFields);
@@ -259,10 +258,17 @@ impl Tracer {
             None => CgroupRead::Helper,
         };
         let capacity = capacity.max(1);
-        let ebpf = loader::load(new_loader, capacity, follow, &offsets.kernel, cgroup_read)?;
+        let (ebpf, kernel_btf) = loader::load(
+            new_loader,
+            btf,
+            capacity,
+            follow,
+            &offsets.kernel,
+            cgroup_read,
+        )?;
         let mut tracer = Tracer {
             ebpf,
-            kernel_btf: Some(btf.aya),
+            kernel_btf: Some(kernel_btf),
             scan: Vec::new(),
             slots: Vec::new(),
             follow,

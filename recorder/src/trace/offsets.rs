@@ -2,7 +2,7 @@
 
 use super::tracefs::tracepoint_id_offset;
 use crate::arch::Arch;
-use crate::btf::{Btf, BtfError};
+use crate::btf::{Btf, BtfError, Want};
 use recorder_ebpf::{COMPAT_ARM64, COMPAT_NONE, COMPAT_X86, KernelOffsets};
 
 /// What [`read`] found.
@@ -24,8 +24,26 @@ impl Offsets {
     }
 }
 
-/// The offsets for `host` (x86_64 or aarch64). Missing optional fields turn their feature
-/// off (with a note) rather than fail.
+/// What [`read`] asks of the kernel's BTF.
+pub const WANT: Want<'static> = Want {
+    structs: &[
+        "task_struct",
+        "thread_info",
+        "seccomp",
+        "cgroup",
+        "cgroup_subsys_state",
+        "cgroup_root",
+        "kernfs_node",
+        "css_set",
+        "pt_regs",
+    ],
+    enum_values: &["BPF_FUNC_get_current_task_btf", "BPF_FUNC_task_pt_regs"],
+    // The refusal counter's program follows its signature (see `refusals::KernelPath`).
+    funcs: &["__secure_computing"],
+};
+
+/// The offsets for `host` (x86_64 or aarch64), from a `btf` parsed with [`WANT`]. Missing
+/// optional fields turn their feature off (with a note) rather than fail.
 pub fn read(btf: &Btf, host: Arch) -> Offsets {
     let (compat_mode, compat_off, compat_mask) = compat(btf, host);
     let cgroup = cgroup(btf);
