@@ -1433,6 +1433,16 @@ fn reported_within_5_s(rt: &CriRuntime, tag: &str, with_auditd: bool) {
     args.extend(["--watch-refusals".into(), "--listen".into(), addr.clone()]);
     let mut agent = start_agent(rt, &args);
     let how = agent.wait_log("watching seccomp refusals through", Duration::from_secs(10));
+    // This host's kernel refuses fexit programs (the kernel path is proven in vmtest's
+    // guests): the agent says so, and why, in the line that names the audit path.
+    let why = how
+        .split("the kernel path (fexit on __secure_computing) is not available here: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no reason why not the kernel path: {how}"));
+    assert!(
+        how.contains("through the audit netlink multicast group") && why.len() > 1,
+        "{how}"
+    );
     let running = match &auditd {
         Some(a) => format!("auditd, pid {}, is running", a.child.id()),
         None => "no auditd is running".to_string(),

@@ -218,23 +218,23 @@ fn a_filter_without_the_log_flag_shows_nothing() {
     assert!(!before.iter().any(|l| l.contains(&tag)), "{before:?}");
 }
 
-/// Lifts the kernel's printk rate limit (10 audit records per 5 s without auditd) while
-/// it lives, so records from other tests on the machine cannot use up our share.
-struct NoRateLimit(String);
+/// A kernel setting changed while it lives, and put back after.
+struct Sysctl {
+    path: &'static str,
+    old: String,
+}
 
-const RATELIMIT: &str = "/proc/sys/kernel/printk_ratelimit";
-
-impl NoRateLimit {
-    fn new() -> NoRateLimit {
-        let old = std::fs::read_to_string(RATELIMIT).expect("read printk_ratelimit");
-        std::fs::write(RATELIMIT, "0").expect("write printk_ratelimit");
-        NoRateLimit(old)
+impl Sysctl {
+    fn set(path: &'static str, value: &str) -> Sysctl {
+        let old = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+        std::fs::write(path, value).unwrap_or_else(|e| panic!("write {path}: {e}"));
+        Sysctl { path, old }
     }
 }
 
-impl Drop for NoRateLimit {
+impl Drop for Sysctl {
     fn drop(&mut self) {
-        let _ = std::fs::write(RATELIMIT, self.0.trim());
+        let _ = std::fs::write(self.path, self.old.trim());
     }
 }
 
@@ -252,7 +252,9 @@ fn kmsg_shows_a_refusal_within_a_second() {
     let program = workload(&s);
     let _k = kernel();
     no_auditd_running();
-    let _limit = NoRateLimit::new();
+    // The kernel's printk rate limit (10 audit records per 5 s without auditd) is lifted,
+    // so records from other tests on the machine cannot use up our share.
+    let _limit = Sysctl::set("/proc/sys/kernel/printk_ratelimit", "0");
     let watch = Watch::start(&["--source", "kmsg"]);
     shown_within_a_second(&watch, &program);
     let summary = watch.stop();
@@ -593,4 +595,33 @@ fn a_flood_leaves_memory_flat() {
         .unwrap_or_else(|| panic!("{summary}"));
     assert!(records > 0, "{summary}");
     assert!(summary.contains("losses: kernel lost "), "{summary}");
+}
+
+/// Without CAP_BPF (no kernel path), CAP_AUDIT_READ (no audit multicast group) and
+/// CAP_SYSLOG or CAP_SYS_ADMIN (no /dev/kmsg while kernel.dmesg_restrict is 1), nothing
+/// can be watched: the error names each path and what it lacks.
+#[test]
+fn without_the_capabilities_the_error_names_what_each_path_lacks() {
+    require_root();
+    let _one = kernel();
+    let _restrict = Sysctl::set("/proc/sys/kernel/dmesg_restrict", "1");
+    let caps = "-bpf,-perfmon,-sys_admin,-audit_read,-syslog";
+    let o = Command::new("setpriv")
+        .args(["--bounding-set", caps, "--inh-caps", caps])
+        .arg(bin())
+        .args(["watch-refusals", "--duration", "1s"])
+        .output()
+        .expect("setpriv (util-linux) is installed");
+    let err = stderr(&o);
+    assert!(
+        !o.status.success(),
+        "it watched without the capabilities: {err}"
+    );
+    for missing in ["CAP_BPF", "CAP_AUDIT_READ", "CAP_SYSLOG"] {
+        assert!(err.contains(missing), "{missing} not named: {err}");
+    }
+    assert!(
+        err.contains("cannot watch seccomp refusals at all"),
+        "{err}"
+    );
 }

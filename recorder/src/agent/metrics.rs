@@ -38,9 +38,10 @@ pub struct Metrics {
     /// `seccomp_recorder_refusals_total` by namespace, workload, container, syscall, arch
     /// (bounded by the watcher's own cap on keys).
     pub refusals: Mutex<BTreeMap<[String; 5], u64>>,
-    /// Refusals no container could be named for, by comm, exe, syscall, arch.
-    pub refusals_unattributed: Mutex<BTreeMap<[String; 4], u64>>,
-    /// Audit records the kernel lost since the watch started; `None` when it cannot say.
+    /// Refusals no container could be named for, by comm, exe, cgroup, syscall, arch.
+    pub refusals_unattributed: Mutex<BTreeMap<[String; 5], u64>>,
+    /// Refusals the kernel lost since the watch started (audit records it dropped, or on
+    /// the kernel path refusals its map had no room for); `None` when it cannot say.
     pub refusals_lost: Mutex<Option<u64>>,
     profiles: Mutex<BTreeMap<Labels, PerProfile>>,
     /// Kernel release and attach point, known once the eBPF side is attached.
@@ -140,15 +141,15 @@ impl Metrics {
         }
     }
 
-    pub fn count_refusal(&self, labels: [String; 5]) {
+    pub fn count_refusal(&self, labels: [String; 5], n: u64) {
         if let Ok(mut m) = self.refusals.lock() {
-            *m.entry(labels).or_default() += 1;
+            *m.entry(labels).or_default() += n;
         }
     }
 
-    pub fn count_unattributed(&self, labels: [String; 4]) {
+    pub fn count_unattributed(&self, labels: [String; 5], n: u64) {
         if let Ok(mut m) = self.refusals_unattributed.lock() {
-            *m.entry(labels).or_default() += 1;
+            *m.entry(labels).or_default() += n;
         }
     }
 
@@ -161,7 +162,7 @@ impl Metrics {
     /// The refusal series, when `--watch-refusals` counts any.
     fn render_refusals(&self, out: &mut String) {
         const BY_CONTAINER: [&str; 5] = ["namespace", "workload", "container", "syscall", "arch"];
-        const UNATTRIBUTED: [&str; 4] = ["comm", "exe", "syscall", "arch"];
+        const UNATTRIBUTED: [&str; 5] = ["comm", "exe", "cgroup", "syscall", "arch"];
         if let Ok(m) = self.refusals.lock() {
             series(
                 out,
@@ -182,7 +183,7 @@ impl Metrics {
         }
         if let Ok(Some(lost)) = self.refusals_lost.lock().map(|l| *l) {
             let name = "refusals_kernel_lost_total";
-            let help = "Audit records the kernel lost since the watch started";
+            let help = "Refusals the kernel lost since the watch started (audit records, or kernel path map full)";
             family(out, name, "counter", help);
             sample(out, name, &[], lost as f64);
         }
@@ -472,9 +473,10 @@ mod tests {
         let m = Metrics::default();
         assert!(!m.render().contains("refusals"));
         let labels = ["ns", "web", "app", "getpriority", "x86_64"].map(String::from);
-        m.count_refusal(labels.clone());
-        m.count_refusal(labels);
-        m.count_unattributed(["a\"b", "/x\\y", "nr:999", "x86_64"].map(String::from));
+        m.count_refusal(labels.clone(), 1);
+        m.count_refusal(labels, 1);
+        let stray = ["a\"b", "/x\\y", "", "nr:999", "x86_64"];
+        m.count_unattributed(stray.map(String::from), 1);
         m.set_refusals_lost(Some(3));
         let text = m.render();
         assert!(text.contains(
@@ -484,7 +486,7 @@ mod tests {
         assert!(
             text.contains(
                 "seccomp_recorder_refusals_unattributed_total{comm=\"a\\\"b\",exe=\"/x\\\\y\",\
-             syscall=\"nr:999\",arch=\"x86_64\"} 1\n"
+             cgroup=\"\",syscall=\"nr:999\",arch=\"x86_64\"} 1\n"
             ),
             "{text}"
         );

@@ -1,7 +1,7 @@
 use anyhow::{Context, Result};
 use seccomp_recorder::cgroup;
 use seccomp_recorder::refusals::{
-    Attributor, Counts, KernelPath, Refusal, Source, Watcher, within,
+    Attributor, Counts, KernelPath, Refusal, RefusalError, Source, Watcher, within,
 };
 use seccomp_recorder::target::Target;
 use std::io::Write;
@@ -73,6 +73,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let mut attributor = Attributor::new(cgroup::mount_point()?);
     let wanted = wanted(&args, &attributor)?;
+    let mut kernel_why = None;
     if args.source.is_none() {
         match KernelPath::open() {
             Ok(path) => {
@@ -90,13 +91,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     args.duration,
                 );
             }
-            Err(why) => log::info!(
-                "the kernel path (fexit on __secure_computing) is not available here: {why}; \
-                 using the audit path"
-            ),
+            Err(why) => {
+                log::info!(
+                    "the kernel path (fexit on __secure_computing) is not available here: \
+                     {why}; using the audit path"
+                );
+                kernel_why = Some(why);
+            }
         }
     }
-    let mut watcher = Watcher::open(args.source)?;
+    let mut watcher = Watcher::open(args.source).map_err(|e| match kernel_why {
+        Some(kernel) => RefusalError::Nowhere {
+            kernel,
+            audit: Box::new(e),
+        },
+        None => e,
+    })?;
     log::info!(
         "watching seccomp refusals through {}: {}",
         watcher.source(),

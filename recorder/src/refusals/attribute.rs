@@ -111,8 +111,8 @@ pub fn within(dir: &Path, wanted: &[PathBuf]) -> bool {
     wanted.iter().any(|w| dir.starts_with(w))
 }
 
-/// The directory below `dir` (or `dir` itself) whose inode is `id`.
-fn find_id(dir: &Path, id: u64) -> Option<PathBuf> {
+/// The directory below `dir` (or `dir` itself) whose inode is `id`: a cgroup v2 id.
+pub(crate) fn find_id(dir: &Path, id: u64) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     if std::fs::metadata(dir).ok()?.ino() == id {
         return Some(dir.to_path_buf());

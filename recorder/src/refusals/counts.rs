@@ -32,15 +32,20 @@ impl<K: Hash + Eq + Clone + Ord> Counts<K> {
     }
 
     pub fn add(&mut self, key: &K) -> Added {
-        if let Some(n) = self.map.get_mut(key) {
-            *n += 1;
+        self.add_n(key, 1)
+    }
+
+    /// Counts `n` calls at once (the kernel path reads counts, not calls).
+    pub fn add_n(&mut self, key: &K, n: u64) -> Added {
+        if let Some(c) = self.map.get_mut(key) {
+            *c += n;
             return Added::Again;
         }
         if self.map.len() >= self.cap {
-            self.overflow += 1;
+            self.overflow += n;
             return Added::Overflow;
         }
-        self.map.insert(key.clone(), 1);
+        self.map.insert(key.clone(), n);
         Added::First
     }
 

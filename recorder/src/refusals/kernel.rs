@@ -49,8 +49,7 @@ pub struct KernelPath {
     ebpf: Ebpf,
     host: Arch,
     compat: u32,
-    /// What each key had at the last poll: the map only grows.
-    last: HashMap<RefusedKey, u64>,
+    last: Totals,
     last_lost: u64,
 }
 
@@ -91,7 +90,7 @@ impl KernelPath {
             ebpf,
             host,
             compat: offs.kernel.compat_mode,
-            last: HashMap::new(),
+            last: Totals::default(),
             last_lost: 0,
         })
     }
@@ -107,10 +106,8 @@ impl KernelPath {
         let mut out = Vec::new();
         for item in map.iter() {
             let (key, per_cpu) = item.map_err(map_err("read", maps::REFUSED.name))?;
-            let now: u64 = per_cpu.iter().sum();
-            let before = self.last.insert(key, now).unwrap_or(0);
-            if now > before {
-                out.push(self.count(key, now - before));
+            if let Some(grew) = self.last.grew(key, per_cpu.iter().sum()) {
+                out.push(count_of(self.host, self.compat, key, grew));
             }
         }
         Ok(out)
@@ -126,18 +123,33 @@ impl KernelPath {
         self.last_lost = now;
         Ok(new)
     }
+}
 
-    fn count(&self, key: RefusedKey, count: u64) -> KernelCount {
-        let nr = match key.abi {
-            ABI_ARM_PRIVATE => key.nr + u64::from(ARM_PRIVATE_BASE),
-            _ => key.nr,
-        };
-        KernelCount {
-            cgroup: key.cgroup,
-            arch: abi_arch(self.host, self.compat, key.abi),
-            nr,
-            count,
-        }
+/// What each key had at the last poll. The kernel's counts only grow, so a key's new
+/// refusals are its total now less its total then.
+#[derive(Default)]
+struct Totals(HashMap<RefusedKey, u64>);
+
+impl Totals {
+    /// The refusals under `key` since the last call, `None` when there are none.
+    fn grew(&mut self, key: RefusedKey, now: u64) -> Option<u64> {
+        let before = self.0.insert(key, now).unwrap_or(0);
+        (now > before).then(|| now - before)
+    }
+}
+
+/// A key of the kernel's map as a count in the profile's terms: its architecture, and
+/// the syscall number as that architecture's table numbers it.
+fn count_of(host: Arch, compat: u32, key: RefusedKey, count: u64) -> KernelCount {
+    let nr = match key.abi {
+        ABI_ARM_PRIVATE => key.nr + u64::from(ARM_PRIVATE_BASE),
+        _ => key.nr,
+    };
+    KernelCount {
+        cgroup: key.cgroup,
+        arch: abi_arch(host, compat, key.abi),
+        nr,
+        count,
     }
 }
 
@@ -161,5 +173,52 @@ fn function() -> &'static str {
     match programs::SECURE_COMPUTING_EXIT.kind {
         recorder_ebpf::ProgramKind::FExit { function } => function,
         _ => "__secure_computing",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use recorder_ebpf::{ABI_COMPAT, ABI_NATIVE, COMPAT_ARM64, COMPAT_X86};
+
+    fn key(cgroup: u64, abi: u32, nr: u64) -> RefusedKey {
+        RefusedKey {
+            cgroup,
+            abi,
+            pad: 0,
+            nr,
+        }
+    }
+
+    #[test]
+    fn each_poll_gives_what_a_key_gained_since_the_last() {
+        let mut t = Totals::default();
+        let (a, b) = (key(7, ABI_NATIVE, 140), key(8, ABI_NATIVE, 140));
+        assert_eq!(t.grew(a, 3), Some(3));
+        assert_eq!(t.grew(a, 3), None, "no new refusals, no count");
+        assert_eq!(t.grew(b, 1), Some(1), "another cgroup counts apart");
+        assert_eq!(t.grew(a, 10), Some(7));
+    }
+
+    #[test]
+    fn keys_become_counts_in_the_profiles_numbering() {
+        let getpriority = count_of(Arch::X86_64, COMPAT_X86, key(7, ABI_NATIVE, 140), 3);
+        assert_eq!(
+            (getpriority.cgroup, getpriority.arch, getpriority.count),
+            (7, Some(Arch::X86_64), 3)
+        );
+        assert_eq!(getpriority.syscall_label(), "getpriority");
+        // i386's getpriority is 96.
+        let compat = count_of(Arch::X86_64, COMPAT_X86, key(7, ABI_COMPAT, 96), 1);
+        assert_eq!(compat.arch, Some(Arch::X86));
+        assert_eq!(compat.syscall_label(), "getpriority");
+        // AArch32's private calls are counted relative to their region.
+        let tls = count_of(Arch::Aarch64, COMPAT_ARM64, key(7, ABI_ARM_PRIVATE, 5), 1);
+        assert_eq!(
+            (tls.arch, tls.syscall_label().as_str()),
+            (Some(Arch::Arm), "set_tls")
+        );
+        let odd = count_of(Arch::X86_64, COMPAT_X86, key(7, ABI_NATIVE, 5000), 1);
+        assert_eq!(odd.syscall_label(), "nr:5000");
     }
 }

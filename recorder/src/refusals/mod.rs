@@ -15,6 +15,7 @@ mod kernel;
 mod kmsg;
 mod watcher;
 
+pub(crate) use attribute::find_id;
 pub use attribute::{Attributor, within};
 pub use counts::{Added, Counts};
 pub use kernel::{KernelCount, KernelPath};
@@ -41,6 +42,14 @@ pub enum RefusalError {
     },
     #[error("no way to see seccomp refusals here: {0}")]
     NoSource(String),
+    #[error(
+        "cannot watch seccomp refusals at all: the kernel path is not available ({kernel}), \
+         and the audit path is not either ({audit})"
+    )]
+    Nowhere {
+        kernel: String,
+        audit: Box<RefusalError>,
+    },
 }
 
 /// One SECCOMP record: a call a filter refused, or (action `log`) allowed and logged.

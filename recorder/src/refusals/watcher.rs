@@ -285,7 +285,9 @@ fn probe(status: &Result<audit_netlink::Status, String>) -> Result<(Reader, Stri
             return Ok((Reader::Netlink(m), why));
         }
         (Err(why), _) => why,
-        (Ok(()), Err(e)) => format!("cannot join the audit multicast group: {e}"),
+        (Ok(()), Err(e)) => {
+            format!("cannot join the audit multicast group (it needs CAP_AUDIT_READ): {e}")
+        }
     };
     match Kmsg::open() {
         Ok(k) => {
@@ -296,7 +298,8 @@ fn probe(status: &Result<audit_netlink::Status, String>) -> Result<(Reader, Stri
             Ok((Reader::Kmsg(k), why))
         }
         Err(e) => Err(RefusalError::NoSource(format!(
-            "{refused}; cannot open /dev/kmsg: {e}"
+            "{refused}; cannot open /dev/kmsg (it needs CAP_SYSLOG while \
+             kernel.dmesg_restrict is 1): {e}"
         ))),
     }
 }
