@@ -20,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod agent;
+mod kpath;
 
 static FLOOR: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bench-ebpf"));
 
@@ -37,6 +38,13 @@ fn main() -> Result<()> {
         Some("audit") => audit_only(num(1, 1024)),
         Some("startup") => startup_only(num(1, 10) as usize),
         Some("agent") => agent::run(&args[1..]),
+        Some("kpath") => {
+            print!(
+                "{}",
+                kpath::section(Path::new(a(1).context("kpath VMTEST_DIR")?))
+            );
+            Ok(())
+        }
         Some("run") => {
             let quick = args.iter().any(|s| s == "--quick");
             let out = args
@@ -49,7 +57,7 @@ fn main() -> Result<()> {
             run(quick, out, &cmdline)
         }
         _ => bail!(
-            "usage: seccomp-recorder-bench run [--quick] [--out FILE] | audit [MIB] | startup [RUNS] | agent [--quick] [--out FILE]"
+            "usage: seccomp-recorder-bench run [--quick] [--out FILE] | audit [MIB] | startup [RUNS] | agent [--quick] [--out FILE] | kpath VMTEST_DIR"
         ),
     }
 }
@@ -1213,6 +1221,14 @@ fn run(quick: bool, out_file: Option<PathBuf>, cmdline: &str) -> Result<()> {
     print!("{}", spin.section);
     body.text.push_str(&audit.section);
     print!("{}", audit.section);
+    let vmtest = out_file
+        .as_deref()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .join("target/vmtest");
+    let kpath = kpath::section(&vmtest);
+    body.text.push_str(&kpath);
+    print!("{kpath}");
     body.line("## Noise and method");
     body.line("");
     body.line(format!(

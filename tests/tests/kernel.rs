@@ -561,3 +561,106 @@ fn watch_refusals_takes_the_kernel_path_and_counts_a_flood_exactly() {
         "memory grew from {before} KiB to {peak} KiB over {made} refusals"
     );
 }
+
+/// Calls per round of the cost measurement: small, because guests run under TCG.
+const COST_CALLS: u64 = 20_000;
+
+/// ns per allowed and per refused call of a task under a seccomp filter, as the refusing
+/// workload measures them (best of its 3 rounds), run by itself or under `record`.
+fn timed_calls(bin: &Path, recorded: Option<&Path>) -> (f64, f64) {
+    let calls = COST_CALLS.to_string();
+    let workload = [bin.to_str().unwrap(), &calls, "time"];
+    let o = match recorded {
+        Some(out) => recorder(
+            &[
+                &["record", "-o", out.to_str().unwrap(), "--"][..],
+                &workload[..],
+            ]
+            .concat(),
+        ),
+        None => Command::new(bin)
+            .args(&workload[1..])
+            .output()
+            .expect("the workload runs"),
+    };
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let field = |name: &str| -> f64 {
+        out.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+    };
+    (field("allowed_ns="), field("refused_ns="))
+}
+
+/// The kernel path's fexit program runs on every syscall of every task under a seccomp
+/// filter. Its cost, beside the recorder's (tp_btf, the task recorded), is measured in the
+/// same guest: ns per allowed (getppid) and per refused (getpriority) call of a filtered
+/// task, alone, with the kernel path attached, recorded, and both. Under TCG absolute ns
+/// mean little: `cargo xtask bench` reads the line and reports the overheads' ratio. The
+/// kernel path must count every refusal it cost: a measurement of a program that counted
+/// nothing would be no measurement.
+#[test]
+fn the_kernel_paths_cost_per_call_is_measured_beside_the_recorders() {
+    require_root();
+    // Loaded and dropped: the runs without it come first.
+    if let Err(why) = KernelPath::open() {
+        check_refusal_reason(&why);
+        println!("kernel path cost not measured on {:?}: {why}", kernel());
+        return;
+    }
+    let s = Scratch::new("kpath-cost");
+    let bin = refuser(native(), &s);
+    let out = s.path("recorded.json");
+    let reps = 2;
+    let mut best = [(f64::MAX, f64::MAX); 4];
+    let mut keep = |i: usize, (a, r): (f64, f64)| {
+        best[i] = (best[i].0.min(a), best[i].1.min(r));
+    };
+    // TCG translates code the first time it runs: that run is not measured.
+    timed_calls(&bin, None);
+    for _ in 0..reps {
+        keep(0, timed_calls(&bin, None));
+        keep(2, timed_calls(&bin, Some(&out)));
+    }
+    let mut path = KernelPath::open().expect("the kernel path loaded a moment ago");
+    path.poll().expect("the counts map reads");
+    for _ in 0..reps {
+        keep(1, timed_calls(&bin, None));
+        keep(3, timed_calls(&bin, Some(&out)));
+    }
+    let counted: u64 = path
+        .poll()
+        .expect("the counts map reads")
+        .iter()
+        .filter(|c| c.arch == Some(native()) && c.syscall_label() == "getpriority")
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(
+        counted,
+        2 * reps * 3 * COST_CALLS,
+        "refusals counted while measured"
+    );
+    // Detached, the runs without it again: "alone" and "recorded" bracket the others, so
+    // a guest that got slower or faster meanwhile does not pass for the program's cost.
+    drop(path);
+    for _ in 0..reps {
+        keep(0, timed_calls(&bin, None));
+        keep(2, timed_calls(&bin, Some(&out)));
+    }
+    // One line `cargo xtask bench` reads from the guest's console log (bench/src/kpath.rs).
+    let (major, minor) = kernel();
+    let ns = |pick: fn(&(f64, f64)) -> f64| {
+        best.iter()
+            .map(|b| format!("{:.1}", pick(b)))
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    println!(
+        "vmtest-cost: kernel={major}.{minor} arch={} calls={COST_CALLS} reps={reps} \
+         allowed_ns={} refused_ns={} (alone/kernel path/recorded/both)",
+        std::env::consts::ARCH,
+        ns(|b| b.0),
+        ns(|b| b.1),
+    );
+}

@@ -1,8 +1,10 @@
 //! `cargo xtask bench [--quick]`: builds the release binaries once, then runs
 //! `seccomp-recorder-bench run`, which measures everything in one process tree, prints the
 //! tables and writes BENCHMARKS.md at the workspace root. `--only startup` runs and prints
-//! the start-up section alone. `cargo xtask bench agent [--quick]` measures the node agent
-//! on a busy node and replaces only its own section of BENCHMARKS.md (`--quick` prints).
+//! the start-up section alone; `--only kpath` prints the kernel path's section (section 7,
+//! from the guests' console logs of the last `cargo xtask vmtest`). `cargo xtask bench agent
+//! [--quick]` measures the node agent on a busy node and replaces only its own section of
+//! BENCHMARKS.md (`--quick` prints).
 //!
 //! Benchmarks are not tests: nothing here runs under `cargo test`.
 
@@ -10,14 +12,18 @@ use anyhow::{Result, bail};
 use std::path::Path;
 use std::process::Command;
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] | cargo xtask bench --only startup | cargo xtask bench agent [--quick]";
+const USAGE: &str = "usage: cargo xtask bench [--quick] | cargo xtask bench --only startup|kpath | cargo xtask bench agent [--quick]";
 
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let agent = args.first().is_some_and(|a| a == "agent");
     let only = match args {
-        [flag, section] if flag == "--only" && section == "startup" => Some(section),
-        [flag, ..] if flag == "--only" => bail!("--only takes one section, startup: {USAGE}"),
+        [flag, section] if flag == "--only" && ["startup", "kpath"].contains(&section.as_str()) => {
+            Some(section)
+        }
+        [flag, ..] if flag == "--only" => {
+            bail!("--only takes one section, startup or kpath: {USAGE}")
+        }
         _ => None,
     };
     if only.is_none()
@@ -37,7 +43,12 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let bin = root.join("target/release/seccomp-recorder-bench");
     if let Some(section) = only {
         // One section, printed: BENCHMARKS.md stays the full run's.
-        return crate::check(Command::new(&bin).arg(section));
+        let mut c = Command::new(&bin);
+        c.arg(section);
+        if section == "kpath" {
+            c.arg(root.join("target/vmtest"));
+        }
+        return crate::check(&mut c);
     }
     if agent {
         return run_agent(root, &bin, quick);
