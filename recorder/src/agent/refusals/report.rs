@@ -142,7 +142,9 @@ impl Tally {
         };
         match self.seen.add_n(&seen, r.count) {
             Added::Overflow => return,
-            Added::First => log::warn!(
+            Added::First => log_key!(
+                warn,
+                &seen.key,
                 "refusal: {} was refused {} ({}, {}) by {}; first time for this container \
                  and call",
                 seen.key,
