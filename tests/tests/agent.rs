@@ -735,6 +735,7 @@ fn record_and_enforce_on_crio(rt: &CriRuntime, poll: &str) -> String {
     let dir = out.path("localhost");
     let mut args = localhost_args(&dir);
     args.extend(["--poll-interval".into(), poll.into()]);
+    args.extend(["--resync-interval".into(), poll.into()]);
     let agent = start_agent(rt, &args);
     let ns = namespace(&format!("crio-{poll}"));
     let hash = "5d8f7c9b6d";
