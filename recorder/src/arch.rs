@@ -13,6 +13,17 @@ pub enum Arch {
     Aarch64,
     Arm,
 }
+/// The `syscalls` crate names arm64's call 79 after the generic `__NR3264_fstatat`, but the
+/// kernel's 64-bit name, and so libseccomp's and every runtime's, is `newfstatat`: a profile
+/// naming `fstatat` would not allow it on arm64.
+const AARCH64_NEWFSTATAT: &str = "newfstatat";
+
+fn aarch64_name(name: &'static str) -> &'static str {
+    match name {
+        "fstatat" => AARCH64_NEWFSTATAT,
+        n => n,
+    }
+}
 
 /// x32's own syscalls (512..=547); below 512 it shares x86_64's numbers and names.
 const X32_TABLE: [&str; 36] = [
@@ -118,7 +129,7 @@ impl Arch {
                 .filter(|s| !x86_64_only(s.name()))
                 .map(|s| s.name()),
             Arch::X86 => x86::Sysno::new(nr as usize).map(|s| s.name()),
-            Arch::Aarch64 => aarch64::Sysno::new(nr as usize).map(|s| s.name()),
+            Arch::Aarch64 => aarch64::Sysno::new(nr as usize).map(|s| aarch64_name(s.name())),
             Arch::Arm if nr >= ARM_PRIVATE_BASE => ARM_PRIVATE
                 .get((nr - ARM_PRIVATE_BASE) as usize)
                 .copied()
@@ -141,7 +152,11 @@ impl Arch {
                     id(x86_64::Sysno::from_str(name).map(|s| s.id())).filter(|_| !x86_64_only(name))
                 }),
             Arch::X86 => id(x86::Sysno::from_str(name).map(|s| s.id())),
-            Arch::Aarch64 => id(aarch64::Sysno::from_str(name).map(|s| s.id())),
+            Arch::Aarch64 => id(aarch64::Sysno::from_str(match name {
+                AARCH64_NEWFSTATAT => "fstatat",
+                _ => name,
+            })
+            .map(|s| s.id())),
             Arch::Arm => ARM_PRIVATE
                 .iter()
                 .position(|n| !n.is_empty() && *n == name)
@@ -217,6 +232,15 @@ impl FromStr for Arch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arm64_call_79_is_newfstatat_as_libseccomp_names_it() {
+        // include/uapi/asm-generic/unistd.h: __NR_newfstatat is __NR3264_fstatat (79) on
+        // 64-bit; libseccomp's aarch64 table has newfstatat, not fstatat.
+        assert_eq!(Arch::Aarch64.syscall_name(79), Some("newfstatat"));
+        assert_eq!(Arch::Aarch64.syscall_number("newfstatat"), Some(79));
+        assert_eq!(Arch::X86_64.syscall_name(262), Some("newfstatat"));
+    }
 
     #[test]
     fn numbers_differ_per_abi() {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 /// A running agent; its stderr and stdout are collected as they come.
 pub struct Agent {
-    child: Child,
+    /// Behind a lock so that waiting, which notices an early exit, needs no `&mut`.
+    child: Mutex<Child>,
     pub stderr: Arc<Mutex<Vec<String>>>,
     pub stdout: Arc<Mutex<Vec<String>>>,
 }
@@ -41,7 +42,7 @@ impl Agent {
         let stderr = collect(child.stderr.take().unwrap());
         let stdout = collect(child.stdout.take().unwrap());
         let mut a = Agent {
-            child,
+            child: Mutex::new(child),
             stderr,
             stdout,
         };
@@ -60,45 +61,46 @@ impl Agent {
     /// Waits for a line holding every one of `needles`.
     pub fn wait_line(&mut self, needles: &[&str], timeout: Duration) -> String {
         let needle = needles.join("' and '");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(l) = self
-                .stderr
-                .lock()
-                .unwrap()
+        self.wait_for(&format!("the line '{needle}'"), timeout, |a| {
+            let lines = a.stderr.lock().unwrap();
+            lines
                 .iter()
                 .find(|l| needles.iter().all(|n| l.contains(n)))
-            {
-                return l.clone();
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(200));
-                panic!("agent exited ({st}) before '{needle}':\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "agent never said '{needle}':\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                .cloned()
+        })
     }
 
     pub fn wait_stdout(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_for(&format!("'{needle}' on stdout"), timeout, |a| {
+            let lines = a.stdout.lock().unwrap();
+            lines.iter().find(|l| l.contains(needle)).cloned()
+        })
+    }
+
+    /// Polls `found` until it gives a value; panics with `what` and the agent's log once
+    /// `timeout` has passed or the agent has exited.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut found: impl FnMut(&Agent) -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(l) = self
-                .stdout
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
+            if let Some(v) = found(self) {
+                return v;
+            }
+            if let Ok(Some(st)) = self.child.lock().unwrap().try_wait() {
+                // What it wrote last may still be in the reader threads.
+                std::thread::sleep(Duration::from_millis(200));
+                if let Some(v) = found(self) {
+                    return v;
+                }
+                panic!("agent exited ({st}) before {what}:\n{}", self.log());
             }
             assert!(
                 Instant::now() < deadline,
-                "agent printed no '{needle}' on stdout:\n{}",
+                "no {what} within {timeout:?}; the agent's log:\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -107,25 +109,26 @@ impl Agent {
 
     /// Its process id, for figures read from /proc.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.lock().unwrap().id()
     }
 
     pub fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.child.get_mut().unwrap().try_wait().unwrap().is_none()
     }
 
     /// SIGTERM, then its exit status (it must stop within 15 s).
-    pub fn terminate(mut self) -> (ExitStatus, String) {
+    pub fn terminate(self) -> (ExitStatus, String) {
+        let mut child = self.child.lock().unwrap();
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
+            if let Some(st) = child.try_wait().unwrap() {
                 std::thread::sleep(Duration::from_millis(200));
                 return (st, self.log());
             }
             if Instant::now() > deadline {
-                let _ = self.child.kill();
+                let _ = child.kill();
                 panic!("agent did not stop on SIGTERM:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -135,8 +138,9 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -173,22 +177,14 @@ pub fn metric(text: &str, name: &str) -> u64 {
 
 /// Waits until the profile at `path` allows every one of `calls`.
 pub fn wait_calls(path: &Path, calls: &[&str], agent: &Agent) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if path.exists() {
-            let names = allowed(&profile(path));
-            if calls.iter().all(|c| names.iter().any(|n| n == c)) {
-                return names;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never allowed all of {calls:?}:\n{}",
-            path.display(),
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let what = format!("{} allowing all of {calls:?}", path.display());
+    agent.wait_for(&what, Duration::from_secs(30), |_| {
+        let names = path.exists().then(|| allowed(&profile(path)))?;
+        calls
+            .iter()
+            .all(|c| names.iter().any(|n| n == c))
+            .then_some(names)
+    })
 }
 
 /// The names in `dir`, sorted.

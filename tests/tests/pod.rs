@@ -1,17 +1,19 @@
-//! The agent's image run as the DaemonSet's pod, through containerd's CRI and CRI-O's, with
-//! the pod spec taken from `deploy/` (tests/src/daemonset.rs turns it into CRI calls): its
-//! init container installs the agent's own profile, the agent runs under it as Localhost,
-//! records another pod from its birth, writes the Localhost profile through its hostPath
-//! mount, and answers on the probes' port.
+//! The agent's image, as `cargo xtask image` builds it and pushed by the project's own OCI
+//! code to a registry the runtimes pull from, run as the DaemonSet's pod through
+//! containerd's CRI and CRI-O's, with the pod spec taken from `deploy/`
+//! (tests/src/daemonset.rs turns it into CRI calls): its init container installs the
+//! agent's own profile, the agent runs under it as Localhost, records another pod from its
+//! birth, writes the Localhost profile through its hostPath mount, and answers on the
+//! probes' port.
 //!
 //! `SECCOMP_RECORDER_AGENT_PROFILE=record` regenerates deploy/agent-seccomp.json instead of
 //! enforcing it: the agent's container runs unconfined while an agent on the host records
 //! it from birth, and the recording is merged into the shipped profile. Run it on each
 //! runtime (`cargo xtask test -- --test pod --test-threads 1`), then rebuild.
 
-use seccomp_recorder_tests::agent_image::agent_image;
 use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec};
 use seccomp_recorder_tests::daemonset::{AgentPod, Node, daemonset, strs};
+use seccomp_recorder_tests::image::pushed_for_runtimes;
 use seccomp_recorder_tests::{Scratch, allowed, free_port, profile, require_root, workspace};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -171,7 +173,7 @@ fn node(rt: &CriRuntime, ds: &Value, scratch: &Scratch) -> Node {
         moved,
         seccomp_dir,
         port: free_port("127.0.0.1"),
-        image: agent_image().to_string(),
+        image: pushed_for_runtimes().to_string(),
     }
 }
 

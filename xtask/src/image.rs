@@ -439,6 +439,62 @@ fn push_layout(layout: &Path, reference: &str) -> Result<()> {
     )
 }
 
+/// Extracts the recorder of `arch` from the layout at `layout` into `to`: what the image
+/// holds, not what the build left in target/. Each blob is found by its digest and checked
+/// against it, from the tag down to the layer.
+pub fn extract_binary(layout: &Path, arch: &str, to: &Path) -> Result<()> {
+    let blob = |d: &Value| -> Result<Vec<u8>> {
+        let digest = d["digest"].as_str().unwrap_or_default();
+        let hex = digest
+            .strip_prefix("sha256:")
+            .with_context(|| format!("{}: {d} names no sha256 digest", layout.display()))?;
+        let path = layout.join("blobs/sha256").join(hex);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if sha256(&bytes) != digest {
+            bail!(
+                "{} does not hold {digest}: build the image again",
+                path.display()
+            );
+        }
+        Ok(bytes)
+    };
+    let json = |bytes: Vec<u8>| -> Result<Value> { Ok(serde_json::from_slice(&bytes)?) };
+    let top = json(std::fs::read(layout.join("index.json"))?)?;
+    let tagged = top["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == TAG)
+        .with_context(|| format!("{} has no image tagged {TAG}", layout.display()))?;
+    let index = json(blob(tagged)?)?;
+    let manifest = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["platform"]["architecture"] == arch)
+        .with_context(|| format!("{} has no {arch} image", layout.display()))?;
+    let manifest = json(blob(manifest)?)?;
+    let layer = blob(&manifest["layers"][0])?;
+    let dir = to.with_extension("layer");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let gz = dir.with_extension("tar.gz");
+    std::fs::write(&gz, layer)?;
+    check(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&gz)
+            .arg("-C")
+            .arg(&dir)
+            .arg(BINARY),
+    )?;
+    std::fs::rename(dir.join(BINARY), to)?;
+    std::fs::remove_dir_all(&dir)?;
+    std::fs::remove_file(&gz)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

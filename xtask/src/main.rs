@@ -87,8 +87,10 @@ fn test(args: &[String]) -> Result<ExitCode> {
             root().join("target/debug/seccomp-recorder"),
         )
         .envs(tools::env(&root())?)
-        // tests/tests/image.rs builds the image through this very program.
+        // tests/src/image.rs builds the image through this very program, once per run:
+        // the test binaries that need it share it by this run's name.
         .env("SECCOMP_RECORDER_XTASK", xtask)
+        .env("SECCOMP_RECORDER_TEST_RUN", run_name())
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     // Pass the output through and add up cargo's per-binary results, so the run ends
@@ -110,6 +112,14 @@ fn test(args: &[String]) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A name no other run of the suite has: this process and the time it started.
+fn run_name() -> String {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}-{}", std::process::id(), since.as_nanos())
 }
 
 /// The number before `what` in "ok. 12 passed; 0 failed; ...".

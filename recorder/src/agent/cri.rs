@@ -10,6 +10,8 @@ use k8s_cri::v1::{
     ListContainersRequest, ListPodSandboxRequest, PodSandbox, VersionRequest,
 };
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -196,44 +198,93 @@ impl Cri {
     }
 
     /// Follows GetContainerEvents on a thread of its own and sends each event's container
-    /// ID. A runtime without it (containerd 1.6) just sends nothing: the agent polls anyway,
-    /// events only make it look sooner.
-    pub fn events(&self) -> std::sync::mpsc::Receiver<String> {
-        let (tx, rx) = std::sync::mpsc::channel();
+    /// ID. A runtime without it (containerd 1.6) just sends nothing and is polled. A stream
+    /// that ends after it ran (the runtime restarted) is opened again, polled meanwhile.
+    pub fn events(&self) -> Events {
+        let (tx, ids) = std::sync::mpsc::channel();
+        let live = Arc::new(AtomicBool::new(false));
         let endpoint = self.endpoint.clone();
+        let flag = live.clone();
         std::thread::spawn(move || {
-            if let Err(e) = follow_events(&endpoint, &tx) {
-                log::info!("no container events from {endpoint} ({e}); polling the CRI");
+            loop {
+                let (ran, e) = follow_events(&endpoint, &tx, &flag);
+                flag.store(false, Ordering::Relaxed);
+                let Some(e) = e else { return };
+                if !ran {
+                    log::info!("no container events from {endpoint} ({e}); polling the CRI");
+                    return;
+                }
+                log::warn!("container events from {endpoint} stopped ({e}); polling the CRI");
+                std::thread::sleep(EVENTS_RETRY);
             }
         });
-        rx
+        Events { ids, live }
     }
 }
 
-fn follow_events(endpoint: &str, tx: &std::sync::mpsc::Sender<String>) -> Result<(), String> {
-    let path = socket_path(endpoint).map_err(|e| e.to_string())?;
+/// How soon a stream that ended is opened again.
+const EVENTS_RETRY: Duration = Duration::from_secs(5);
+
+/// The runtime's container events: the IDs they name, and whether the stream is open now
+/// (then a poll is only a resync: an exit is an event).
+pub struct Events {
+    pub ids: std::sync::mpsc::Receiver<String>,
+    live: Arc<AtomicBool>,
+}
+
+impl Events {
+    pub fn live(&self) -> bool {
+        self.live.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether the stream was opened, and why it ended (`None`: the agent is stopping).
+fn follow_events(
+    endpoint: &str,
+    tx: &std::sync::mpsc::Sender<String>,
+    live: &AtomicBool,
+) -> (bool, Option<String>) {
+    let path = match socket_path(endpoint) {
+        Ok(p) => p,
+        Err(e) => return (false, Some(e.to_string())),
+    };
     // Its own runtime and connection: the main one only runs while a call is in flight.
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
+    {
+        Ok(rt) => rt,
+        Err(e) => return (false, Some(e.to_string())),
+    };
     rt.block_on(async {
-        let channel = channel(&path).await.map_err(|e| crate::trace::chain(&e))?;
-        let mut stream = RuntimeServiceClient::new(channel)
+        let channel = match channel(&path).await {
+            Ok(c) => c,
+            Err(e) => return (false, Some(crate::trace::chain(&e))),
+        };
+        let mut stream = match RuntimeServiceClient::new(channel)
             .get_container_events(GetEventsRequest {})
             .await
-            .map_err(|s| s.message().to_string())?
-            .into_inner();
-        log::info!("following container events from {endpoint}");
+        {
+            Ok(s) => s.into_inner(),
+            Err(s) => return (false, Some(s.message().to_string())),
+        };
+        let mut ran = false;
         loop {
             match stream.message().await {
                 Ok(Some(ev)) => {
+                    if !ran {
+                        // CRI-O opens the stream with its first event; a runtime that
+                        // ends it at once never gets here.
+                        ran = true;
+                        live.store(true, Ordering::Relaxed);
+                        log::info!("following container events from {endpoint}");
+                    }
                     if tx.send(ev.container_id).is_err() {
-                        return Ok(());
+                        return (true, None);
                     }
                 }
-                Ok(None) => return Err("the event stream ended".into()),
-                Err(status) => return Err(status.message().to_string()),
+                Ok(None) => return (ran, Some("the event stream ended".into())),
+                Err(status) => return (ran, Some(status.message().to_string())),
             }
         }
     })

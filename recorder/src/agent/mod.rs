@@ -58,7 +58,6 @@ use room::{NoRoom, Room};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use view::{View, Who};
 
@@ -110,8 +109,10 @@ pub struct Options {
     pub per_image: bool,
     pub access: Access,
     pub flush_interval: Duration,
-    /// How often the CRI is asked for container states (sooner when it sends events).
+    /// How often the CRI is asked for container states when it sends no events.
     pub poll_interval: Duration,
+    /// How often while its event stream is open: a resync, in case an event was lost.
+    pub resync_interval: Duration,
     pub default: DefaultAction,
     pub attach: Option<AttachKind>,
     /// Every profile written gets SECCOMP_FILTER_FLAG_LOG.
@@ -168,8 +169,8 @@ struct Agent {
     follow: Follow,
     mount: PathBuf,
     births: Vec<Birth>,
-    /// Container IDs the runtime's events name: a reason to poll it now.
-    events: Receiver<String>,
+    /// The runtime's events: a reason to poll it now, and while they flow, polls are rare.
+    events: cri::Events,
     view: View,
     acc: Accumulator,
     metrics: Arc<Metrics>,
@@ -244,8 +245,13 @@ impl Agent {
             self.metrics
                 .followed
                 .store(self.follow.followed(), Ordering::Relaxed);
-            let event = self.events.try_iter().count() > 0;
-            let polling = event || polled.elapsed() >= opts.poll_interval;
+            let event = self.events.ids.try_iter().count() > 0;
+            let every = if self.events.live() {
+                opts.resync_interval
+            } else {
+                opts.poll_interval
+            };
+            let polling = event || polled.elapsed() >= every;
             self.decide_births(polling);
             if polling {
                 polled = Instant::now();

@@ -102,9 +102,16 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     flush_interval: Duration,
 
-    /// Ask the runtime for container states this often (sooner on its events).
+    /// Ask the runtime for container states this often, when it streams no container
+    /// events (containerd 1.6, CRI-O without --enable-pod-events).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
     poll_interval: Duration,
+
+    /// While the runtime streams container events (CRI-O with --enable-pod-events), ask it
+    /// only this often: each event already makes the agent look at once; this catches a
+    /// lost one.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    resync_interval: Duration,
 
     #[command(flatten)]
     action: super::action::ActionFlags,
@@ -194,6 +201,7 @@ fn plan(args: Args) -> Result<Options> {
         access,
         flush_interval: args.flush_interval,
         poll_interval: args.poll_interval,
+        resync_interval: args.resync_interval,
         default,
         attach: args.attach,
         log_refusals: args.log.log_refusals,

@@ -69,17 +69,17 @@ fn host_stage(root: &Path, dir: &Path) -> Result<Stage> {
     })
 }
 
-/// aarch64 guests get a root of their own: Debian's arm64 glibc and busybox, and the
-/// cross-built binaries.
+/// aarch64 guests get a root of their own: Debian's arm64 glibc and busybox, the
+/// cross-built tests, and the recorder taken out of the agent image's arm64 layer, so that
+/// the image's arm64 half is what records there.
 fn aarch64_stage(root: &Path, dir: &Path, apt: &Apt) -> Result<Stage> {
-    crate::cross_build(Arch::Aarch64.rust_target())?;
     let test_bin = test_binary(root, Arch::Aarch64)?;
+    let (layout, _) = crate::image::build(root)?;
     let sysroot = dir.join("root");
     userland(apt, &sysroot)?;
     let vm = sysroot.join("vmtest");
     std::fs::create_dir_all(vm.join("workloads"))?;
-    let recorder = root.join("target/aarch64-unknown-linux-gnu/debug/seccomp-recorder");
-    copy(&recorder, &vm.join("seccomp-recorder"))?;
+    crate::image::extract_binary(&layout, "arm64", &vm.join("seccomp-recorder"))?;
     copy(&test_bin, &vm.join("kernel-tests"))?;
     for (abi, target) in [
         ("SCMP_ARCH_AARCH64", "aarch64-linux-gnu"),
