@@ -300,7 +300,7 @@ fn htpasswd_registry_needs_credentials() {
         "ci-user:pw-Zq81x",
     ))))
     .unwrap();
-    assert!(stderr(&ok).contains("[TRACE]"), "{}", stderr(&ok));
+    assert!(stderr(&ok).contains("Z TRACE "), "{}", stderr(&ok));
     assert!(!stderr(&ok).contains("pw-Zq81x") && !stderr(&ok).contains(&basic));
     let digest = String::from_utf8(ok.stdout).unwrap().trim().to_string();
     assert_eq!(
