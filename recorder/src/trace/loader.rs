@@ -159,15 +159,7 @@ pub fn attach(
     match kind {
         ProgramKind::BtfTracePoint { function } => {
             let p: &mut BtfTracePoint = p.try_into().map_err(fail("open"))?;
-            let owned;
-            let btf = match btf {
-                Some(b) => b,
-                None => {
-                    owned = kernel_btf()?;
-                    &owned
-                }
-            };
-            p.load(function, btf).map_err(fail("load"))?;
+            with_btf(btf, |b| p.load(function, b).map_err(fail("load")))?;
             p.attach().map_err(fail("attach"))?;
         }
         ProgramKind::RawTracePoint { tracepoint } => {
@@ -183,19 +175,22 @@ pub fn attach(
         }
         ProgramKind::FExit { function } => {
             let p: &mut FExit = p.try_into().map_err(fail("open"))?;
-            let owned;
-            let btf = match btf {
-                Some(b) => b,
-                None => {
-                    owned = kernel_btf()?;
-                    &owned
-                }
-            };
-            p.load(function, btf).map_err(fail("load"))?;
+            with_btf(btf, |b| p.load(function, b).map_err(fail("load")))?;
             p.attach().map_err(fail("attach"))?;
         }
     }
     Ok(())
+}
+
+/// Runs `f` with the BTF the caller parsed, or with the kernel's read now when it has none.
+fn with_btf<T>(
+    btf: Option<&aya::Btf>,
+    f: impl FnOnce(&aya::Btf) -> Result<T, TraceError>,
+) -> Result<T, TraceError> {
+    match btf {
+        Some(b) => f(b),
+        None => f(&kernel_btf()?),
+    }
 }
 
 /// Detaches and unloads program `name`: unloading waits for runs in progress, so its
