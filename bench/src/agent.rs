@@ -483,7 +483,7 @@ impl Report {
         let _ = writeln!(s, "\n### CPU with {} idle pods\n", plan.idle);
         let _ = writeln!(
             s,
-            "utime + stime from /proc/PID/stat over {:.0} s (clock ticks of 10 ms) with {} idle recorded pods: the agent (`--poll-interval` 500ms, its default: with events it also polls, events make it look sooner), the runtime's daemon (containerd or crio; not its shims or conmon) with the agent, and the daemon again once the agent has stopped. % is of one core.\n",
+            "utime + stime from /proc/PID/stat over {:.0} s (clock ticks of 10 ms) with {} idle recorded pods: the agent (its defaults: it polls every 500 ms, `--poll-interval`, where the runtime streams no events; with events it looks on each event and polls only every 30 s, `--resync-interval`), the runtime's daemon (containerd or crio; not its shims or conmon) with the agent, and the daemon again once the agent has stopped. % is of one core.\n",
             plan.window.as_secs_f64(),
             plan.idle
         );
