@@ -1530,6 +1530,7 @@ fn a_complain_mode_pod_converges_to_a_profile_that_enforces() {
 #[test]
 fn on_crio_max_targets_refuses_new_containers_and_a_freed_slot_is_used_again() {
     require_root();
+    let _one = small_maps();
     let rt = seccomp_recorder_tests::crio::start(CrioOptions { pod_events: true });
     let cri = rt.client();
     let out = Scratch::new("agent-full");
@@ -1552,24 +1553,10 @@ fn on_crio_max_targets_refuses_new_containers_and_a_freed_slot_is_used_again() {
     let (one, _) = start_probe_pod(&cri, &mut agent, &ns, "one", recording);
     let (two, _) = start_probe_pod(&cri, &mut agent, &ns, "two", recording);
     let (three, warning) = start_probe_pod(&cri, &mut agent, &ns, "three", "not recorded");
-    let w: serde_json::Value = serde_json::from_str(&warning).unwrap();
-    assert_eq!(w["level"], "warn", "{w}");
-    assert_eq!(
-        (&w["namespace"], &w["workload"], &w["container"]),
-        (&ns.clone().into(), &"three".into(), &"app".into()),
-        "{w}"
-    );
-    let message = w["message"].as_str().unwrap();
-    assert!(
-        message.contains("2 containers already (--max-targets)"),
-        "{w}"
-    );
+    let why = "2 containers already (--max-targets)";
+    refused_with(&warning, &ns, "three", why);
     let (_, text) = get(&listen, "/metrics");
-    let refused = |reason: &str| {
-        let name = format!("seccomp_recorder_targets_refused_total{{reason=\"{reason}\"}}");
-        metric(&text, &name)
-    };
-    assert_eq!((refused("max_targets"), refused("map_full")), (1, 0));
+    assert_eq!(refused(&text), (1, 0));
     assert_eq!(metric(&text, "seccomp_recorder_max_targets"), 2);
     assert_eq!(
         metric(&text, "seccomp_recorder_kernel_map_capacity"),
@@ -1597,6 +1584,164 @@ fn on_crio_max_targets_refuses_new_containers_and_a_freed_slot_is_used_again() {
     assert!(st.success(), "{log}");
     assert_eq!(entries(&dir.join(&ns)), ["four", "one", "two"]);
     logs::json_lines(&log, from);
+}
+
+/// The tests whose agent has maps of 1026 cgroups, one at a time: every agent follows every
+/// new cgroup of the node, and the 1100 of the test that fills its maps would fill the
+/// other's too.
+fn small_maps() -> std::sync::MutexGuard<'static, ()> {
+    static SMALL: Mutex<()> = Mutex::new(());
+    SMALL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Child cgroups the filling container makes: more than the 2 + 1024 cgroups the maps
+/// hold with `--max-targets 2`.
+const CHILDREN: usize = 1100;
+
+/// The container that fills the kernel maps, from its own cgroup, which it mounts writable
+/// (CAP_SYS_ADMIN, as a container running systemd has it; its /sys/fs/cgroup is read-only):
+/// a call, the children named in its arguments, a call, then one more child every 0.2 s
+/// until the test makes `go` (a container that keeps making cgroups takes back at once any
+/// slot the agent frees by dropping another cgroup of the node), then a last call.
+const FILL: &str = r#"/bin/busybox mkdir /tmp/cg && /bin/busybox mount -t cgroup2 none /tmp/cg || exit 1
+cd "/tmp/cg$(/bin/busybox sed -n 's/^0:://p' /proc/self/cgroup)" || exit 1
+/bin/probe getpriority
+/bin/busybox mkdir "$@" || exit 1
+/bin/probe getppid
+i=0
+while [ ! -d go ]; do /bin/busybox mkdir "more$i"; i=$((i+1)); sleep 0.2; done
+/bin/probe times
+exec sleep 1000"#;
+
+/// The kernel maps filled under the agent, by the kernel's own following of new cgroups:
+/// `--max-targets 2` sizes them for 1026 cgroups, and a recorded container makes 1100
+/// below its own (see FILL). A new pod is then refused with a warning naming it (a JSON line with its
+/// namespace, workload and container) and targets_refused_total{reason="map_full"}, the
+/// kernel's count of cgroups it had no room for is reported, and the full container goes
+/// on being recorded: a call it makes after the refusal is in its profile. On a CRI-O of
+/// the test's own, so that no other test's pod is refused.
+#[test]
+fn on_crio_full_kernel_maps_refuse_a_new_container_and_the_recorded_one_goes_on() {
+    require_root();
+    let _one = small_maps();
+    let rt = seccomp_recorder_tests::crio::start(CrioOptions { pod_events: true });
+    let cri = rt.client();
+    let out = Scratch::new("agent-mapfull");
+    let dir = out.path("localhost");
+    let listen = free_addr();
+    let mut args = localhost_args(&dir);
+    let more = [
+        "--max-targets",
+        "2",
+        "--listen",
+        &listen,
+        "--log-format",
+        "json",
+    ];
+    args.extend(more.map(String::from));
+    let from = logs::now();
+    let mut agent = start_agent(&rt, &args);
+    let ns = namespace("mapfull");
+    let full = cri.run_pod(&PodSpec::new(&ns, "full").annotate(RECORD, "true"));
+    let names: Vec<String> = (0..CHILDREN).map(|i| format!("c{i}")).collect();
+    let command = ["/bin/sh", "-c", FILL, "sh"]
+        .into_iter()
+        .chain(names.iter().map(String::as_str));
+    let mut config = cri.config(&full, "app", &command.collect::<Vec<_>>(), None);
+    let context = config
+        .linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut());
+    context.expect("a security context").capabilities = Some(k8s_cri::v1::Capability {
+        add_capabilities: vec!["SYS_ADMIN".into()],
+        ..Default::default()
+    });
+    let id = cri.create_with(&full, config);
+    cri.start(&id);
+    let label = format!("{ns}/full/app");
+    agent.wait_line(
+        &[&label, "recording from its start"],
+        Duration::from_secs(30),
+    );
+    said_by(&cri, &full, "getppid ret=");
+
+    let (late, warning) = start_probe_pod(&cri, &mut agent, &ns, "late", "not recorded");
+    let why = "the kernel maps were full when its cgroup was made (1026 cgroups";
+    refused_with(&warning, &ns, "late", why);
+    agent.wait_line(
+        &[
+            "the kernel maps were full: ",
+            "new cgroups were not followed",
+        ],
+        Duration::from_secs(10),
+    );
+    let (_, text) = get(&listen, "/metrics");
+    assert_eq!(refused(&text), (0, 1));
+    assert_eq!(metric(&text, "seccomp_recorder_kernel_map_capacity"), 1026);
+    // The container's own cgroup and at most 1025 of its children found a slot.
+    let kernel_refused = metric(&text, "seccomp_recorder_kernel_map_refused_total");
+    assert!(kernel_refused >= (CHILDREN - 1025) as u64, "{text}");
+
+    // The full container is still recorded after the refusal.
+    let pid = cri.pid(&id);
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::/"));
+    let rel = rel.expect("a cgroup2 line");
+    let mount = seccomp_recorder::cgroup::mount_point().unwrap();
+    std::fs::create_dir(mount.join(rel).join("go")).unwrap();
+    said_by(&cri, &full, "times ret=");
+    cri.remove_pod(&late);
+    cri.remove_pod(&full);
+    wait_calls(
+        &dir.join(&ns).join("full/app.json"),
+        &["getpriority", "getppid", "times"],
+        &agent,
+    );
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+    assert_eq!(entries(&dir.join(&ns)), ["full"]);
+    // Following went on without a hitch: the cgroups the kernel had no room for were
+    // dropped like any other.
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(r#""level":"error""#))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    logs::json_lines(&log, from);
+}
+
+/// Waits for the log of `pod`'s container `app` to hold `needle`; fails with the log.
+fn said_by(cri: &Client, pod: &Pod, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = cri.log(pod, "app");
+        if log.contains(needle) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {needle:?} in 60 s: {log}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The agent's warning about a refused container: a JSON line naming it, and why.
+fn refused_with(warning: &str, ns: &str, workload: &str, why: &str) {
+    let w: serde_json::Value = serde_json::from_str(warning).unwrap();
+    assert_eq!(w["level"], "warn", "{w}");
+    assert_eq!(
+        (&w["namespace"], &w["workload"], &w["container"]),
+        (&ns.into(), &workload.into(), &"app".into()),
+        "{w}"
+    );
+    assert!(w["message"].as_str().unwrap().contains(why), "{w}");
+}
+
+/// targets_refused_total for reasons max_targets and map_full, from /metrics.
+fn refused(text: &str) -> (u64, u64) {
+    let by = |reason: &str| {
+        let name = format!("seccomp_recorder_targets_refused_total{{reason=\"{reason}\"}}");
+        metric(text, &name)
+    };
+    (by("max_targets"), by("map_full"))
 }
 
 /// A recorded pod whose container makes `getpriority` and sleeps; returns it once the

@@ -58,8 +58,8 @@ impl Tracer {
     pub(crate) fn remove_target(&mut self, cgroup: u64) -> Result<(), TraceError> {
         let mut map: BpfHashMap<_, _, _> = self.map_mut(&maps::TARGETS)?;
         match map.remove(&cgroup) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(e) => Err(map_err("remove from", maps::TARGETS.name)(e)),
+            Err(e) if !absent(&e) => Err(map_err("remove from", maps::TARGETS.name)(e)),
+            _ => Ok(()),
         }
     }
 
@@ -67,8 +67,8 @@ impl Tracer {
     pub(crate) fn remove_born(&mut self, cgroup: u64) -> Result<(), TraceError> {
         let mut map: BpfHashMap<_, _, _> = self.map_mut(&maps::BORN)?;
         match map.remove(&cgroup) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(e) => Err(map_err("remove from", maps::BORN.name)(e)),
+            Err(e) if !absent(&e) => Err(map_err("remove from", maps::BORN.name)(e)),
+            _ => Ok(()),
         }
     }
 
@@ -83,5 +83,36 @@ impl Tracer {
             out.insert(id, (b.parent, name));
         }
         Ok(out)
+    }
+}
+
+/// Whether a removal failed only because the key was not there, as for a new cgroup the
+/// kernel had no room for: aya 0.14 reports that as the syscall's ENOENT.
+fn absent(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aya::sys::SyscallError;
+
+    fn failed(errno: i32) -> MapError {
+        MapError::SyscallError(SyscallError {
+            call: "bpf_map_delete_elem",
+            io_error: std::io::Error::from_raw_os_error(errno),
+        })
+    }
+
+    #[test]
+    fn a_missing_key_is_absent_and_other_failures_are_errors() {
+        assert!(absent(&failed(libc::ENOENT)));
+        assert!(absent(&MapError::KeyNotFound));
+        assert!(!absent(&failed(libc::EPERM)));
+        assert!(!absent(&failed(libc::EINVAL)));
     }
 }
