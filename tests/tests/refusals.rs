@@ -1,6 +1,7 @@
 //! `watch-refusals`: a process enforced on this host with a filter carrying
 //! SECCOMP_FILTER_FLAG_LOG has its refused calls shown live, through the audit multicast
-//! group (with and without auditd) and through /dev/kmsg.
+//! group (with and without auditd) and through /dev/kmsg, each asked for with --source;
+//! without it, the path the probe picks (the kernel path where the kernel accepts it).
 
 use seccomp_recorder_tests::auditd::{Auditd, audit_status};
 use seccomp_recorder_tests::runc::{Container, Rootfs, record_created, runc13};
@@ -164,20 +165,96 @@ fn workload(s: &Scratch) -> PathBuf {
     compile("refuse_getpriority", &s.0, &[])
 }
 
+/// The audit path, asked for: without it a kernel that accepts the fexit program gives
+/// the kernel path, whose lines count per cgroup and which sees refusals whatever the
+/// filter's flags.
+const NETLINK: [&str; 2] = ["--source", "netlink"];
+
+/// Whether an audit daemon is registered, as the kernel says, in the watch's words.
+fn auditd_said() -> String {
+    match audit_status("pid").as_str() {
+        "0" => "no auditd is running".to_string(),
+        pid => format!("auditd, pid {pid}, is running"),
+    }
+}
+
+/// The kernel path's lines for the workload run in our cgroup, until they count 3
+/// refusals; returns when the first arrived.
+fn counted_three(watch: &Watch) -> Instant {
+    let tag = format!("syscall=getpriority cgroup={}", own_cgroup());
+    let (mut counted, mut first) = (0, None);
+    while counted < 3 {
+        let Some((at, line)) = watch.lines_with(&tag, 1, Duration::from_secs(5)).pop() else {
+            panic!("the kernel path showed {counted} of 3 refusals");
+        };
+        assert!(line.starts_with("refused count="), "{line}");
+        first.get_or_insert(at);
+        counted += line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("count=")?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no count in {line}"));
+    }
+    assert_eq!(counted, 3);
+    first.unwrap()
+}
+
+/// Without --source the watch probes, and says which path it took and why; what it says
+/// is the path it reads. The kernel path (where this kernel accepts the fexit program)
+/// shows, within 1 s, refusals under a filter without the log flag, which no audit record
+/// reports. Otherwise the one-line reason is given, the audit multicast group is preferred
+/// to /dev/kmsg, and a flagged refusal is shown within 1 s as an audit record.
+#[test]
+fn without_a_source_the_watch_says_which_path_it_took_and_why() {
+    let s = Scratch::new("refusals-default");
+    let program = workload(&s);
+    let _k = kernel();
+    let watch = Watch::start(&[]);
+    let said = watch.said.join("\n");
+    if said.contains("watching seccomp refusals through the kernel path") {
+        assert!(
+            said.contains("because this kernel accepted the program"),
+            "{said}"
+        );
+        let (_, started) = refuse(&program, 3, &["nolog"]);
+        let latency = counted_three(&watch).duration_since(started);
+        assert!(latency < Duration::from_secs(1), "shown after {latency:?}");
+        let summary = watch.stop();
+        let row = format!("getpriority (x86_64) cgroup={}", own_cgroup());
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.trim_start().starts_with("3  ") && l.contains(&row)),
+            "{summary}"
+        );
+        return;
+    }
+    let why = said
+        .split_once("the kernel path (fexit on __secure_computing) is not available here: ")
+        .and_then(|(_, w)| w.split_once("; using the audit path"))
+        .map(|(why, _)| why)
+        .unwrap_or_else(|| panic!("neither path said with a reason: {said}"));
+    assert!(!why.trim().is_empty() && !why.contains('\n'), "{said}");
+    let group = format!(
+        "through the audit netlink multicast group: joined the audit multicast group ({}",
+        auditd_said()
+    );
+    assert!(said.contains(&group), "{said}");
+    shown_within_a_second(&watch, &program);
+    let _ = watch.stop();
+}
+
 #[test]
 fn netlink_shows_a_refusal_within_a_second() {
     let s = Scratch::new("refusals-netlink");
     let program = workload(&s);
     let _k = kernel();
-    let watch = Watch::start(&[]);
-    assert!(
-        watch
-            .said
-            .iter()
-            .any(|l| l.contains("audit multicast group")),
-        "probe did not pick the multicast group: {:?}",
-        watch.said
+    let watch = Watch::start(&NETLINK);
+    let said = watch.said.join("\n");
+    let group = format!(
+        "through the audit netlink multicast group: asked for ({}",
+        auditd_said()
     );
+    assert!(said.contains(&group), "{said}");
     shown_within_a_second(&watch, &program);
     let summary = watch.stop();
     assert!(
@@ -195,7 +272,7 @@ fn a_filter_without_the_log_flag_shows_nothing() {
     let s = Scratch::new("refusals-nolog");
     let program = workload(&s);
     let _k = kernel();
-    let watch = Watch::start(&["--source", "netlink"]);
+    let watch = Watch::start(&NETLINK);
     let (unlogged, _) = refuse(&program, 3, &["nolog"]);
     // The kernel sends records in order: once the logged run's line is in, any line of
     // the unlogged run would have come before it.
@@ -271,7 +348,7 @@ fn netlink_shows_a_refusal_while_auditd_runs() {
     let _k = kernel();
     no_auditd_running();
     let auditd = Auditd::start(&s);
-    let watch = Watch::start(&[]);
+    let watch = Watch::start(&NETLINK);
     let said = watch.said.join("\n");
     assert!(
         said.contains(&format!("auditd, pid {}, is running", auditd.child.id())),
@@ -304,7 +381,7 @@ fn only_the_cgroup_asked_for() {
     let name = format!("scr-refusals-{}", std::process::id());
     let cgroup = mount.join(&name);
     std::fs::create_dir_all(&cgroup).unwrap();
-    let watch = Watch::start(&["--cgroup", &format!("/{name}")]);
+    let watch = Watch::start(&["--cgroup", &format!("/{name}"), NETLINK[0], NETLINK[1]]);
     let inside = Command::new("sh")
         .arg("-c")
         .arg(format!(
@@ -414,7 +491,7 @@ fn a_runc_13_container_refusal_is_watched() {
     c.runc_binary(&runc);
     let _k = kernel();
     c.create();
-    let watch = Watch::start(&["--container", c.short()]);
+    let watch = Watch::start(&["--container", c.short(), NETLINK[0], NETLINK[1]]);
     let started = Instant::now();
     c.start();
     let out = c.stdout();
@@ -513,7 +590,7 @@ fn a_recorded_profile_with_the_flag_reports_what_it_lacks() {
     enforced.runc_binary(&runc).seccomp(profile);
     let _k = kernel();
     enforced.create();
-    let watch = Watch::start(&["--container", enforced.short()]);
+    let watch = Watch::start(&["--container", enforced.short(), NETLINK[0], NETLINK[1]]);
     enforced.start();
     let said = enforced.stdout();
     assert!(said.contains("refused=3"), "{said}");

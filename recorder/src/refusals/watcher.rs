@@ -129,7 +129,11 @@ impl Watcher {
     pub fn open(wanted: Option<Source>) -> Result<Watcher, RefusalError> {
         let status = status();
         let (reader, why) = match wanted {
-            Some(Source::Netlink) => (netlink()?, "asked for (--source netlink)".to_string()),
+            Some(Source::Netlink) => {
+                let auditd = auditd_said(&status);
+                let why = format!("asked for ({auditd}; the group gets every record either way)");
+                (netlink()?, why)
+            }
             Some(Source::Kmsg) => (kmsg()?, "asked for (--source kmsg)".to_string()),
             None => probe(&status)?,
         };
@@ -269,15 +273,21 @@ fn kmsg() -> Result<Reader, RefusalError> {
     Ok(Reader::Kmsg(Kmsg::open().map_err(kmsg_error("open"))?))
 }
 
+/// Whether auditd runs, as the reason for reading the multicast group says it: the group
+/// gets every record either way.
+fn auditd_said(status: &Result<audit_netlink::Status, String>) -> String {
+    match status {
+        Ok(s) if s.auditd != 0 => format!("auditd, pid {}, is running", s.auditd),
+        Ok(_) => "no auditd is running".to_string(),
+        Err(_) => "auditd may or may not run".to_string(),
+    }
+}
+
 /// The multicast group where it works, else /dev/kmsg, with the reason for the choice.
 fn probe(status: &Result<audit_netlink::Status, String>) -> Result<(Reader, String), RefusalError> {
     let refused = match (host_netns(), Multicast::open()) {
         (Ok(()), Ok(m)) => {
-            let auditd = match status {
-                Ok(s) if s.auditd != 0 => format!("auditd, pid {}, is running", s.auditd),
-                Ok(_) => "no auditd is running".to_string(),
-                Err(_) => "auditd may or may not run".to_string(),
-            };
+            let auditd = auditd_said(status);
             let why = format!(
                 "joined the audit multicast group ({auditd}; the group gets every record \
                  either way)"
