@@ -392,17 +392,6 @@ fn lines(from: impl std::io::Read + Send + 'static) -> Receiver<(u64, String)> {
     rx
 }
 
-/// Resident memory of `pid` in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS in /proc/PID/status")
-}
-
 /// Refused getpriority calls a `watch-refusals` line shows for `pid` (the audit path's
 /// lines name the process, whose cgroup may be gone by then) or for `cgroup` (the kernel
 /// path's lines, one per cgroup with a `count=`); 0 for a line about something else.

@@ -5,7 +5,7 @@
 
 use seccomp_recorder_tests::auditd::{Auditd, audit_status};
 use seccomp_recorder_tests::runc::{Container, Rootfs, record_created, runc13};
-use seccomp_recorder_tests::{Scratch, bin, compile, recorder, require_root, stderr};
+use seccomp_recorder_tests::{Scratch, bin, compile, recorder, require_root, rss_kib, stderr};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -604,17 +604,6 @@ fn a_recorded_profile_with_the_flag_reports_what_it_lacks() {
             .all(|(_, l)| l.starts_with("errno ") && l.contains("syscall=getpriority")),
         "{lines:?}"
     );
-}
-
-/// Resident memory of `pid` in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS in /proc/PID/status")
 }
 
 /// A flood of refusals: the watch's memory stays flat (it counts, it keeps nothing per
