@@ -700,22 +700,21 @@ fn more_cgroups_than_the_kernel_maps_hold_is_a_clear_error_and_no_profile() {
     let out = s.path("p.json");
     // The maps hold 1025 cgroups: the command's own and 1024 made under it. 1030 children
     // leave 6 without a slot.
-    let script = r#"cg="$MOUNT$(sed -n 's/^0:://p' /proc/self/cgroup)"
+    let script = format!(
+        r#"cg="{}$(sed -n 's/^0:://p' /proc/self/cgroup)"
         for i in $(seq 1030); do mkdir "$cg/c$i" || exit 1; done
-        for i in $(seq 1030); do rmdir "$cg/c$i"; done"#;
-    let o = Command::new(bin())
-        .args([
-            "record",
-            "-o",
-            out.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            script,
-        ])
-        .env("MOUNT", cgroup_mount())
-        .output()
-        .unwrap();
+        for i in $(seq 1030); do rmdir "$cg/c$i"; done"#,
+        cgroup_mount().display()
+    );
+    let o = recorder(&[
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(
