@@ -182,13 +182,7 @@ impl Tally {
             _ => {}
         }
         let where_ = match &dir {
-            Some(d) => {
-                let mut s = format!("cgroup={}", attributor.relative(d));
-                if let Some(c) = attributor.container(d) {
-                    s.push_str(&format!(" container={c}"));
-                }
-                s
-            }
+            Some(d) => attributor.place(d),
             None => "cgroup=? (process gone)".to_string(),
         };
         let comm = r.comm.clone().unwrap_or_default();

@@ -67,13 +67,7 @@ impl Summary {
             return None;
         }
         let where_ = match &dir {
-            Some(d) => {
-                let mut s = format!("cgroup={}", attributor.relative(d));
-                if let Some(name) = attributor.container(d) {
-                    s.push_str(&format!(" container={name}"));
-                }
-                s
-            }
+            Some(d) => attributor.place(d),
             None => format!("cgroup=id:{} (gone)", c.cgroup),
         };
         let key = (where_.clone(), c.syscall_label(), c.arch_label());

@@ -92,6 +92,16 @@ impl Attributor {
         }
     }
 
+    /// Where a `watch-refusals` line says a refusal came from: `cgroup=` and, when an
+    /// engine knows it, `container=`.
+    pub fn place(&mut self, dir: &Path) -> String {
+        let mut s = format!("cgroup={}", self.relative(dir));
+        if let Some(c) = self.container(dir) {
+            s.push_str(&format!(" container={c}"));
+        }
+        s
+    }
+
     /// The cgroup of a `--container` or `--cgroup` target, now.
     pub fn resolve(&self, target: &Target) -> Result<PathBuf, String> {
         use crate::target::Resolution;
