@@ -1547,33 +1547,16 @@ fn a_complain_mode_pod_converges_to_a_profile_that_enforces() {
 /// the next pod. Every line the agent logs is JSON.
 #[test]
 fn on_crio_max_targets_refuses_new_containers_and_a_freed_slot_is_used_again() {
-    require_root();
-    let _one = small_maps();
-    let rt = seccomp_recorder_tests::crio::start(CrioOptions { pod_events: true });
-    let cri = rt.client();
-    let out = Scratch::new("agent-full");
-    let dir = out.path("localhost");
-    let listen = free_addr();
-    let mut args = localhost_args(&dir);
-    let more = [
-        "--max-targets",
-        "2",
-        "--listen",
-        &listen,
-        "--log-format",
-        "json",
-    ];
-    args.extend(more.map(String::from));
-    let from = logs::now();
-    let mut agent = start_agent(&rt, &args);
+    let mut m = SmallMaps::start("agent-full");
+    let (cri, dir, agent) = (&m.cri, m.dir.clone(), &mut m.agent);
     let ns = namespace("full");
     let recording = "recording from its start";
-    let (one, _) = start_probe_pod(&cri, &mut agent, &ns, "one", recording);
-    let (two, _) = start_probe_pod(&cri, &mut agent, &ns, "two", recording);
-    let (three, warning) = start_probe_pod(&cri, &mut agent, &ns, "three", "not recorded");
+    let (one, _) = start_probe_pod(cri, agent, &ns, "one", recording);
+    let (two, _) = start_probe_pod(cri, agent, &ns, "two", recording);
+    let (three, warning) = start_probe_pod(cri, agent, &ns, "three", "not recorded");
     let why = "2 containers already (--max-targets)";
     refused_with(&warning, &ns, "three", why);
-    let (_, text) = get(&listen, "/metrics");
+    let (_, text) = get(&m.listen, "/metrics");
     assert_eq!(refused(&text), (1, 0));
     assert_eq!(metric(&text, "seccomp_recorder_max_targets"), 2);
     assert_eq!(
@@ -1582,12 +1565,8 @@ fn on_crio_max_targets_refuses_new_containers_and_a_freed_slot_is_used_again() {
     );
 
     cri.remove_pod(&one);
-    wait_calls(
-        &dir.join(&ns).join("one/app.json"),
-        &["getpriority"],
-        &agent,
-    );
-    let (four, _) = start_probe_pod(&cri, &mut agent, &ns, "four", recording);
+    wait_calls(&dir.join(&ns).join("one/app.json"), &["getpriority"], agent);
+    let (four, _) = start_probe_pod(cri, agent, &ns, "four", recording);
     for pod in [&two, &three, &four] {
         cri.remove_pod(pod);
     }
@@ -1595,21 +1574,65 @@ fn on_crio_max_targets_refuses_new_containers_and_a_freed_slot_is_used_again() {
         wait_calls(
             &dir.join(&ns).join(name).join("app.json"),
             &["getpriority"],
-            &agent,
+            agent,
         );
     }
-    let (st, log) = agent.terminate();
-    assert!(st.success(), "{log}");
-    assert_eq!(entries(&dir.join(&ns)), ["four", "one", "two"]);
-    logs::json_lines(&log, from);
+    m.stop(&ns, &["four", "one", "two"]);
 }
 
-/// The tests whose agent has maps of 1026 cgroups, one at a time: every agent follows every
-/// new cgroup of the node, and the 1100 of the test that fills its maps would fill the
-/// other's too.
-fn small_maps() -> std::sync::MutexGuard<'static, ()> {
-    static SMALL: Mutex<()> = Mutex::new(());
-    SMALL.lock().unwrap_or_else(|e| e.into_inner())
+/// An agent with `--max-targets 2` (maps of 1026 cgroups), /metrics and JSON logs, on a
+/// CRI-O of its own so that no other test's pod takes a slot. One at a time: every agent
+/// follows every new cgroup of the node, and the 1100 of the test that fills its maps
+/// would fill the other's too.
+struct SmallMaps {
+    agent: Agent,
+    cri: Client,
+    dir: PathBuf,
+    listen: String,
+    from: f64,
+    _out: Scratch,
+    _rt: CriRuntime,
+    _one: std::sync::MutexGuard<'static, ()>,
+}
+
+impl SmallMaps {
+    fn start(tag: &str) -> SmallMaps {
+        require_root();
+        static ONE: Mutex<()> = Mutex::new(());
+        let one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let rt = seccomp_recorder_tests::crio::start(CrioOptions { pod_events: true });
+        let out = Scratch::new(tag);
+        let dir = out.path("localhost");
+        let listen = free_addr();
+        let mut args = localhost_args(&dir);
+        let more = ["--max-targets", "2", "--listen", &listen];
+        args.extend(
+            more.into_iter()
+                .chain(["--log-format", "json"])
+                .map(String::from),
+        );
+        let from = logs::now();
+        SmallMaps {
+            agent: start_agent(&rt, &args),
+            cri: rt.client(),
+            dir,
+            listen,
+            from,
+            _out: out,
+            _rt: rt,
+            _one: one,
+        }
+    }
+
+    /// Stops the agent, which must have written the profiles of `ns`'s `workloads` and no
+    /// other, and logged JSON lines only; returns its log.
+    fn stop(self, ns: &str, workloads: &[&str]) -> String {
+        let (st, log) = self.agent.terminate();
+        assert!(st.success(), "{log}");
+        assert_eq!(entries(&self.dir.join(ns)), workloads);
+        logs::json_lines(&log, self.from);
+        log
+    }
 }
 
 /// Child cgroups the filling container makes: more than the 2 + 1024 cgroups the maps
@@ -1640,25 +1663,8 @@ exec sleep 1000"#;
 /// the test's own, so that no other test's pod is refused.
 #[test]
 fn on_crio_full_kernel_maps_refuse_a_new_container_and_the_recorded_one_goes_on() {
-    require_root();
-    let _one = small_maps();
-    let rt = seccomp_recorder_tests::crio::start(CrioOptions { pod_events: true });
-    let cri = rt.client();
-    let out = Scratch::new("agent-mapfull");
-    let dir = out.path("localhost");
-    let listen = free_addr();
-    let mut args = localhost_args(&dir);
-    let more = [
-        "--max-targets",
-        "2",
-        "--listen",
-        &listen,
-        "--log-format",
-        "json",
-    ];
-    args.extend(more.map(String::from));
-    let from = logs::now();
-    let mut agent = start_agent(&rt, &args);
+    let mut m = SmallMaps::start("agent-mapfull");
+    let (cri, dir, agent) = (&m.cri, m.dir.clone(), &mut m.agent);
     let ns = namespace("mapfull");
     let full = cri.run_pod(&PodSpec::new(&ns, "full").annotate(RECORD, "true"));
     let names: Vec<String> = (0..CHILDREN).map(|i| format!("c{i}")).collect();
@@ -1681,9 +1687,9 @@ fn on_crio_full_kernel_maps_refuse_a_new_container_and_the_recorded_one_goes_on(
         &[&label, "recording from its start"],
         Duration::from_secs(30),
     );
-    said_by(&cri, &full, "getppid ret=");
+    said_by(cri, &full, "getppid ret=");
 
-    let (late, warning) = start_probe_pod(&cri, &mut agent, &ns, "late", "not recorded");
+    let (late, warning) = start_probe_pod(cri, agent, &ns, "late", "not recorded");
     let why = "the kernel maps were full when its cgroup was made (1026 cgroups";
     refused_with(&warning, &ns, "late", why);
     agent.wait_line(
@@ -1693,7 +1699,7 @@ fn on_crio_full_kernel_maps_refuse_a_new_container_and_the_recorded_one_goes_on(
         ],
         Duration::from_secs(10),
     );
-    let (_, text) = get(&listen, "/metrics");
+    let (_, text) = get(&m.listen, "/metrics");
     assert_eq!(refused(&text), (0, 1));
     assert_eq!(metric(&text, "seccomp_recorder_kernel_map_capacity"), 1026);
     // The container's own cgroup and at most 1025 of its children found a slot.
@@ -1707,17 +1713,15 @@ fn on_crio_full_kernel_maps_refuse_a_new_container_and_the_recorded_one_goes_on(
     let rel = rel.expect("a cgroup2 line");
     let mount = seccomp_recorder::cgroup::mount_point().unwrap();
     std::fs::create_dir(mount.join(rel).join("go")).unwrap();
-    said_by(&cri, &full, "times ret=");
+    said_by(cri, &full, "times ret=");
     cri.remove_pod(&late);
     cri.remove_pod(&full);
     wait_calls(
         &dir.join(&ns).join("full/app.json"),
         &["getpriority", "getppid", "times"],
-        &agent,
+        agent,
     );
-    let (st, log) = agent.terminate();
-    assert!(st.success(), "{log}");
-    assert_eq!(entries(&dir.join(&ns)), ["full"]);
+    let log = m.stop(&ns, &["full"]);
     // Following went on without a hitch: the cgroups the kernel had no room for were
     // dropped like any other.
     let errors: Vec<&str> = log
@@ -1725,7 +1729,6 @@ fn on_crio_full_kernel_maps_refuse_a_new_container_and_the_recorded_one_goes_on(
         .filter(|l| l.contains(r#""level":"error""#))
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
-    logs::json_lines(&log, from);
 }
 
 /// Waits for the log of `pod`'s container `app` to hold `needle`; fails with the log.
