@@ -147,6 +147,21 @@ pub fn recorder(args: &[&str]) -> Output {
         .expect("cannot start seccomp-recorder")
 }
 
+/// `record -o OUT -- sh -c SCRIPT`: a shell script to record, to run with `.output()`.
+pub fn record_sh(out: &Path, script: &str) -> Command {
+    let mut c = Command::new(bin());
+    c.args([
+        "record",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    c
+}
+
 /// `record --cgroup CGROUP --duration DURATION -o OUT`: a cgroup recorded for a while.
 pub fn record_cgroup(cgroup: &Path, duration: &str, out: &Path) -> Output {
     recorder(&[

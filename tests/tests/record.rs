@@ -706,15 +706,7 @@ fn more_cgroups_than_the_kernel_maps_hold_is_a_clear_error_and_no_profile() {
         for i in $(seq 1030); do rmdir "$cg/c$i"; done"#,
         cgroup_mount().display()
     );
-    let o = recorder(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let o = record_sh(&out, &script).output().unwrap();
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
     assert!(

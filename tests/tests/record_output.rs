@@ -200,16 +200,7 @@ fn a_full_disk_after_the_run_saves_the_profile_elsewhere_and_keeps_the_exit_stat
     std::fs::create_dir(&spare_dir).unwrap();
     // The command fills the disk the profile goes to, after the up-front checks passed.
     let fill = format!("cat /dev/zero > {}/fill; exit 3", tiny.0.display());
-    let o = Command::new(bin())
-        .args([
-            "record",
-            "-o",
-            out.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            &fill,
-        ])
+    let o = record_sh(&out, &fill)
         .env("TMPDIR", &spare_dir)
         .output()
         .unwrap();
@@ -432,15 +423,7 @@ fn a_command_killed_by_a_signal_is_reported_as_such() {
     require_root();
     let s = Scratch::new("out-signal");
     let out = s.path("p.json");
-    let o = recorder(&[
-        "record",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        "kill -TERM $$",
-    ]);
+    let o = record_sh(&out, "kill -TERM $$").output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(128 + 15), "{err}");
     assert!(err.contains("killed by signal 15"), "{err}");
