@@ -77,8 +77,20 @@ fn replicas_merge_into_one_profile_from_birth_and_it_is_enforced() {
     );
     assert!(!names.iter().any(|n| n == "getitimer"));
 
-    let enforced = cri.run_pod(&PodSpec::new(&ns, "enforced"));
-    let e = cri.run(&enforced, "app", &["getpriority", "getitimer"], Some(&app));
+    let enforced = enforce_recorded(&cri, &ns, &app);
+    for p in [&a, &other, &b, &enforced] {
+        cri.remove_pod(p);
+    }
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+    assert!(log.contains(&format!("{ns}/web-{hash}-x2k4q/app")), "{log}");
+}
+
+/// A pod `enforced` whose container runs under the recorded profile `app`: it starts, its
+/// recorded `getpriority` is allowed and `getitimer`, never recorded, gets ENOSYS.
+fn enforce_recorded(cri: &Client, ns: &str, app: &Path) -> Pod {
+    let enforced = cri.run_pod(&PodSpec::new(ns, "enforced"));
+    let e = cri.run(&enforced, "app", &["getpriority", "getitimer"], Some(app));
     assert_eq!(e.code, 0, "the recorded profile broke the start: {}", e.log);
     assert!(
         e.log.contains("getpriority ret=") && !e.log.contains("getpriority ret=-1 errno=38"),
@@ -90,12 +102,7 @@ fn replicas_merge_into_one_profile_from_birth_and_it_is_enforced() {
         "a call never recorded must get ENOSYS: {}",
         e.log
     );
-    for p in [&a, &other, &b, &enforced] {
-        cri.remove_pod(p);
-    }
-    let (st, log) = agent.terminate();
-    assert!(st.success(), "{log}");
-    assert!(log.contains(&format!("{ns}/web-{hash}-x2k4q/app")), "{log}");
+    enforced
 }
 
 /// A pod of the `layouts` runtime handler: `name` runs `/bin/probe CALL` with `env` in its
@@ -750,19 +757,7 @@ fn record_and_enforce_on_crio(rt: &CriRuntime, poll: &str) -> String {
     assert!(!names.iter().any(|n| n == "getitimer"), "{names:?}");
     assert_eq!(entries(&dir.join(&ns).join("web")), ["app.json"]);
 
-    let enforced = cri.run_pod(&PodSpec::new(&ns, "enforced"));
-    let e = cri.run(&enforced, "app", &["getpriority", "getitimer"], Some(&app));
-    assert_eq!(e.code, 0, "the recorded profile broke the start: {}", e.log);
-    assert!(
-        e.log.contains("getpriority ret=") && !e.log.contains("getpriority ret=-1 errno=38"),
-        "{}",
-        e.log
-    );
-    assert!(
-        e.log.contains("getitimer ret=-1 errno=38"),
-        "a call never recorded must get ENOSYS: {}",
-        e.log
-    );
+    let enforced = enforce_recorded(&cri, &ns, &app);
     for p in [&pod, &enforced] {
         cri.remove_pod(p);
     }
