@@ -46,7 +46,7 @@ use crate::oci::Access;
 use crate::profile::DefaultAction;
 use crate::refusals::{RefusalError, Source};
 use crate::target::id_from_dir_name;
-use crate::trace::{AttachKind, TraceError, Tracer};
+use crate::trace::{AttachKind, TraceError, Tracer, chain};
 use acc::{Accumulator, Tracked};
 use births::{Birth, Next, Said};
 use cri::CriError;
@@ -296,7 +296,7 @@ impl Agent {
             None => Verdict::Drop,
         };
         if let Err(e) = self.follow.scan(&mut self.tracer, &mut decide) {
-            self.error("follow", &format!("following new cgroups: {e}"));
+            self.error("follow", &format!("following new cgroups: {}", chain(&e)));
         }
     }
 
@@ -364,7 +364,10 @@ impl Agent {
 
     fn reject(&mut self, cgroup: u64) {
         if let Err(e) = self.follow.reject(&mut self.tracer, cgroup) {
-            self.error("follow", &format!("dropping cgroup {cgroup}: {e}"));
+            self.error(
+                "follow",
+                &format!("dropping cgroup {cgroup}: {}", chain(&e)),
+            );
         }
     }
 
@@ -476,7 +479,10 @@ impl Agent {
         };
         for cgroup in self.acc.finish(finished, &seen, on_push) {
             if let Err(e) = self.follow.release(&mut self.tracer, cgroup) {
-                self.error("follow", &format!("dropping cgroup {cgroup}: {e}"));
+                self.error(
+                    "follow",
+                    &format!("dropping cgroup {cgroup}: {}", chain(&e)),
+                );
             }
         }
     }
