@@ -114,8 +114,9 @@ fn layer_listing(layout: &Path, arch: &str, unpack_into: Option<&Path>) -> Vec<S
         .collect()
 }
 
-/// Only the recorder, its ELF loader and the libraries it loads, owned by root, all with
-/// the same time; and those suffice: the amd64 recorder runs chrooted into its layer.
+/// Only the recorder, its ELF loader, the libraries it loads and a CA bundle, owned by
+/// root, all with the same time; and those suffice: the amd64 recorder runs chrooted into
+/// its layer, and its registry client finds the bundle there.
 #[test]
 fn the_image_holds_the_recorder_and_its_libraries_only() {
     require_root();
@@ -149,6 +150,7 @@ fn the_image_holds_the_recorder_and_its_libraries_only() {
             format!("{libdir}libc.so.6"),
             format!("{libdir}libgcc_s.so.1"),
             "usr/bin/seccomp-recorder".to_string(),
+            "etc/ssl/certs/ca-certificates.crt".to_string(),
         ];
         wanted.sort();
         assert_eq!(files, wanted, "{arch}:\n{}", listing.join("\n"));
@@ -183,6 +185,45 @@ fn the_image_holds_the_recorder_and_its_libraries_only() {
     );
     assert!(text.contains("seccomp-recorder"), "{text}");
     assert!(!root.path("bin/sh").exists());
+    assert_ships_debians_ca_certificates(&root);
+}
+
+/// The bundle holds one certificate per file of Debian's ca-certificates package (not the
+/// host's /etc/ssl/certs, which may hold local additions), and the recorder chrooted into
+/// its layer finds it where it looks: a pull from an HTTPS registry gets as far as the
+/// network (this name never resolves) instead of stopping for want of CA certificates.
+fn assert_ships_debians_ca_certificates(root: &Scratch) {
+    let bundle = std::fs::read_to_string(root.path("etc/ssl/certs/ca-certificates.crt")).unwrap();
+    let shipped = std::fs::read_dir("/usr/share/ca-certificates/mozilla")
+        .expect("Debian's ca-certificates is installed (cargo xtask setup)")
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "crt")
+        })
+        .count();
+    assert!(shipped > 100, "{shipped} certificates in the package?");
+    assert_eq!(
+        bundle.matches("-----BEGIN CERTIFICATE-----").count(),
+        shipped
+    );
+    let out = Command::new("chroot")
+        .arg(&root.0)
+        .args(["/usr/bin/seccomp-recorder", "pull"])
+        .args(["registry.invalid/team/app:v1", "-o", "/profile.json"])
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("cannot reach registry registry.invalid")
+            && !text.contains("CA certificates"),
+        "{text}"
+    );
 }
 
 /// `push_layout` sends the index, both platforms' manifests and every blob; skopeo reads

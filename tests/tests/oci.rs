@@ -516,6 +516,50 @@ fn unreachable_registry_is_a_clear_error_and_files_stay() {
     assert_eq!(read(&existing), b"keep me\n");
 }
 
+/// Without CA certificates (SSL_CERT_FILE names an empty bundle, as in an image that ships
+/// none), a push stops before any connection with an error that says where certificates
+/// were looked for and what to do, to an HTTPS registry and to a plain-HTTP one alike (the
+/// registry client needs them to start). The client used to panic there. With
+/// SSL_CERT_FILE naming a bundle of one root, as docs/kubernetes.md has pods do with the
+/// node's bundle, the push works.
+#[test]
+fn without_ca_certificates_a_push_says_what_to_do_and_ssl_cert_file_fixes_it() {
+    let reg = Registry::start();
+    let scratch = Scratch::new("oci-no-roots");
+    let empty = write_tmp(&scratch, "empty-bundle.pem", "");
+    let file = scratch.path("profile.json");
+    std::fs::copy(fixture("oci/profile.json"), &file).unwrap();
+    let push_with = |bundle: &Path, reference: &str| {
+        let mut cmd = recorder_cmd(&scratch, &["push", file.to_str().unwrap(), reference]);
+        cmd.env("SSL_CERT_FILE", bundle).env_remove("SSL_CERT_DIR");
+        cmd.output().unwrap()
+    };
+    let plain = reg.reference("team/app-seccomp:no-roots");
+    for (reference, registry) in [
+        ("registry.invalid/team/app-seccomp:v1", "registry.invalid"),
+        (plain.as_str(), reg.addr.as_str()),
+    ] {
+        let out = push_with(&empty, reference);
+        let msg = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{msg}");
+        for part in [
+            format!("registry {registry}: no CA certificates"),
+            format!("none in SSL_CERT_FILE={}", empty.display()),
+            "set SSL_CERT_FILE to a CA bundle".to_string(),
+        ] {
+            assert!(msg.contains(&part), "{part}: {msg}");
+        }
+        // Not a network error with its retry advice: nothing was sent.
+        assert!(
+            !msg.contains("panicked") && !msg.contains("retry with"),
+            "{msg}"
+        );
+    }
+    let one_root = Path::new("/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt");
+    let out = push_with(one_root, &plain);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn bad_profiles_are_refused_before_the_network() {
     let scratch = Scratch::new("oci-bad");

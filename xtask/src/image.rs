@@ -3,8 +3,16 @@
 //! layout under `target/image/oci` (tag `latest`).
 //!
 //! Each platform's one layer holds the release recorder and exactly the shared libraries it
-//! loads (glibc's loader, libc, libgcc_s: what the ELF files name), nothing else: no shell. The amd64 libraries are the host's, the arm64 ones Debian's cross glibc
-//! the binary was linked against, so the binary always meets the glibc it was built for.
+//! loads (glibc's loader, libc, libgcc_s: what the ELF files name), and a CA bundle for
+//! registries served over HTTPS (`--push`); nothing else: no shell. The amd64 libraries are
+//! the host's, the arm64 ones Debian's cross glibc the binary was linked against, so the
+//! binary always meets the glibc it was built for.
+//!
+//! The CA bundle is Debian's ca-certificates package as shipped: its certificates
+//! concatenated in file-name order, at the path the recorder's TLS client reads first
+//! (/etc/ssl/certs/ca-certificates.crt). It is built from the package's files, not taken
+//! from the host's /etc/ssl/certs, which holds whatever the build machine's admin added or
+//! removed; the package's version is a label of the image.
 //!
 //! Reproducible: the same commit on the same machine gives the same index digest. The
 //! binaries are built with the source paths remapped; the tar entries are sorted with
@@ -24,6 +32,12 @@ pub const LAYOUT: &str = "target/image/oci";
 pub const TAG: &str = "latest";
 /// Where the recorder lives in the image; the entrypoint.
 pub const BINARY: &str = "usr/bin/seccomp-recorder";
+/// Where the CA bundle lives in the image: the first place the TLS client looks.
+pub const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+/// The Debian package the CA bundle comes from (installed by `cargo xtask setup`).
+const CA_PACKAGE: &str = "ca-certificates";
+/// Where that package keeps its certificates, one PEM file each.
+const CA_SOURCE: &str = "/usr/share/ca-certificates/";
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -81,12 +95,19 @@ pub fn run(root: &Path, args: &[String]) -> Result<ExitCode> {
 pub fn build(root: &Path) -> Result<(PathBuf, String)> {
     crate::setup()?;
     let epoch = source_date_epoch(root)?;
+    let ca = ca_bundle(root)?;
     let mut blobs = Vec::new();
     let mut manifests = Vec::new();
     for p in &PLATFORMS {
         let binary = compile(root, p)?;
-        let layer = tar(&files(p, &binary)?, epoch)?;
-        manifests.push(platform_manifest(root, p, &layer, epoch, &mut blobs)?);
+        let mut files = files(p, &binary)?;
+        files.push(File {
+            path: CA_BUNDLE.to_string(),
+            source: ca.path.clone(),
+            mode: 0o644,
+        });
+        let layer = tar(&files, epoch)?;
+        manifests.push(platform_manifest(root, p, &layer, epoch, &ca, &mut blobs)?);
     }
     let index = json!({
         "schemaVersion": 2,
@@ -172,6 +193,53 @@ fn reproducible_flags(root: &Path) -> String {
         root.display(),
         cargo_home.display()
     )
+}
+
+/// The CA bundle, written under target/image, and the package version it is from.
+struct CaBundle {
+    path: PathBuf,
+    version: String,
+}
+
+/// Debian's CA certificates as its package ships them, concatenated in file-name order.
+fn ca_bundle(root: &Path) -> Result<CaBundle> {
+    let query = Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", CA_PACKAGE])
+        .output();
+    let version = query
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|v| !v.is_empty())
+        .with_context(|| {
+            format!("the image's CA bundle comes from Debian's {CA_PACKAGE}: install it (cargo xtask setup)")
+        })?;
+    let listed = output(Command::new("dpkg").args(["-L", CA_PACKAGE]))?;
+    let mut certs: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.starts_with(CA_SOURCE) && l.ends_with(".crt"))
+        .collect();
+    certs.sort_unstable();
+    if certs.is_empty() {
+        bail!("dpkg -L {CA_PACKAGE} lists no certificate under {CA_SOURCE}");
+    }
+    let mut bundle = Vec::new();
+    for cert in certs {
+        let pem = std::fs::read(cert).with_context(|| {
+            format!("cannot read {cert}: reinstall {CA_PACKAGE} (apt-get install --reinstall {CA_PACKAGE})")
+        })?;
+        if !pem.starts_with(b"-----BEGIN CERTIFICATE-----") {
+            bail!("{cert} is not a PEM certificate: reinstall {CA_PACKAGE}");
+        }
+        bundle.extend_from_slice(&pem);
+        if !bundle.ends_with(b"\n") {
+            bundle.push(b'\n');
+        }
+    }
+    let path = root.join("target/image/ca-certificates.crt");
+    std::fs::create_dir_all(root.join("target/image"))?;
+    std::fs::write(&path, bundle).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(CaBundle { path, version })
 }
 
 /// A file of the image: its path there (no leading '/'), where it comes from, its mode.
@@ -338,6 +406,7 @@ fn platform_manifest(
     p: &Platform,
     layer: &Tar,
     epoch: u64,
+    ca: &CaBundle,
     blobs: &mut Vec<Vec<u8>>,
 ) -> Result<Value> {
     let mut platform = json!({"architecture": p.arch, "os": "linux"});
@@ -349,7 +418,7 @@ fn platform_manifest(
     config["config"] = json!({
         "Entrypoint": [format!("/{BINARY}")],
         "Env": ["PATH=/usr/bin"],
-        "Labels": labels(root, epoch)?,
+        "Labels": labels(root, epoch, ca)?,
     });
     config["rootfs"] = json!({"type": "layers", "diff_ids": [layer.diff_id]});
     let config = to_bytes(&config);
@@ -365,7 +434,7 @@ fn platform_manifest(
     Ok(d)
 }
 
-fn labels(root: &Path, epoch: u64) -> Result<Value> {
+fn labels(root: &Path, epoch: u64, ca: &CaBundle) -> Result<Value> {
     let revision = output(
         Command::new("git")
             .current_dir(root)
@@ -379,6 +448,7 @@ fn labels(root: &Path, epoch: u64) -> Result<Value> {
         "org.opencontainers.image.revision": revision,
         "org.opencontainers.image.created": rfc3339(epoch)?,
         "org.opencontainers.image.licenses": env!("CARGO_PKG_LICENSE"),
+        "io.seccomp-recorder.ca-certificates": format!("Debian {CA_PACKAGE} {}", ca.version),
     }))
 }
 

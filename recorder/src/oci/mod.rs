@@ -11,6 +11,7 @@ mod layout;
 mod pull;
 mod repository;
 pub(crate) mod spo;
+mod tls;
 mod transport;
 
 pub use auth::{Access, Credentials};
@@ -99,6 +100,13 @@ pub enum OciError {
     Digest { reference: String, detail: String },
     #[error("cannot start the network runtime")]
     Runtime(#[source] std::io::Error),
+    #[error(
+        "cannot check the HTTPS certificate of registry {registry}: no CA certificates, {looked}; \
+         set SSL_CERT_FILE to a CA bundle (PEM) or SSL_CERT_DIR to a directory of them. In a \
+         pod, mount the node's bundle (e.g. /etc/ssl/certs) and point SSL_CERT_FILE at it \
+         (docs/kubernetes.md)"
+    )]
+    NoRoots { registry: String, looked: String },
 }
 
 impl OciError {
@@ -115,6 +123,7 @@ impl OciError {
                 | OciError::BadManifest { .. }
                 | OciError::Layout { .. }
                 | OciError::Runtime(_)
+                | OciError::NoRoots { .. }
         )
     }
 }
@@ -201,7 +210,7 @@ pub fn push(
 /// a destination checked beforehand.
 pub fn push_to(profile: &[u8], what: &str, to: &Destination) -> Result<Pushed, OciError> {
     check_profile(profile, what)?;
-    let session = Session::new(&to.target, to.credentials.clone(), to.insecure);
+    let session = Session::new(&to.target, to.credentials.clone(), to.insecure)?;
     let mut pushed = runtime()?.block_on(push_async(
         &session,
         profile,
@@ -218,7 +227,7 @@ pub fn push_to(profile: &[u8], what: &str, to: &Destination) -> Result<Pushed, O
 pub fn pull(reference: &str, access: &Access) -> Result<Pulled, OciError> {
     let target = parse_reference(reference)?;
     let (credentials, mut notes) = auth::resolve(access, target.resolve_registry())?;
-    let session = Session::new(&target, credentials, access.insecure);
+    let session = Session::new(&target, credentials, access.insecure)?;
     let mut pulled = runtime()?.block_on(pull::pull_async(&session, &target))?;
     notes.append(&mut pulled.notes);
     pulled.notes = notes;

@@ -11,7 +11,6 @@ use oci_client::errors::OciDistributionError;
 use oci_client::{Reference, RegistryOperation};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Tags asked for per page; registries may send fewer and say so with a `Link` header.
 const PAGE: usize = 1000;
@@ -29,7 +28,6 @@ pub struct Repository {
     session: Session,
     rt: tokio::runtime::Runtime,
     base: Reference,
-    http: reqwest::Client,
     /// Tags asked for per page.
     page: usize,
     /// The pull token once asked for (`Some(None)`: the registry wants none).
@@ -53,17 +51,11 @@ impl Repository {
             .filter(|r| r.tag() == Some("probe") && r.digest().is_none())
             .ok_or_else(|| bad("not a repository (registry/name, lowercase, without a tag)"))?;
         let (credentials, notes) = auth::resolve(access, base.resolve_registry())?;
-        let session = Session::new(&base, credentials, access.insecure);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| OciError::Runtime(std::io::Error::other(e)))?;
+        let session = Session::new(&base, credentials, access.insecure)?;
         Ok(Repository {
-            session,
             rt: super::runtime()?,
             base,
-            http,
+            session,
             page: PAGE,
             token: RefCell::new(None),
             notes,
@@ -188,7 +180,7 @@ impl Repository {
     ) -> Result<reqwest::Response, OciDistributionError> {
         for fresh in [false, true] {
             let token = self.token(fresh).await?;
-            let mut request = self.http.request(method.clone(), url);
+            let mut request = self.session.http.request(method.clone(), url);
             if !accept.is_empty() {
                 request = request.header(reqwest::header::ACCEPT, accept.join(", "));
             }

@@ -3,6 +3,7 @@
 
 use super::OciError;
 use super::auth::Credentials;
+use super::tls;
 use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -21,6 +22,8 @@ const BACKOFF: [Duration; 3] = [
 /// A client for one registry with one set of credentials.
 pub(crate) struct Session {
     pub(crate) client: Client,
+    /// For the requests oci-client does not make (a capped manifest GET, tag listing).
+    pub(crate) http: reqwest::Client,
     pub(crate) auth: RegistryAuth,
     pub(crate) registry: String,
     pub(crate) credentials: Credentials,
@@ -28,15 +31,22 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(reference: &Reference, credentials: Credentials, insecure: bool) -> Session {
+    pub(crate) fn new(
+        reference: &Reference,
+        credentials: Credentials,
+        insecure: bool,
+    ) -> Result<Session, OciError> {
         let registry = reference.resolve_registry().to_string();
         let plain_http = insecure || is_loopback(&registry);
+        tls::require_roots(&registry, plain_http)?;
         let protocol = if plain_http {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
         } else {
             ClientProtocol::Https
         };
-        let client = Client::new(ClientConfig {
+        // try_from, not new: new falls back to a default client on error, and says so only
+        // in a log line.
+        let client = Client::try_from(ClientConfig {
             protocol,
             // Profiles are at most 1 MiB: one POST + PUT per blob suffices and every
             // registry takes it, chunked uploads do not add anything.
@@ -44,18 +54,24 @@ impl Session {
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
             ..Default::default()
-        });
+        })
+        .map_err(|e| OciError::Runtime(std::io::Error::other(detail(&e))))?;
         let auth = match &credentials.basic {
             Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
             None => RegistryAuth::Anonymous,
         };
-        Session {
+        Ok(Session {
             client,
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| OciError::Runtime(std::io::Error::other(detail(&e))))?,
             auth,
             registry,
             credentials,
             plain_http,
-        }
+        })
     }
 
     /// Runs `op` until it succeeds, fails for good, or the retries run out.
@@ -201,11 +217,8 @@ impl Session {
             r.resolve_registry(),
             r.repository()
         );
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .build()?;
-        let mut request = http
+        let mut request = self
+            .http
             .get(&url)
             .header(reqwest::header::ACCEPT, accepted.join(", "));
         request = match (token, &self.credentials.basic) {
@@ -358,6 +371,7 @@ mod tests {
             credentials,
             false,
         )
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
