@@ -2,8 +2,7 @@
 //! per cgroup and syscall whose count grew.
 
 use anyhow::Result;
-use seccomp_recorder::refusals::{Attributor, KernelCount, KernelPath, within};
-use std::collections::HashMap;
+use seccomp_recorder::refusals::{Attributor, Counts, KernelCount, KernelPath, within};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +20,10 @@ pub fn watch(
     duration: Option<Duration>,
 ) -> Result<ExitCode> {
     let started = Instant::now();
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        counts: Counts::new(KEYS),
+        elsewhere: 0,
+    };
     let mut out = std::io::stdout().lock();
     let mut lost = 0;
     let mut last = false;
@@ -46,10 +48,8 @@ pub fn watch(
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Default)]
 struct Summary {
-    counts: HashMap<(String, String, String), u64>,
-    overflow: u64,
+    counts: Counts<(String, String, String)>,
     elsewhere: u64,
 }
 
@@ -71,14 +71,7 @@ impl Summary {
             None => format!("cgroup=id:{} (gone)", c.cgroup),
         };
         let key = (where_.clone(), c.syscall_label(), c.arch_label());
-        let room = self.counts.len() < KEYS;
-        match self.counts.get_mut(&key) {
-            Some(n) => *n += c.count,
-            None if room => {
-                self.counts.insert(key, c.count);
-            }
-            None => self.overflow += c.count,
-        }
+        self.counts.add_n(&key, c.count);
         Some(format!(
             "refused count={} arch={} syscall={} {where_}",
             c.count,
@@ -88,15 +81,16 @@ impl Summary {
     }
 
     fn print(&self, lost: u64) {
-        let total: u64 = self.counts.values().sum::<u64>() + self.overflow;
+        let total = self.counts.total();
         eprintln!("watch-refusals: {total} refused calls counted by the kernel path");
-        let mut all: Vec<_> = self.counts.iter().collect();
-        all.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-        for ((where_, syscall, arch), n) in all {
+        for ((where_, syscall, arch), n) in self.counts.sorted() {
             eprintln!("  {n:>8}  {syscall} ({arch}) {where_}");
         }
-        if self.overflow > 0 {
-            eprintln!("  {:>8}  under keys past the first {KEYS}", self.overflow);
+        if self.counts.overflow() > 0 {
+            eprintln!(
+                "  {:>8}  under keys past the first {KEYS}",
+                self.counts.overflow()
+            );
         }
         eprintln!(
             "skipped: {} from cgroups outside --cgroup/--container; lost: {lost} refusals \

@@ -86,6 +86,15 @@ fn counts_stay_bounded() {
 }
 
 #[test]
+fn kernel_counts_are_added_many_at_once_and_bounded_alike() {
+    let mut c = Counts::new(1);
+    assert_eq!(c.add_n(&"a", 7), Added::First);
+    assert_eq!(c.add_n(&"a", 3), Added::Again);
+    assert_eq!(c.add_n(&"b", 5), Added::Overflow);
+    assert_eq!((c.get(&"a"), c.overflow(), c.total()), (10, 5, 15));
+}
+
+#[test]
 fn within_a_cgroup_or_below() {
     let wanted = [std::path::PathBuf::from("/sys/fs/cgroup/a")];
     assert!(within(std::path::Path::new("/sys/fs/cgroup/a"), &wanted));
