@@ -107,6 +107,16 @@ impl Agent {
         }
     }
 
+    /// Waits for a sample starting with `needle` in the /metrics it serves at `addr`.
+    pub fn wait_metric(&self, addr: &str, needle: &str, timeout: Duration) -> String {
+        self.wait_for(&format!("{needle} in /metrics"), timeout, |_| {
+            let (_, body) = get(addr, "/metrics");
+            body.lines()
+                .find(|l| l.starts_with(needle))
+                .map(String::from)
+        })
+    }
+
     /// Its process id, for figures read from /proc.
     pub fn pid(&self) -> u32 {
         self.child.lock().unwrap().id()

@@ -67,6 +67,20 @@ fn runc13_handler(dir: &Path) -> String {
     )
 }
 
+/// overlayfs where the kernel has it or can load it; else `native` (copies, no kernel
+/// support needed): a vmtest guest boots without the overlay module, and the host's
+/// /lib/modules, which its root shows, is not the guest kernel's.
+fn snapshotter() -> &'static str {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let loadable = Path::new("/lib/modules").join(release.trim()).is_dir();
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if loadable || filesystems.lines().any(|l| l.ends_with("\toverlay")) {
+        "overlayfs"
+    } else {
+        "native"
+    }
+}
+
 impl CriRuntime {
     /// One containerd with its CRI plugin per test binary.
     pub fn get() -> &'static CriRuntime {
@@ -102,6 +116,7 @@ impl CriRuntime {
   enable_selinux = false
   [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"
+    snapshotter = "{snapshotter}"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
@@ -113,6 +128,7 @@ impl CriRuntime {
 "#,
             d = dir.display(),
             pause = PAUSE_IMAGE,
+            snapshotter = snapshotter(),
         ) + &runc13_handler(&dir);
         note_host_dirs();
         remove_cgroup_parent_at_exit(CGROUP_ROOT);
@@ -124,7 +140,8 @@ impl CriRuntime {
             dir,
             sock,
         };
-        wait_until("containerd's CRI", Duration::from_secs(30), || {
+        // A vmtest guest (emulated, on a loaded machine) takes up to a minute.
+        wait_until("containerd's CRI", Duration::from_secs(120), || {
             c.sock.exists() && c.try_client().is_ok()
         });
         for (name, config) in [
@@ -140,6 +157,7 @@ impl CriRuntime {
                     .arg("-a")
                     .arg(&c.sock)
                     .args(["-n", "k8s.io", "images", "import", "--index-name", name])
+                    .args(["--snapshotter", snapshotter()])
                     .arg(&archive),
             );
         }

@@ -1349,22 +1349,6 @@ fn flagged_profile(path: &Path) {
     std::fs::write(path, p.to_string()).unwrap();
 }
 
-/// Waits for `needle` in the agent's /metrics.
-fn wait_metric(addr: &str, needle: &str, agent: &Agent, until: Instant) -> String {
-    loop {
-        let (_, body) = get(addr, "/metrics");
-        if let Some(line) = body.lines().find(|l| l.starts_with(needle)) {
-            return line.to_string();
-        }
-        assert!(
-            Instant::now() < until,
-            "no {needle} in /metrics:\n{body}\n{}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The agent's line naming the refusal path: the audit multicast group as asked for, or,
 /// probed, the kernel path or the reason why not and the group; the group's reason says
 /// whether auditd runs.
@@ -1449,7 +1433,11 @@ fn reported_within_5_s(rt: &CriRuntime, tag: &str, with_auditd: bool, source: Op
         "seccomp_recorder_refusals_total{{namespace=\"{ns}\",workload=\"web\",container=\"app\",\
          syscall=\"getpriority\",arch=\"x86_64\"}}"
     );
-    let line = wait_metric(&addr, &sample, &agent, until);
+    let line = agent.wait_metric(
+        &addr,
+        &sample,
+        until.saturating_duration_since(Instant::now()),
+    );
     assert!(line.ends_with(" 1"), "{line}");
     let logged = agent.wait_line(
         &["refusal:", &format!("{ns}/web/app"), "getpriority"],

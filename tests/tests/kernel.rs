@@ -8,6 +8,9 @@
 //! was booted to run: a missing one fails). Lines starting with `vmtest-fact:` and
 //! `vmtest-note:` go to the harness's support table.
 
+#[path = "kernel/pods.rs"]
+mod pods;
+
 use seccomp_recorder::arch::Arch;
 use seccomp_recorder::record::{self, Options};
 use seccomp_recorder::refusals::{Attributor, KernelPath};

@@ -113,7 +113,7 @@ fn file(data: Vec<u8>) -> Entry {
 }
 
 fn init_script(stage: &Stage, modules: &[String]) -> String {
-    let env = [
+    let mut env = vec![
         "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string(),
         "HOME=/tmp".into(),
         "TMPDIR=/tmp".into(),
@@ -121,8 +121,11 @@ fn init_script(stage: &Stage, modules: &[String]) -> String {
         format!("SECCOMP_RECORDER_BIN={}", stage.recorder),
         format!("SECCOMP_RECORDER_WORKLOADS={}", stage.workloads),
         format!("SECCOMP_RECORDER_REQUIRE_ABIS={}", stage.abis),
-    ]
-    .join(" ");
+    ];
+    if let Some(why) = stage.no_cri {
+        env.push(format!("SECCOMP_RECORDER_NO_CRI={}", shell_quote(why)));
+    }
+    let env = env.join(" ");
     format!(
         r#"#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
@@ -142,6 +145,8 @@ mount -t tmpfs run /root/run
 mount -t bpf bpf /root/sys/fs/bpf
 mount -t tracefs tracefs /root/sys/kernel/tracing
 mount -t debugfs debugfs /root/sys/kernel/debug
+# containerd's CRI and the agent's --listen serve on 127.0.0.1.
+ip link set lo up
 echo "vmtest-kernel: $(uname -r) $(uname -m)"
 chroot /root /bin/env -i {env} {test} --test-threads=1 --nocapture
 echo "vmtest-exit: $?"
@@ -355,6 +360,7 @@ mod tests {
             workloads: String::new(),
             abis: "x86_64",
             checkout: Some("/tmp/it's here".into()),
+            no_cri: None,
         };
         let script = init_script(&stage, &[]);
         let at = |needle: &str| {
@@ -366,6 +372,33 @@ mod tests {
         let share = at(r"checkout '/root/tmp/it'\''s here'; then");
         let tests = at("chroot /root ");
         assert!(tmpfs < share && share < tests, "{script}");
+    }
+
+    /// The reason a guest cannot run the CRI reaches the tests as one variable, spaces and
+    /// quotes and all, through the shell that runs the init script.
+    #[test]
+    fn the_no_cri_reason_reaches_the_tests_whole() {
+        let why = "the staged root's \"containerd\" is missing";
+        let stage = Stage {
+            root: "/".into(),
+            busybox: "/bin/busybox".into(),
+            // Prints the environment; the test binary's arguments become its $0 and $1.
+            test_bin: "/bin/sh -c env".into(),
+            recorder: String::new(),
+            workloads: String::new(),
+            abis: "x86_64",
+            checkout: None,
+            no_cri: Some(why),
+        };
+        let script = init_script(&stage, &[]);
+        let run = script
+            .lines()
+            .find_map(|l| l.strip_prefix("chroot /root "))
+            .expect("the script runs the tests chrooted");
+        let out = Command::new("sh").arg("-c").arg(run).output().unwrap();
+        let env = String::from_utf8_lossy(&out.stdout);
+        let want = format!("SECCOMP_RECORDER_NO_CRI={why}");
+        assert!(env.lines().any(|l| l == want), "{run}\n{env}");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Stage {
     /// A host directory the guest mounts again at the same path, over its own tmpfs
     /// `/tmp` and `/run`: the checkout, which the x86_64 guest runs from, may be there.
     pub checkout: Option<PathBuf>,
+    /// Why the guest cannot run containerd's CRI, where it cannot: the pods' test says so
+    /// in the support table instead.
+    pub no_cri: Option<&'static str>,
 }
 
 pub fn prepare(root: &Path, arch: Arch, apt: &Apt) -> Result<Stage> {
@@ -66,6 +69,7 @@ fn host_stage(root: &Path, dir: &Path) -> Result<Stage> {
         workloads: workloads.display().to_string(),
         abis: "x86_64,x86,x32",
         checkout: Some(root.to_path_buf()),
+        no_cri: None,
     })
 }
 
@@ -100,6 +104,7 @@ fn aarch64_stage(root: &Path, dir: &Path, apt: &Apt) -> Result<Stage> {
         workloads: "/vmtest/workloads".into(),
         abis: "aarch64,arm",
         checkout: None,
+        no_cri: Some("the staged arm64 root has no containerd"),
     })
 }
 
