@@ -148,6 +148,7 @@ fn pods_refusals_are_reported_through_the_kernel_path_within_5_s() {
     let begun = Instant::now();
     let rt = CriRuntime::get();
     let cri_up = begun.elapsed();
+    eprintln!("pods: containerd's CRI up after {cri_up:.0?}");
     let s = Scratch::new("kpods");
     let dir = s.path("localhost");
     let addr = free_addr();
@@ -162,6 +163,7 @@ fn pods_refusals_are_reported_through_the_kernel_path_within_5_s() {
         Duration::from_secs(300),
     );
     let agent_up = begun.elapsed() - cri_up;
+    eprintln!("pods: the agent watching after {:.0?}", begun.elapsed());
     assert!(how.contains("through the kernel path"), "{how}");
     let ns = namespace("kpods");
     let client = rt.client();
@@ -184,6 +186,7 @@ fn pods_refusals_are_reported_through_the_kernel_path_within_5_s() {
         syscall: "getpriority",
     };
     let localhost_took = reported(&mut agent, &addr, &dir, &web_app);
+    eprintln!("pods: Localhost pod reported after {:.0?}", begun.elapsed());
 
     let cache = run_pod(&client, &ns, "cache");
     let command = [&["add_key"][..], &linger].concat();

@@ -58,6 +58,14 @@ fn host_stage(root: &Path, dir: &Path) -> Result<Stage> {
             compile(root, "gcc", flags, name, &out)?;
         }
     }
+    // The test image's probe (tests/src/engines.rs), for the CRI pods of kernel/pods.rs.
+    compile(
+        root,
+        "gcc",
+        &["-static"],
+        "engine_probe",
+        &workloads.join("engine_probe"),
+    )?;
     Ok(Stage {
         root: "/".into(),
         busybox: "/bin/busybox".into(),
