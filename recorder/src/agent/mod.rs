@@ -374,6 +374,12 @@ impl Agent {
     /// Keeps recording `cgroup` as container `who`.
     fn adopt(&mut self, who: &Who, placed: view::Placed, cgroup: u64, from_birth: bool) {
         let label = placed.label;
+        let mut key: Key = placed.key.clone();
+        if self.per_image {
+            key.image = image_short(&who.image);
+        }
+        // Counted before it is said: whoever reads the log line finds the count.
+        self.metrics.count(&key, Counted::Container { from_birth });
         if from_birth {
             log_key!(
                 info,
@@ -391,18 +397,13 @@ impl Agent {
                  so its runtime's start-up is missing (restart the pod to record it from birth)"
             );
         }
-        let mut key: Key = placed.key;
-        if self.per_image {
-            key.image = image_short(&who.image);
-            if key.image.is_none() {
-                log::warn!(
-                    "{label}: the runtime names its image {} without a digest: recorded \
-                     into the profile across images",
-                    who.image
-                );
-            }
+        if self.per_image && key.image.is_none() {
+            log::warn!(
+                "{label}: the runtime names its image {} without a digest: recorded \
+                 into the profile across images",
+                who.image
+            );
         }
-        self.metrics.count(&key, Counted::Container { from_birth });
         let image = who.image.clone();
         let tracked = Tracked {
             key,
