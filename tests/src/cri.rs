@@ -380,6 +380,11 @@ pub fn localhost(path: &Path) -> Option<cri::SecurityProfile> {
     })
 }
 
+/// How long a CRI call may take before the test fails: four times the slowest seen
+/// (RunPodSandbox, about 45 s in an emulated guest on a loaded machine), so that a hang
+/// shows itself long before the guest's time limit.
+const CALL_DEADLINE: Duration = Duration::from_secs(180);
+
 /// A blocking CRI client of one runtime.
 pub struct Client {
     rt: tokio::runtime::Runtime,
@@ -421,24 +426,34 @@ impl Client {
             logs: runtime.dir.join("pod-logs"),
         };
         let mut client = c.client.clone();
-        c.rt.block_on(client.version(cri::VersionRequest::default()))
+        let version = client.version(cri::VersionRequest::default());
+        // The timer needs the runtime: made inside it.
+        c.rt.block_on(async { tokio::time::timeout(CALL_DEADLINE, version).await })
+            .map_err(|_| format!("Version did not answer within {CALL_DEADLINE:?}"))?
             .map_err(|e| e.to_string())?;
         Ok(c)
     }
 
+    /// One CRI call, bounded by [`CALL_DEADLINE`]: a runtime that never answers fails the
+    /// test naming the call, with the runtime's log and what every process is waiting in.
     fn call<T, Fut>(&self, what: &str, fut: Fut) -> T
     where
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        self.rt
-            .block_on(fut)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "CRI {what} failed: {e}\n{:?} log:\n{}",
-                    self.kind,
-                    tail(&std::fs::read_to_string(&self.log_file).unwrap_or_default())
-                )
-            })
+        let log = || tail(&std::fs::read_to_string(&self.log_file).unwrap_or_default());
+        let Ok(answer) = self
+            .rt
+            .block_on(async { tokio::time::timeout(CALL_DEADLINE, fut).await })
+        else {
+            panic!(
+                "CRI {what} did not answer within {CALL_DEADLINE:?}\n{:?} log:\n{}\n{}",
+                self.kind,
+                log(),
+                crate::procs::dump()
+            )
+        };
+        answer
+            .unwrap_or_else(|e| panic!("CRI {what} failed: {e}\n{:?} log:\n{}", self.kind, log()))
             .into_inner()
     }
 

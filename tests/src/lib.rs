@@ -11,6 +11,7 @@ pub mod daemonset;
 pub mod engines;
 pub mod image;
 pub mod logs;
+pub mod procs;
 pub mod prometheus;
 pub mod registry;
 pub mod runc;
