@@ -2,10 +2,14 @@
 //! tests, on 127.0.0.1 unless asked otherwise: its own free port, config and storage under
 //! a scratch directory, stopped by PID when dropped. Each test starts its own, so tests
 //! run in parallel.
+//!
+//! [`Registry::with_tls`] serves HTTPS only, with a certificate from a CA of its own made
+//! by `openssl`, and is reached by this machine's host name: the tool speaks plain HTTP to
+//! "localhost" and loopback addresses, HTTPS to any other name.
 
 use crate::{Scratch, free_port};
-use std::net::TcpStream;
-use std::path::PathBuf;
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,29 +18,64 @@ pub struct Registry {
     pub addr: String,
     /// The `user:password` the registry accepts, when it requires one.
     pub creds: Option<String>,
+    /// For an HTTPS registry: the PEM certificate of the CA that signed its certificate.
+    pub ca: Option<PathBuf>,
     child: Option<Child>,
     dir: Scratch,
+}
+
+/// How a registry is started: where it listens, the name it is reached by, its auth and
+/// whether it serves HTTPS.
+struct Options<'a> {
+    ip: IpAddr,
+    name: String,
+    auth: Option<(&'a str, &'a str)>,
+    tls: bool,
 }
 
 impl Registry {
     /// An open registry: anyone may push and pull.
     pub fn start() -> Registry {
-        Registry::launch("127.0.0.1", None)
+        Registry::launch(Options {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            name: "127.0.0.1".to_string(),
+            auth: None,
+            tls: false,
+        })
     }
 
     /// A registry with htpasswd (bcrypt) auth accepting only `user`/`password`.
     pub fn with_auth(user: &str, password: &str) -> Registry {
-        Registry::launch("127.0.0.1", Some((user, password)))
+        Registry::launch(Options {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            name: "127.0.0.1".to_string(),
+            auth: Some((user, password)),
+            tls: false,
+        })
     }
 
-    fn launch(host: &str, auth: Option<(&str, &str)>) -> Registry {
+    /// An open registry that serves only HTTPS, its certificate signed by a CA made for
+    /// it ([`Registry::ca`]), at `<this machine's host name>:<port>`.
+    pub fn with_tls() -> Registry {
+        let (name, ip) = host_name();
+        Registry::launch(Options {
+            ip,
+            name,
+            auth: None,
+            tls: true,
+        })
+    }
+
+    fn launch(o: Options<'_>) -> Registry {
         // Another process may grab the port between our probe and the registry's bind;
         // then the registry exits and we try a fresh port.
         let mut last_log = String::new();
+        let host = o.ip.to_string();
         for _ in 0..5 {
             let dir = Scratch::new("registry");
-            let port = free_port(host);
-            let config = config(&dir, host, port, auth);
+            let port = free_port(&host);
+            let ca = o.tls.then(|| certificates(&dir, &o.name));
+            let config = config(&dir, &format!("{host}:{port}"), o.auth, o.tls);
             let log = std::fs::File::create(dir.path("registry.log")).unwrap();
             let child = Command::new("docker-registry")
                 .arg("serve")
@@ -47,8 +86,9 @@ impl Registry {
                 .spawn()
                 .expect("docker-registry is installed (cargo xtask setup installs it)");
             let mut registry = Registry {
-                addr: format!("{host}:{port}"),
-                creds: auth.map(|(u, p)| format!("{u}:{p}")),
+                addr: format!("{}:{port}", o.name),
+                creds: o.auth.map(|(u, p)| format!("{u}:{p}")),
+                ca,
                 child: Some(child),
                 dir,
             };
@@ -75,6 +115,16 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(50));
         }
         false
+    }
+
+    /// The CA certificate of an HTTPS registry, as a directory that holds only it, for
+    /// skopeo's `--cert-dir` (containers/image trusts the `*.crt` there).
+    pub fn cert_dir(&self) -> PathBuf {
+        let ca = self
+            .ca
+            .as_ref()
+            .expect("an HTTPS registry (Registry::with_tls)");
+        ca.parent().unwrap().join("skopeo-certs")
     }
 
     /// `<ip>:<port>/<name>`, e.g. `reference("team/app:v1")`.
@@ -148,14 +198,21 @@ impl Drop for Registry {
     }
 }
 
-fn config(dir: &Scratch, host: &str, port: u16, auth: Option<(&str, &str)>) -> PathBuf {
+fn config(dir: &Scratch, addr: &str, auth: Option<(&str, &str)>, tls: bool) -> PathBuf {
     let data = dir.path("data");
     std::fs::create_dir_all(&data).unwrap();
     let mut yaml = format!(
         "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-         delete:\n    enabled: true\nhttp:\n  addr: {host}:{port}\n  secret: test-only-secret\n",
+         delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: test-only-secret\n",
         data.display()
     );
+    if tls {
+        yaml.push_str(&format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            dir.path("tls/server.crt").display(),
+            dir.path("tls/server.key").display()
+        ));
+    }
     if let Some((user, password)) = auth {
         let htpasswd = dir.path("htpasswd");
         let out = Command::new("htpasswd")
@@ -176,4 +233,101 @@ fn config(dir: &Scratch, host: &str, port: u16, auth: Option<(&str, &str)>) -> P
     let path = dir.path("config.yml");
     std::fs::write(&path, yaml).unwrap();
     path
+}
+
+/// This machine's host name and the address it resolves to. The HTTPS registry is reached
+/// by it because the tool speaks HTTPS to any name but "localhost" and loopback literals.
+/// Debian's installer, and this project's CI machine, map it in /etc/hosts (to 127.0.0.1
+/// or 127.0.1.1); a machine where it does not resolve fails here, saying so.
+fn host_name() -> (String, IpAddr) {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        !name.is_empty() && name != "localhost" && name.parse::<IpAddr>().is_err(),
+        "the HTTPS registry tests reach the registry by this machine's host name, and it is \
+         {name:?}: give the machine a name of its own (hostnamectl) mapped in /etc/hosts"
+    );
+    let ip = (name.as_str(), 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.find(|a| a.is_ipv4()))
+        .map(|a| a.ip());
+    let ip = ip.unwrap_or_else(|| {
+        panic!(
+            "the HTTPS registry tests reach the registry by this machine's host name {name:?}, \
+             which resolves to no IPv4 address; map it in /etc/hosts (`127.0.1.1 {name}`, as \
+             Debian's installer does)"
+        )
+    });
+    assert!(
+        std::net::TcpListener::bind((ip, 0)).is_ok(),
+        "this machine's host name {name:?} resolves to {ip}, an address not on this machine; \
+         the HTTPS registry tests listen there: map the name to 127.0.1.1 in /etc/hosts"
+    );
+    (name, ip)
+}
+
+/// A CA and a server certificate for `name` signed by it, under `<dir>/tls`; returns the
+/// CA certificate (also copied alone into `<dir>/tls/skopeo-certs`).
+fn certificates(dir: &Scratch, name: &str) -> PathBuf {
+    let tls = dir.path("tls");
+    let ca = make_ca(&tls, "ca");
+    let ext = tls.join("server.ext");
+    std::fs::write(
+        &ext,
+        format!(
+            "subjectAltName=DNS:{name}\nbasicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+        ),
+    )
+    .unwrap();
+    let t = |file: &str| tls.join(file).display().to_string();
+    openssl(&format!(
+        "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {} -out {} -subj /CN={name}",
+        t("server.key"),
+        t("server.csr")
+    ));
+    openssl(&format!(
+        "x509 -req -in {} -CA {} -CAkey {} -set_serial 2 -days 2 -out {} -extfile {}",
+        t("server.csr"),
+        t("ca.crt"),
+        t("ca.key"),
+        t("server.crt"),
+        t("server.ext")
+    ));
+    let certs = tls.join("skopeo-certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(&ca, certs.join("ca.crt")).unwrap();
+    ca
+}
+
+/// A self-signed CA certificate `<dir>/<stem>.crt` (key `<stem>.key`), made by openssl.
+pub fn make_ca(dir: &Path, stem: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let crt = dir.join(format!("{stem}.crt"));
+    let key = dir.join(format!("{stem}.key"));
+    // Paths under the scratch directory have no spaces.
+    openssl(&format!(
+        "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {} -out {} \
+         -days 2 -subj /CN=seccomp-recorder-test-{stem} \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
+        key.display(),
+        crt.display()
+    ));
+    crt
+}
+
+/// Runs openssl with `args`, separated by white space.
+fn openssl(args: &str) {
+    let out = Command::new("openssl")
+        .args(args.split_whitespace())
+        .output()
+        .expect("openssl is installed (cargo xtask setup installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

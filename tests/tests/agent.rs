@@ -663,17 +663,21 @@ fn livez_fails_when_the_loop_is_stuck_and_not_when_the_runtime_is_away() {
     assert!(st.success(), "{log}");
 }
 
+/// Over HTTPS, to a registry whose certificate a private CA signed, trusted with
+/// `--ca-file` as docs/kubernetes.md has the DaemonSet do.
 #[test]
-fn push_publishes_an_artifact_skopeo_reads_and_prints_its_digest() {
+fn push_over_https_with_a_private_ca_publishes_what_skopeo_reads() {
     require_root();
     let rt = CriRuntime::get();
     let cri = rt.client();
-    let registry = Registry::start();
+    let registry = Registry::with_tls();
+    let ca = registry.ca.clone().unwrap();
     let out = Scratch::new("agent-push");
     let dir = out.path("localhost");
     let repo = registry.reference("team/seccomp");
     let mut args = localhost_args(&dir);
     args.extend(["--push".into(), repo.clone()]);
+    args.extend(["--ca-file".into(), ca.display().to_string()]);
     let mut agent = start_agent(rt, &args);
     let ns = namespace("push");
     let pod = cri.run_pod(&PodSpec::new(&ns, "pusher").annotate(RECORD, "true"));
@@ -683,12 +687,12 @@ fn push_publishes_an_artifact_skopeo_reads_and_prints_its_digest() {
     let digest = reference
         .strip_prefix(&format!("{repo}@"))
         .unwrap_or_else(|| panic!("not {repo}@DIGEST: {line}"));
-    let raw = run_ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]))
+    let raw = run_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=true", "--cert-dir"])
+            .arg(registry.cert_dir())
+            .arg(format!("docker://{reference}")),
+    )
     .stdout;
     assert_eq!(sha256(&raw), digest);
     let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+#[path = "oci/tls.rs"]
+mod tls;
+
 const SECCOMP_TYPE: &str = "application/vnd.cncf.seccomp-profile.config.v1+json";
 /// `printf '{}' | sha256sum`
 const EMPTY_CONFIG_DIGEST: &str =

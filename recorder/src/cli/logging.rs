@@ -22,6 +22,9 @@ const BASE_KEYS: [&str; 4] = ["ts", "level", "target", "message"];
 pub fn init(level: log::LevelFilter, format: LogFormat) {
     env_logger::Builder::new()
         .filter_level(level)
+        // It logs each refused registry certificate as an error of its own; the registry
+        // error that follows names the certificate's problem and what to do.
+        .filter_module("rustls_platform_verifier", log::LevelFilter::Off)
         .format(move |buf, record| {
             let line = Line {
                 ts: SystemTime::now(),

@@ -18,6 +18,8 @@ Examples:
       profile.json registry.example/team/app-seccomp:v1
   seccomp-recorder push --subject registry.example/team/app@sha256:... \\
       profile.json registry.example/team/app:v1-seccomp
+  seccomp-recorder push --ca-file /etc/pki/harbor-ca.pem \\
+      profile.json harbor.corp.example/team/app-seccomp:v1
 
 The artifact is what CRI-O (annotation seccomp-profile.kubernetes.cri-o.io) and Kubernetes'
 OCI seccomp profiles pull: one layer holding the profile JSON, config media type and
@@ -27,13 +29,15 @@ node's RuntimeDefault refuses (the runtime intersects the two) and artifact limi
 Credentials: --username with --password-stdin, else --authfile, else REGISTRY_USERNAME/
 REGISTRY_PASSWORD, else $REGISTRY_AUTH_FILE or ${XDG_RUNTIME_DIR}/containers/auth.json
 (podman login), else ~/.docker/config.json (docker login). HTTPS unless the registry is on
-loopback or --insecure is given. See docs/oci.md.";
+loopback or --insecure is given; the registry's certificate must chain to the system's CA
+certificates (SSL_CERT_FILE or SSL_CERT_DIR replace them) or to a --ca-file. See docs/oci.md.";
 
 const PULL_EXAMPLES: &str = "\
 Examples:
   seccomp-recorder pull registry.example/team/app-seccomp:v1 -o profile.json
   seccomp-recorder pull registry.example/team/app-seccomp@sha256:... -o profile.json
   seccomp-recorder pull 127.0.0.1:5000/team/app-seccomp:v1 | jq .syscalls
+  seccomp-recorder pull --ca-file /etc/pki/harbor-ca.pem harbor.corp.example/team/app-seccomp:v1
 
 Reads the artifacts `push` writes, those pushed with ORAS for CRI-O, and Security Profiles
 Operator artifacts (spoc push). An image index resolves to this host's linux platform.
@@ -58,6 +62,11 @@ pub struct RegistryArgs {
     /// use plain HTTP).
     #[arg(long)]
     pub insecure: bool,
+    /// Also trust the CA certificates (PEM) in this file for the registry's HTTPS
+    /// certificate, on top of the system's (a private CA: Harbor, Artifactory, a
+    /// cluster-local registry). Repeat for more files.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
 }
 
 /// The KEP-6061 warnings before a push, shared by push and `record --push`.
@@ -324,6 +333,9 @@ fn retry_command(
     if registry.insecure {
         words.push("--insecure".to_string());
     }
+    for file in &registry.ca_file {
+        words.extend(["--ca-file".to_string(), quote(&file.display().to_string())]);
+    }
     if let Some(s) = subject {
         words.extend(["--subject".to_string(), quote(s)]);
     }
@@ -357,6 +369,7 @@ pub fn access(args: &RegistryArgs) -> anyhow::Result<Access> {
         explicit,
         authfile: args.authfile.clone(),
         insecure: args.insecure,
+        ca: oci::CaFiles::load(&args.ca_file)?,
     })
 }
 
@@ -416,6 +429,7 @@ mod tests {
             password_stdin: true,
             authfile: None,
             insecure: true,
+            ca_file: vec!["/etc/my ca.pem".into()],
         };
         let again = retry_command(
             Path::new("my profile.json"),
@@ -426,7 +440,7 @@ mod tests {
         assert_eq!(
             again,
             "seccomp-recorder push --username 'ci user' --password-stdin --insecure \
-             --subject reg.example/team/app:v0 'my profile.json' reg.example/team/app:v1"
+             --ca-file '/etc/my ca.pem' --subject reg.example/team/app:v0 'my profile.json' reg.example/team/app:v1"
         );
         assert_eq!(quote("it's"), r"'it'\''s'");
         assert_eq!(quote(""), "''");

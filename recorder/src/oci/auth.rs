@@ -55,6 +55,8 @@ pub struct Access {
     pub authfile: Option<PathBuf>,
     /// Allow plain HTTP to a registry that is not on loopback.
     pub insecure: bool,
+    /// CA certificates trusted on top of the system's (`--ca-file`).
+    pub ca: super::CaFiles,
 }
 
 /// What one place holds for a registry.
@@ -201,7 +203,7 @@ mod tests {
             Access {
                 explicit: Some(c),
                 authfile: None,
-                insecure: false
+                ..Access::default()
             }
         );
         assert!(
@@ -221,7 +223,7 @@ mod tests {
         Access {
             explicit: None,
             authfile: Some(path.to_path_buf()),
-            insecure: false,
+            ..Access::default()
         }
     }
 

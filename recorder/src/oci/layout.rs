@@ -24,7 +24,7 @@ pub fn push_layout(layout: &Path, reference: &str, access: &Access) -> Result<Pu
     let top = layout.image()?;
     let plan = layout.plan(&top)?;
     let (credentials, notes) = auth::resolve(access, target.resolve_registry())?;
-    let session = Session::new(&target, credentials, access.insecure)?;
+    let session = Session::new(&target, credentials, access.insecure, &access.ca)?;
     runtime()?.block_on(push_plan(&session, &target, &plan))?;
     Ok(Pushed {
         digest: top.digest,

@@ -17,6 +17,7 @@ mod transport;
 pub use auth::{Access, Credentials};
 pub use layout::push_layout;
 pub use repository::{Artifact, Repository};
+pub use tls::CaFiles;
 
 use artifact::{ACCEPTED_MANIFESTS, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use oci_client::{Reference, RegistryOperation};
@@ -107,6 +108,20 @@ pub enum OciError {
          (docs/kubernetes.md)"
     )]
     NoRoots { registry: String, looked: String },
+    #[error("--ca-file {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("registry {registry} sent an HTTPS certificate that was refused ({problem}): {hint}")]
+    Certificate {
+        registry: String,
+        problem: String,
+        hint: String,
+    },
+    #[error("registry {registry} serves HTTPS, not plain HTTP ({detail}): {hint}")]
+    ServesHttps {
+        registry: String,
+        detail: String,
+        hint: String,
+    },
 }
 
 impl OciError {
@@ -124,6 +139,9 @@ impl OciError {
                 | OciError::Layout { .. }
                 | OciError::Runtime(_)
                 | OciError::NoRoots { .. }
+                | OciError::CaFile { .. }
+                | OciError::Certificate { .. }
+                | OciError::ServesHttps { .. }
         )
     }
 }
@@ -161,6 +179,7 @@ pub struct Destination {
     credentials: auth::Credentials,
     notes: Vec<String>,
     insecure: bool,
+    ca: CaFiles,
 }
 
 impl Destination {
@@ -186,6 +205,7 @@ impl Destination {
             credentials,
             notes,
             insecure: access.insecure,
+            ca: access.ca.clone(),
         })
     }
 }
@@ -210,7 +230,7 @@ pub fn push(
 /// a destination checked beforehand.
 pub fn push_to(profile: &[u8], what: &str, to: &Destination) -> Result<Pushed, OciError> {
     check_profile(profile, what)?;
-    let session = Session::new(&to.target, to.credentials.clone(), to.insecure)?;
+    let session = Session::new(&to.target, to.credentials.clone(), to.insecure, &to.ca)?;
     let mut pushed = runtime()?.block_on(push_async(
         &session,
         profile,
@@ -227,7 +247,7 @@ pub fn push_to(profile: &[u8], what: &str, to: &Destination) -> Result<Pushed, O
 pub fn pull(reference: &str, access: &Access) -> Result<Pulled, OciError> {
     let target = parse_reference(reference)?;
     let (credentials, mut notes) = auth::resolve(access, target.resolve_registry())?;
-    let session = Session::new(&target, credentials, access.insecure)?;
+    let session = Session::new(&target, credentials, access.insecure, &access.ca)?;
     let mut pulled = runtime()?.block_on(pull::pull_async(&session, &target))?;
     notes.append(&mut pulled.notes);
     pulled.notes = notes;

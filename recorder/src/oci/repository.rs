@@ -51,7 +51,7 @@ impl Repository {
             .filter(|r| r.tag() == Some("probe") && r.digest().is_none())
             .ok_or_else(|| bad("not a repository (registry/name, lowercase, without a tag)"))?;
         let (credentials, notes) = auth::resolve(access, base.resolve_registry())?;
-        let session = Session::new(&base, credentials, access.insecure)?;
+        let session = Session::new(&base, credentials, access.insecure, &access.ca)?;
         Ok(Repository {
             rt: super::runtime()?,
             base,

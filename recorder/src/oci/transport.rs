@@ -3,7 +3,7 @@
 
 use super::OciError;
 use super::auth::Credentials;
-use super::tls;
+use super::tls::{self, CaFiles};
 use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -28,6 +28,9 @@ pub(crate) struct Session {
     pub(crate) registry: String,
     pub(crate) credentials: Credentials,
     pub(crate) plain_http: bool,
+    /// Plain HTTP because the user asked for it, not because the registry is on loopback.
+    insecure: bool,
+    ca: CaFiles,
 }
 
 impl Session {
@@ -35,10 +38,11 @@ impl Session {
         reference: &Reference,
         credentials: Credentials,
         insecure: bool,
+        ca: &CaFiles,
     ) -> Result<Session, OciError> {
         let registry = reference.resolve_registry().to_string();
         let plain_http = insecure || is_loopback(&registry);
-        tls::require_roots(&registry, plain_http)?;
+        tls::require_roots(&registry, plain_http, ca)?;
         let protocol = if plain_http {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
         } else {
@@ -53,9 +57,10 @@ impl Session {
             use_monolithic_push: true,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
+            extra_root_certificates: ca.for_oci_client(),
             ..Default::default()
         })
-        .map_err(|e| OciError::Runtime(std::io::Error::other(detail(&e))))?;
+        .map_err(runtime_error)?;
         let auth = match &credentials.basic {
             Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
             None => RegistryAuth::Anonymous,
@@ -65,12 +70,15 @@ impl Session {
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .read_timeout(Duration::from_secs(60))
+                .tls_certs_merge(ca.for_reqwest().map_err(runtime_error)?)
                 .build()
-                .map_err(|e| OciError::Runtime(std::io::Error::other(detail(&e))))?,
+                .map_err(runtime_error)?,
             auth,
             registry,
             credentials,
             plain_http,
+            insecure,
+            ca: ca.clone(),
         })
     }
 
@@ -114,6 +122,14 @@ impl Session {
         let registry = self.registry.clone();
         let reference = reference.to_string();
         let what = what.to_string();
+        // The TLS handshake failed, so there is no status to look at.
+        if let Some(problem) = tls::refused_certificate(&e) {
+            return OciError::Certificate {
+                hint: tls::certificate_hint(&problem, &registry, &self.ca),
+                registry,
+                problem: problem.to_string(),
+            };
+        }
         match status(&e) {
             Some(401) => OciError::Unauthorized {
                 registry,
@@ -139,6 +155,11 @@ impl Session {
                 status: code,
                 attempts,
                 detail: detail(&e),
+            },
+            Some(400) if self.plain_http && detail(&e).contains("HTTPS") => OciError::ServesHttps {
+                registry,
+                detail: detail(&e),
+                hint: self.https_hint(),
             },
             Some(_) => OciError::Refused {
                 registry,
@@ -181,6 +202,19 @@ impl Session {
         } else {
             "no credentials were found; pass --username with --password-stdin, set REGISTRY_USERNAME and \
              REGISTRY_PASSWORD, give --authfile, or log in with `podman login`/`docker login`"
+                .to_string()
+        }
+    }
+
+    /// What to do when a registry answers plain HTTP with "this is an HTTPS port".
+    fn https_hint(&self) -> String {
+        if self.insecure {
+            "leave out --insecure; if its certificate comes from a private CA, pass that CA \
+             with --ca-file FILE"
+                .to_string()
+        } else {
+            "registries on loopback (localhost, 127.0.0.0/8, [::1]) are spoken to in plain \
+             HTTP; reach this one by a host name its certificate lists"
                 .to_string()
         }
     }
@@ -279,11 +313,19 @@ fn code_status(code: &OciErrorCode) -> u16 {
     }
 }
 
+/// A refused certificate is not transient: the same one comes back on every attempt.
 fn is_transient(e: &OciDistributionError) -> bool {
     match status(e) {
         Some(code) => code >= 500 || code == 429,
-        None => matches!(e, OciDistributionError::RequestError(_)),
+        None => {
+            matches!(e, OciDistributionError::RequestError(_))
+                && tls::refused_certificate(e).is_none()
+        }
     }
+}
+
+fn runtime_error(e: impl std::error::Error) -> OciError {
+    OciError::Runtime(std::io::Error::other(detail(&e)))
 }
 
 /// The error and its causes on one line: reqwest hides "connection refused" two levels down.
@@ -332,12 +374,17 @@ fn without_html(text: &str) -> String {
     format!("{}{page}{}", &text[..start], &text[end..])
 }
 
-/// Loopback registries speak plain HTTP (as Docker and Podman assume); others need HTTPS.
-pub(crate) fn is_loopback(registry: &str) -> bool {
-    let host = match registry.strip_prefix('[') {
+/// The host of `host[:port]` or `[v6][:port]`, without brackets.
+pub(crate) fn host_of(registry: &str) -> &str {
+    match registry.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default(),
         None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),
-    };
+    }
+}
+
+/// Loopback registries speak plain HTTP (as Docker and Podman assume); others need HTTPS.
+pub(crate) fn is_loopback(registry: &str) -> bool {
+    let host = host_of(registry);
     host == "localhost"
         || host
             .parse::<std::net::IpAddr>()
@@ -370,6 +417,7 @@ mod tests {
             &"reg.example/team/app:v1".parse().unwrap(),
             credentials,
             false,
+            &CaFiles::default(),
         )
         .unwrap_or_else(|e| panic!("{e}"))
     }

@@ -111,9 +111,12 @@ fn check_flags(args: &Args, count: usize) -> Result<()> {
         || registry.password_stdin
         || registry.authfile.is_some()
         || registry.insecure
+        || !registry.ca_file.is_empty()
         || !args.kep6061.baselines.is_empty();
     if for_push && args.push.is_none() {
-        bail!("--username, --password-stdin, --authfile, --insecure and --baseline are for --push");
+        bail!(
+            "--username, --password-stdin, --authfile, --insecure, --ca-file and --baseline are for --push"
+        );
     }
     if args.push.is_some() && count > 1 {
         bail!("--push takes one target written to a file (not stdout)");

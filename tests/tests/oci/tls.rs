@@ -1,0 +1,260 @@
+//! Push and pull over HTTPS to a registry whose certificate comes from a private CA (as
+//! Harbor, Artifactory or a cluster-local registry often have): trusted with `--ca-file` or
+//! `SSL_CERT_FILE`, checked with skopeo trusting the same CA, and refused with an error that
+//! names the registry, the certificate's problem and what to do.
+
+use super::*;
+use seccomp_recorder_tests::registry::make_ca;
+
+/// The recorder's output with `args`, and `SSL_CERT_FILE`/`SSL_CERT_DIR` as this
+/// machine's environment has them unless `env` sets them.
+fn run(scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
+    recorder_in(scratch, args, None, env)
+}
+
+/// What skopeo, trusting only the registry's CA (`--cert-dir`, verification on), reads at
+/// `reference`.
+fn skopeo_over_tls(reg: &Registry, reference: &str) -> Vec<u8> {
+    run_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=true", "--cert-dir"])
+            .arg(reg.cert_dir())
+            .arg(format!("docker://{reference}")),
+    )
+}
+
+/// The registry holds no repository: nothing was pushed.
+fn assert_nothing_pushed(reg: &Registry) {
+    let repos = reg.storage().join("docker/registry/v2/repositories");
+    assert!(
+        !repos.exists(),
+        "something was pushed: {:?}\n{}",
+        std::fs::read_dir(&repos).map(|d| d.count()),
+        reg.log()
+    );
+}
+
+#[test]
+fn push_and_pull_over_https_with_a_private_ca() {
+    let reg = Registry::with_tls();
+    assert!(
+        !reg.addr.starts_with("127.") && !reg.addr.starts_with("localhost"),
+        "the registry must be reached by a name the tool speaks HTTPS to: {}",
+        reg.addr
+    );
+    let ca = reg.ca.clone().unwrap();
+    let scratch = Scratch::new("oci-tls");
+    let file = fixture("oci/profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let out = run(
+        &scratch,
+        &[
+            "push",
+            "--ca-file",
+            ca.to_str().unwrap(),
+            file.to_str().unwrap(),
+            &reference,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
+
+    // An independent client that verifies the certificate against the same CA reads it.
+    let raw = skopeo_over_tls(&reg, &reference);
+    assert_eq!(sha256(&raw), digest);
+    let manifest = json(&raw);
+    assert_eq!(manifest["artifactType"], SECCOMP_TYPE);
+    assert_eq!(
+        manifest["layers"][0]["digest"],
+        sha256(&read(&file)).as_str()
+    );
+
+    // pull gives back the bytes, by tag with --ca-file and by digest with SSL_CERT_FILE
+    // naming the CA alone (it replaces the system's bundle).
+    let by_tag = scratch.path("by-tag.json");
+    let args = ["pull", "--ca-file", ca.to_str().unwrap(), &reference, "-o"];
+    let o = run(
+        &scratch,
+        &[&args[..], &[by_tag.to_str().unwrap()]].concat(),
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&by_tag), read(&file));
+    let by_digest = scratch.path("by-digest.json");
+    let pinned = format!("{}/team/app-seccomp@{digest}", reg.addr);
+    let o = run(
+        &scratch,
+        &["pull", &pinned, "-o", by_digest.to_str().unwrap()],
+        &[
+            ("SSL_CERT_FILE", ca.to_str().unwrap()),
+            ("SSL_CERT_DIR", ""),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&by_digest), read(&file));
+}
+
+/// Without the CA, or with another one, push and pull stop at the first request with an
+/// error naming the registry, the certificate's problem and the flag that fixes it: not
+/// retried, nothing pushed, no file written, exit code 2 (as for every error).
+#[test]
+fn an_untrusted_registry_certificate_is_a_clear_error() {
+    let reg = Registry::with_tls();
+    let scratch = Scratch::new("oci-tls-untrusted");
+    let other = make_ca(&scratch.path("other"), "other-ca");
+    let file = fixture("oci/profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let untrusted = format!(
+        "registry {} sent an HTTPS certificate that was refused (",
+        reg.addr
+    );
+    let check = |o: &Output, expected: &[&str]| {
+        let msg = stderr(o);
+        assert_eq!(o.status.code(), Some(2), "{msg}");
+        for part in [untrusted.as_str(), "UnknownIssuer", "--ca-file FILE"]
+            .iter()
+            .chain(expected)
+        {
+            assert!(msg.contains(part), "{part}: {msg}");
+        }
+        // Not a network failure: no retries, no "retry with" (the same command fails again),
+        // no --insecure advice (it would send the push in plain text), no panic.
+        for wrong in ["retrying", "retry with", "add --insecure", "panicked"] {
+            assert!(!msg.contains(wrong), "{wrong}: {msg}");
+        }
+    };
+    let o = run(&scratch, &["push", file.to_str().unwrap(), &reference], &[]);
+    check(&o, &["it is signed by a CA that is not among"]);
+    let with_other = format!("nor those of --ca-file {}", other.display());
+    let o = run(
+        &scratch,
+        &[
+            "push",
+            "--ca-file",
+            other.to_str().unwrap(),
+            file.to_str().unwrap(),
+            &reference,
+        ],
+        &[],
+    );
+    check(&o, &[&with_other]);
+    assert_nothing_pushed(&reg);
+
+    let existing = scratch.path("existing.json");
+    std::fs::write(&existing, "keep me\n").unwrap();
+    let o = run(
+        &scratch,
+        &["pull", &reference, "-o", existing.to_str().unwrap()],
+        &[],
+    );
+    check(&o, &[&format!("cannot pull {reference}")]);
+    assert_eq!(read(&existing), b"keep me\n");
+}
+
+/// `--insecure` (plain HTTP) against a registry that serves only HTTPS says so and what to
+/// do, rather than "refused to push".
+#[test]
+fn insecure_against_an_https_registry_says_it_serves_https() {
+    let reg = Registry::with_tls();
+    let scratch = Scratch::new("oci-tls-insecure");
+    let file = fixture("oci/profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let o = run(
+        &scratch,
+        &["push", "--insecure", file.to_str().unwrap(), &reference],
+        &[],
+    );
+    let msg = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    for part in [
+        format!("registry {} serves HTTPS, not plain HTTP", reg.addr),
+        "leave out --insecure".to_string(),
+        "--ca-file FILE".to_string(),
+    ] {
+        assert!(msg.contains(&part), "{part}: {msg}");
+    }
+    assert_nothing_pushed(&reg);
+}
+
+/// A --ca-file that cannot be used is refused before any request, naming the file; for
+/// `record --push`, before the command runs.
+#[test]
+fn a_bad_ca_file_is_refused_before_anything_is_sent() {
+    seccomp_recorder_tests::require_root();
+    let reg = Registry::with_tls();
+    let scratch = Scratch::new("oci-tls-bad-ca");
+    let file = fixture("oci/profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let missing = scratch.path("missing.pem");
+    for (ca, why) in [
+        (missing.as_path(), "cannot read it"),
+        (file.as_path(), "it holds no PEM certificate"),
+    ] {
+        let ca = ca.to_str().unwrap();
+        let o = run(
+            &scratch,
+            &["push", "--ca-file", ca, file.to_str().unwrap(), &reference],
+            &[],
+        );
+        let msg = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{msg}");
+        assert!(msg.contains(&format!("--ca-file {ca}: {why}")), "{msg}");
+    }
+    let marker = scratch.path("ran");
+    let o = run(
+        &scratch,
+        &[
+            "record",
+            "-o",
+            scratch.path("p.json").to_str().unwrap(),
+            "--push",
+            &reference,
+            "--ca-file",
+            missing.to_str().unwrap(),
+            "--",
+            "/usr/bin/touch",
+            marker.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let msg = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(msg.contains("cannot read it"), "{msg}");
+    assert!(!marker.exists(), "the command ran: {msg}");
+    assert!(reg.requests().is_empty(), "{:?}", reg.requests());
+}
+
+/// `record --push` publishes over HTTPS with --ca-file.
+#[test]
+fn record_push_over_https_with_a_private_ca() {
+    seccomp_recorder_tests::require_root();
+    let reg = Registry::with_tls();
+    let ca = reg.ca.clone().unwrap();
+    let scratch = Scratch::new("oci-tls-record");
+    let out = scratch.path("recorded.json");
+    let reference = reg.reference("team/recorded:v1");
+    let o = run(
+        &scratch,
+        &[
+            "record",
+            "-o",
+            out.to_str().unwrap(),
+            "--push",
+            &reference,
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--",
+            "/bin/true",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let digest = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let raw = skopeo_over_tls(&reg, &reference);
+    assert_eq!(sha256(&raw), digest);
+    assert_eq!(
+        json(&raw)["layers"][0]["digest"],
+        sha256(&read(&out)).as_str()
+    );
+}
