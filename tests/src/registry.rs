@@ -24,13 +24,13 @@ pub struct Registry {
     dir: Scratch,
 }
 
-/// How a registry is started: where it listens, the name it is reached by, its auth and
-/// whether it serves HTTPS.
+/// How a registry is started: where it listens, the name it is reached by, its auth and,
+/// when it serves HTTPS, the name its certificate is issued for.
 struct Options<'a> {
     ip: IpAddr,
     name: String,
     auth: Option<(&'a str, &'a str)>,
-    tls: bool,
+    tls: Option<String>,
 }
 
 impl Registry {
@@ -40,7 +40,7 @@ impl Registry {
             ip: IpAddr::from([127, 0, 0, 1]),
             name: "127.0.0.1".to_string(),
             auth: None,
-            tls: false,
+            tls: None,
         })
     }
 
@@ -50,7 +50,7 @@ impl Registry {
             ip: IpAddr::from([127, 0, 0, 1]),
             name: "127.0.0.1".to_string(),
             auth: Some((user, password)),
-            tls: false,
+            tls: None,
         })
     }
 
@@ -60,9 +60,21 @@ impl Registry {
         let (name, ip) = host_name();
         Registry::launch(Options {
             ip,
+            tls: Some(name.clone()),
             name,
             auth: None,
-            tls: true,
+        })
+    }
+
+    /// As [`Registry::with_tls`], but its certificate is issued for `other` only, not for
+    /// the name it is reached by.
+    pub fn with_tls_for(other: &str) -> Registry {
+        let (name, ip) = host_name();
+        Registry::launch(Options {
+            ip,
+            name,
+            auth: None,
+            tls: Some(other.to_string()),
         })
     }
 
@@ -74,8 +86,8 @@ impl Registry {
         for _ in 0..5 {
             let dir = Scratch::new("registry");
             let port = free_port(&host);
-            let ca = o.tls.then(|| certificates(&dir, &o.name));
-            let config = config(&dir, &format!("{host}:{port}"), o.auth, o.tls);
+            let ca = o.tls.as_ref().map(|issued| certificates(&dir, issued));
+            let config = config(&dir, &format!("{host}:{port}"), o.auth, ca.is_some());
             let log = std::fs::File::create(dir.path("registry.log")).unwrap();
             let child = Command::new("docker-registry")
                 .arg("serve")

@@ -12,6 +12,15 @@ fn run(scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Output {
     recorder_in(scratch, args, None, env)
 }
 
+/// The recorder's output with `args` and only `var` (SSL_CERT_FILE or SSL_CERT_DIR) set.
+fn run_trusting(scratch: &Scratch, args: &[&str], var: &str, value: &Path) -> Output {
+    let mut cmd = recorder_cmd(scratch, args);
+    cmd.env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .env(var, value);
+    cmd.output().unwrap()
+}
+
 /// What skopeo, trusting only the registry's CA (`--cert-dir`, verification on), reads at
 /// `reference`.
 fn skopeo_over_tls(reg: &Registry, reference: &str) -> Vec<u8> {
@@ -83,16 +92,52 @@ fn push_and_pull_over_https_with_a_private_ca() {
     assert_eq!(read(&by_tag), read(&file));
     let by_digest = scratch.path("by-digest.json");
     let pinned = format!("{}/team/app-seccomp@{digest}", reg.addr);
-    let o = run(
-        &scratch,
-        &["pull", &pinned, "-o", by_digest.to_str().unwrap()],
-        &[
-            ("SSL_CERT_FILE", ca.to_str().unwrap()),
-            ("SSL_CERT_DIR", ""),
-        ],
-    );
+    let args = ["pull", &pinned, "-o", by_digest.to_str().unwrap()];
+    let o = run_trusting(&scratch, &args, "SSL_CERT_FILE", &ca);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(read(&by_digest), read(&file));
+    // SSL_CERT_DIR, a directory holding the CA alone, does the same.
+    std::fs::remove_file(&by_digest).unwrap();
+    let o = run_trusting(&scratch, &args, "SSL_CERT_DIR", &reg.cert_dir());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&by_digest), read(&file));
+}
+
+/// A certificate issued for another name than the one the registry is reached by is
+/// refused even with its CA trusted, and the error names both.
+#[test]
+fn a_certificate_for_another_name_is_named() {
+    let reg = Registry::with_tls_for("other-name.example");
+    let scratch = Scratch::new("oci-tls-name");
+    let ca = reg.ca.clone().unwrap();
+    let file = fixture("oci/profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let o = run(
+        &scratch,
+        &[
+            "push",
+            "--ca-file",
+            ca.to_str().unwrap(),
+            file.to_str().unwrap(),
+            &reference,
+        ],
+        &[],
+    );
+    let msg = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    let host = reg.addr.rsplit_once(':').unwrap().0;
+    for part in [
+        format!(
+            "registry {} sent an HTTPS certificate that was refused (",
+            reg.addr
+        ),
+        "other-name.example".to_string(),
+        format!("it is not issued for the name {host};"),
+    ] {
+        assert!(msg.contains(&part), "{part}: {msg}");
+    }
+    assert!(!msg.contains("retrying"), "{msg}");
+    assert_nothing_pushed(&reg);
 }
 
 /// Without the CA, or with another one, push and pull stop at the first request with an
