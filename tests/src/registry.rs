@@ -66,6 +66,18 @@ impl Registry {
         })
     }
 
+    /// An open plain-HTTP registry at `<this machine's host name>:<port>`: the tool speaks
+    /// HTTPS to it unless told `--insecure`.
+    pub fn plain_on_host_name() -> Registry {
+        let (name, ip) = host_name();
+        Registry::launch(Options {
+            ip,
+            name,
+            auth: None,
+            tls: None,
+        })
+    }
+
     /// As [`Registry::with_tls`], but its certificate is issued for `other` only, not for
     /// the name it is reached by.
     pub fn with_tls_for(other: &str) -> Registry {

@@ -116,6 +116,12 @@ pub enum OciError {
         problem: String,
         hint: String,
     },
+    #[error(
+        "registry {registry} does not answer in TLS ({detail}): if it serves plain HTTP, add \
+         --insecure (its traffic, credentials included, is then readable on the network); \
+         otherwise check the host and port"
+    )]
+    NotTls { registry: String, detail: String },
     #[error("registry {registry} serves HTTPS, not plain HTTP ({detail}): {hint}")]
     ServesHttps {
         registry: String,
@@ -142,6 +148,7 @@ impl OciError {
                 | OciError::CaFile { .. }
                 | OciError::Certificate { .. }
                 | OciError::ServesHttps { .. }
+                | OciError::NotTls { .. }
         )
     }
 }

@@ -94,16 +94,13 @@ fn read_pem(file: &Path) -> Result<Vec<CertificateDer<'static>>, OciError> {
     Ok(certs)
 }
 
-/// The reason the registry's certificate was refused, when that is why a request failed.
-/// rustls' error sits inside (possibly nested) `io::Error`s, whose `source` skips what they
-/// wrap, so those are opened as well.
-pub(crate) fn refused_certificate(
-    e: &(dyn std::error::Error + 'static),
-) -> Option<rustls::CertificateError> {
+/// The TLS error that made a request fail, if one did. rustls' error sits inside (possibly
+/// nested) `io::Error`s, whose `source` skips what they wrap, so those are opened as well.
+pub(crate) fn handshake_error(e: &(dyn std::error::Error + 'static)) -> Option<rustls::Error> {
     let mut link = Some(e);
     while let Some(err) = link {
-        if let Some(rustls::Error::InvalidCertificate(c)) = err.downcast_ref() {
-            return Some(c.clone());
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.clone());
         }
         link = match err
             .downcast_ref::<std::io::Error>()
@@ -114,6 +111,15 @@ pub(crate) fn refused_certificate(
         };
     }
     None
+}
+
+/// Whether the handshake failed for a reason that comes back on every attempt: the
+/// certificate was refused, or what answered does not speak TLS.
+pub(crate) fn fails_every_time(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidMessage(_)
+    )
 }
 
 /// What a refused certificate means for the user and what to do about it.

@@ -123,12 +123,21 @@ impl Session {
         let reference = reference.to_string();
         let what = what.to_string();
         // The TLS handshake failed, so there is no status to look at.
-        if let Some(problem) = tls::refused_certificate(&e) {
-            return OciError::Certificate {
-                hint: tls::certificate_hint(&problem, &registry, &self.ca),
-                registry,
-                problem: problem.to_string(),
-            };
+        match tls::handshake_error(&e) {
+            Some(rustls::Error::InvalidCertificate(problem)) => {
+                return OciError::Certificate {
+                    hint: tls::certificate_hint(&problem, &registry, &self.ca),
+                    registry,
+                    problem: problem.to_string(),
+                };
+            }
+            Some(rustls::Error::InvalidMessage(_)) => {
+                return OciError::NotTls {
+                    registry,
+                    detail: detail(&e),
+                };
+            }
+            _ => {}
         }
         match status(&e) {
             Some(401) => OciError::Unauthorized {
@@ -313,13 +322,12 @@ fn code_status(code: &OciErrorCode) -> u16 {
     }
 }
 
-/// A refused certificate is not transient: the same one comes back on every attempt.
 fn is_transient(e: &OciDistributionError) -> bool {
     match status(e) {
         Some(code) => code >= 500 || code == 429,
         None => {
             matches!(e, OciDistributionError::RequestError(_))
-                && tls::refused_certificate(e).is_none()
+                && !tls::handshake_error(e).is_some_and(|t| tls::fails_every_time(&t))
         }
     }
 }

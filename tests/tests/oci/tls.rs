@@ -222,6 +222,35 @@ fn insecure_against_an_https_registry_says_it_serves_https() {
     assert_nothing_pushed(&reg);
 }
 
+/// The other way round: HTTPS to a plain-HTTP registry (reached by a name, so not taken for
+/// loopback) says it does not answer in TLS, once, and `--insecure` pushes.
+#[test]
+fn https_to_a_plain_http_registry_says_to_add_insecure() {
+    let reg = Registry::plain_on_host_name();
+    let scratch = Scratch::new("oci-tls-plain");
+    let file = fixture("oci/profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let o = run(&scratch, &["push", file.to_str().unwrap(), &reference], &[]);
+    let msg = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    for part in [
+        format!("registry {} does not answer in TLS (", reg.addr),
+        "if it serves plain HTTP, add --insecure".to_string(),
+    ] {
+        assert!(msg.contains(&part), "{part}: {msg}");
+    }
+    assert!(!msg.contains("retrying"), "{msg}");
+    assert_nothing_pushed(&reg);
+    let o = run(
+        &scratch,
+        &["push", "--insecure", file.to_str().unwrap(), &reference],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let digest = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    assert_eq!(sha256(&skopeo_raw(&reference, None)), digest);
+}
+
 /// A --ca-file that cannot be used is refused before any request, naming the file; for
 /// `record --push`, before the command runs.
 #[test]
