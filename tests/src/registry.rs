@@ -31,6 +31,8 @@ struct Options<'a> {
     name: String,
     auth: Option<(&'a str, &'a str)>,
     tls: Option<String>,
+    /// The server certificate is signed by an intermediate CA the CA signed.
+    intermediate: bool,
 }
 
 impl Registry {
@@ -41,6 +43,7 @@ impl Registry {
             name: "127.0.0.1".to_string(),
             auth: None,
             tls: None,
+            intermediate: false,
         })
     }
 
@@ -51,6 +54,7 @@ impl Registry {
             name: "127.0.0.1".to_string(),
             auth: Some((user, password)),
             tls: None,
+            intermediate: false,
         })
     }
 
@@ -63,6 +67,21 @@ impl Registry {
             tls: Some(name.clone()),
             name,
             auth: None,
+            intermediate: false,
+        })
+    }
+
+    /// An HTTPS registry as a company runs one: htpasswd auth accepting only
+    /// `user`/`password`, and a certificate signed by an intermediate CA, which it sends
+    /// along; [`Registry::ca`] is the root.
+    pub fn with_tls_and_auth(user: &str, password: &str) -> Registry {
+        let (name, ip) = host_name();
+        Registry::launch(Options {
+            ip,
+            tls: Some(name.clone()),
+            name,
+            auth: Some((user, password)),
+            intermediate: true,
         })
     }
 
@@ -75,6 +94,7 @@ impl Registry {
             name,
             auth: None,
             tls: None,
+            intermediate: false,
         })
     }
 
@@ -87,6 +107,7 @@ impl Registry {
             name,
             auth: None,
             tls: Some(other.to_string()),
+            intermediate: false,
         })
     }
 
@@ -98,7 +119,7 @@ impl Registry {
         for _ in 0..5 {
             let dir = Scratch::new("registry");
             let port = free_port(&host);
-            let ca = o.tls.as_ref().map(|issued| certificates(&dir, issued));
+            let ca = (o.tls.as_ref()).map(|issued| certificates(&dir, issued, o.intermediate));
             let config = config(&dir, &format!("{host}:{port}"), o.auth, ca.is_some());
             let log = std::fs::File::create(dir.path("registry.log")).unwrap();
             let child = Command::new("docker-registry")
@@ -233,7 +254,7 @@ fn config(dir: &Scratch, addr: &str, auth: Option<(&str, &str)>, tls: bool) -> P
     if tls {
         yaml.push_str(&format!(
             "  tls:\n    certificate: {}\n    key: {}\n",
-            dir.path("tls/server.crt").display(),
+            dir.path("tls/chain.crt").display(),
             dir.path("tls/server.key").display()
         ));
     }
@@ -293,38 +314,63 @@ fn host_name() -> (String, IpAddr) {
     (name, ip)
 }
 
-/// A CA and a server certificate for `name` signed by it, under `<dir>/tls`; returns the
-/// CA certificate (also copied alone into `<dir>/tls/skopeo-certs`).
-fn certificates(dir: &Scratch, name: &str) -> PathBuf {
+/// A CA and a server certificate for `name` signed by it (through an intermediate CA when
+/// `intermediate`), under `<dir>/tls`; returns the CA certificate (also copied alone into
+/// `<dir>/tls/skopeo-certs`). The registry sends `chain.crt`: its certificate, then the
+/// intermediate's, as servers with such a chain do.
+fn certificates(dir: &Scratch, name: &str, intermediate: bool) -> PathBuf {
     let tls = dir.path("tls");
     let ca = make_ca(&tls, "ca");
-    let ext = tls.join("server.ext");
-    std::fs::write(
-        &ext,
-        format!(
+    let mut signer = "ca";
+    if intermediate {
+        issue(
+            &tls,
+            "intermediate",
+            "/CN=seccomp-recorder-test-intermediate",
+            "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n",
+            signer,
+        );
+        signer = "intermediate";
+    }
+    issue(
+        &tls,
+        "server",
+        &format!("/CN={name}"),
+        &format!(
             "subjectAltName=DNS:{name}\nbasicConstraints=critical,CA:FALSE\n\
              keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
         ),
-    )
-    .unwrap();
-    let t = |file: &str| tls.join(file).display().to_string();
-    openssl(&format!(
-        "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {} -out {} -subj /CN={name}",
-        t("server.key"),
-        t("server.csr")
-    ));
-    openssl(&format!(
-        "x509 -req -in {} -CA {} -CAkey {} -set_serial 2 -days 2 -out {} -extfile {}",
-        t("server.csr"),
-        t("ca.crt"),
-        t("ca.key"),
-        t("server.crt"),
-        t("server.ext")
-    ));
+        signer,
+    );
+    let mut chain = std::fs::read(tls.join("server.crt")).unwrap();
+    if intermediate {
+        chain.extend(std::fs::read(tls.join("intermediate.crt")).unwrap());
+    }
+    std::fs::write(tls.join("chain.crt"), chain).unwrap();
     let certs = tls.join("skopeo-certs");
     std::fs::create_dir_all(&certs).unwrap();
     std::fs::copy(&ca, certs.join("ca.crt")).unwrap();
     ca
+}
+
+/// `<dir>/<stem>.crt` for `subject` with the extensions `ext`, signed by `<dir>/<signer>`.
+fn issue(dir: &Path, stem: &str, subject: &str, ext: &str, signer: &str) {
+    let t = |file: String| dir.join(file).display().to_string();
+    std::fs::write(dir.join(format!("{stem}.ext")), ext).unwrap();
+    openssl(&format!(
+        "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {} -out {} -subj {subject}",
+        t(format!("{stem}.key")),
+        t(format!("{stem}.csr"))
+    ));
+    // -CAcreateserial: a random serial, so no two certificates of one issuer share one.
+    openssl(&format!(
+        "x509 -req -in {} -CA {} -CAkey {} -CAcreateserial -days 2 -out {} -extfile {}",
+        t(format!("{stem}.csr")),
+        t(format!("{signer}.crt")),
+        t(format!("{signer}.key")),
+        t(format!("{stem}.crt")),
+        t(format!("{stem}.ext"))
+    ));
 }
 
 /// A self-signed CA certificate `<dir>/<stem>.crt` (key `<stem>.key`), made by openssl.

@@ -140,6 +140,52 @@ fn a_certificate_for_another_name_is_named() {
     assert_nothing_pushed(&reg);
 }
 
+/// As a company registry often is: a password, and a certificate from an intermediate CA
+/// that the registry sends along, trusted through the root alone. Credentials go over the
+/// TLS connection; skopeo, with the same root and credentials, reads what was pushed.
+#[test]
+fn push_and_pull_with_credentials_and_an_intermediate_ca() {
+    let reg = Registry::with_tls_and_auth("ci", "tls-pw-5521");
+    let ca = reg.ca.clone().unwrap();
+    let scratch = Scratch::new("oci-tls-auth");
+    let file = fixture("oci/profile.json");
+    let reference = reg.reference("team/app-seccomp:v1");
+    let ca_arg = ca.to_str().unwrap();
+    let login = ["--username", "ci", "--password-stdin", "--ca-file", ca_arg];
+    let args = [&["push"], &login[..], &[file.to_str().unwrap(), &reference]].concat();
+    let o = recorder_in(&scratch, &args, Some("tls-pw-5521\n"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let digest = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let raw = run_ok(
+        Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=true", "--creds"])
+            .arg(reg.creds.as_deref().unwrap())
+            .arg("--cert-dir")
+            .arg(reg.cert_dir())
+            .arg(format!("docker://{reference}")),
+    );
+    assert_eq!(sha256(&raw), digest);
+    let pulled = scratch.path("pulled.json");
+    let args = [
+        &["pull"],
+        &login[..],
+        &[&reference, "-o", pulled.to_str().unwrap()],
+    ]
+    .concat();
+    let o = recorder_in(&scratch, &args, Some("tls-pw-5521\n"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&pulled), read(&file));
+    // The wrong password over TLS is the registry's 401, not a certificate problem.
+    let args = [&["pull"], &login[..], &[&reference]].concat();
+    let o = recorder_in(&scratch, &args, Some("wrong\n"), &[]);
+    let msg = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{msg}");
+    assert!(
+        msg.contains("401 Unauthorized") && !msg.contains("certificate"),
+        "{msg}"
+    );
+}
+
 /// Without the CA, or with another one, push and pull stop at the first request with an
 /// error naming the registry, the certificate's problem and the flag that fixes it: not
 /// retried, nothing pushed, no file written, exit code 2 (as for every error).
