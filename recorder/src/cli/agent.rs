@@ -25,6 +25,7 @@ use std::time::Duration;
   seccomp-recorder agent --runtime-endpoint unix:///run/containerd/containerd.sock
   seccomp-recorder agent --selector team=shop --spo-dir /var/lib/seccomp-recorder/spo
   seccomp-recorder agent --push registry.example/team/seccomp --listen 0.0.0.0:9750
+  seccomp-recorder agent --push harbor.corp.example/team/seccomp --ca-file /etc/registry-ca/ca.crt
 
 Profiles are written when a recorded container exits, when its pod goes away, every
 --flush-interval and on SIGTERM, atomically. A pod uses one with
