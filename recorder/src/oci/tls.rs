@@ -354,4 +354,24 @@ mod tests {
         let hint = certificate_hint(&C::BadEncoding, "[::1]:5000", &extra);
         assert!(hint.contains("-connect [::1]:5000 "), "{hint}");
     }
+
+    /// reqwest hands rustls' error up inside io::Errors (one per layer) under its own
+    /// errors; io::Error's `source` skips what it wraps, so a plain walk would miss it.
+    #[test]
+    fn the_tls_error_is_found_under_nested_io_errors() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Outer(#[source] std::io::Error);
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, refused.clone());
+        let outer = Outer(std::io::Error::other(inner));
+        let found = handshake_error(&outer);
+        assert_eq!(found, Some(refused));
+        assert!(fails_every_time(&found.unwrap()));
+        let not_tls = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert!(fails_every_time(&not_tls));
+        let refused_conn = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(handshake_error(&refused_conn), None);
+        assert!(!fails_every_time(&rustls::Error::DecryptError));
+    }
 }
