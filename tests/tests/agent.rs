@@ -714,6 +714,59 @@ fn push_over_https_with_a_private_ca_publishes_what_skopeo_reads() {
     assert!(st.success(), "{log}");
 }
 
+/// Without its CA, the agent's push to an HTTPS registry fails with the error `push` gives
+/// (the registry, the certificate's problem, `--ca-file`) in its log, counted as an error,
+/// and nothing reaches the registry.
+#[test]
+fn push_to_an_untrusted_registry_logs_the_certificate_problem() {
+    require_root();
+    let rt = CriRuntime::get();
+    let cri = rt.client();
+    let registry = Registry::with_tls();
+    let out = Scratch::new("agent-push-untrusted");
+    let dir = out.path("localhost");
+    let listen = free_addr();
+    let mut args = localhost_args(&dir);
+    args.extend(["--push".into(), registry.reference("team/seccomp")]);
+    args.extend(["--listen".into(), listen.clone()]);
+    let mut agent = start_agent(rt, &args);
+    let ns = namespace("untrusted");
+    let pod = cri.run_pod(&PodSpec::new(&ns, "pusher").annotate(RECORD, "true"));
+    ok(&cri.run(&pod, "app", &["getpriority"], None), "pusher");
+    let refused = format!(
+        "registry {} sent an HTTPS certificate that was refused",
+        registry.addr
+    );
+    let line = agent.wait_line(
+        &[&format!("{ns}/pusher/app"), &refused],
+        Duration::from_secs(30),
+    );
+    assert!(line.contains("--ca-file FILE"), "{line}");
+    // Counted when it is logged, as a publish or a sync error as the timing falls.
+    wait_until(
+        "the registry error counted",
+        Duration::from_secs(10),
+        || {
+            let (_, metrics) = get(&listen, "/metrics");
+            metrics
+                .lines()
+                .filter_map(|l| l.strip_prefix("seccomp_recorder_errors_total{reason=\""))
+                .filter(|l| l.starts_with("publish\"}") || l.starts_with("sync\"}"))
+                .any(|l| !l.ends_with(" 0"))
+        },
+    );
+    assert!(
+        !registry
+            .storage()
+            .join("docker/registry/v2/repositories")
+            .exists(),
+        "something was pushed"
+    );
+    cri.remove_pod(&pod);
+    let (st, log) = agent.terminate();
+    assert!(st.success(), "{log}");
+}
+
 /// CRI-O 1.32 with container events on (the kubelet's Evented PLEG): the agent follows
 /// GetContainerEvents, its polls an hour apart, so only an event can tell it the container
 /// exited and have the profile written; recorded from birth, CRI-O enforces it as Localhost.
