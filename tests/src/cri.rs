@@ -445,16 +445,38 @@ impl Client {
             .rt
             .block_on(async { tokio::time::timeout(CALL_DEADLINE, fut).await })
         else {
+            let procs = crate::procs::dump();
+            if self.kind == Kind::Containerd {
+                self.log_goroutines();
+            }
             panic!(
-                "CRI {what} did not answer within {CALL_DEADLINE:?}\n{:?} log:\n{}\n{}",
+                "CRI {what} did not answer within {CALL_DEADLINE:?}\n{:?} log:\n{}\n{procs}",
                 self.kind,
                 log(),
-                crate::procs::dump()
             )
         };
         answer
             .unwrap_or_else(|e| panic!("CRI {what} failed: {e}\n{:?} log:\n{}", self.kind, log()))
             .into_inner()
+    }
+
+    /// Has this containerd and its shims log every goroutine's stack (on SIGUSR1): where a
+    /// Go process waits, which its threads' kernel stacks do not show.
+    fn log_goroutines(&self) {
+        let dir = self.log_file.parent().unwrap_or(Path::new("/"));
+        let sock = dir.join("containerd.sock").display().to_string();
+        let config = dir.join("config.toml").display().to_string();
+        let ours = |args: &[String]| {
+            args.windows(2).any(|w| {
+                (w[0] == "-address" && w[1] == sock) || (w[0] == "--config" && w[1] == config)
+            })
+        };
+        for pid in crate::procs::matching(ours) {
+            // SAFETY: a plain signal to a process this test binary started.
+            unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
+        }
+        // They write asynchronously; the shims' logs pass through containerd.
+        std::thread::sleep(Duration::from_secs(3));
     }
 
     /// PullImage, as the kubelet does before it creates a container of an image it lacks.

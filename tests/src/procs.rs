@@ -22,7 +22,17 @@ const IDLE: [&str; 7] = [
 /// kernel stack of every thread that looks stuck (see `Task::stuck`) where the kernel lets
 /// us read it.
 pub fn dump() -> String {
-    let mut out = String::from("processes (pid comm state wchan cmdline):\n");
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let meminfo = read("/proc/meminfo");
+    let memory: Vec<&str> = meminfo
+        .lines()
+        .filter(|l| l.starts_with("MemTotal:") || l.starts_with("MemAvailable:"))
+        .collect();
+    let mut out = format!(
+        "load {}memory {}\nprocesses (pid comm state wchan cmdline):\n",
+        read("/proc/loadavg"),
+        memory.join(", ")
+    );
     for pid in numbered("/proc") {
         let proc = Path::new("/proc").join(pid.to_string());
         let main = task(&proc);
@@ -49,6 +59,21 @@ pub fn dump() -> String {
         }
     }
     out
+}
+
+/// The processes whose command line (its arguments, program first) `matches`.
+pub fn matching(matches: impl Fn(&[String]) -> bool) -> Vec<u32> {
+    numbered("/proc")
+        .into_iter()
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            matches(&args)
+        })
+        .collect()
 }
 
 struct Task {
