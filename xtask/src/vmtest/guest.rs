@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 /// Modules the guest needs to mount its root; built in on some kernels.
 const MODULES: [&str; 3] = ["virtio_pci", "9pnet_virtio", "9p"];
+/// Where the guest runs containerd and its helpers from (its own tmpfs `/run`).
+const CRI_BIN: &str = "/run/vmtest-cri-bin";
+/// The binaries of containerd's CRI with runc, as the tests' PATH finds them.
+const CRI_BINARIES: &str = "containerd containerd-shim-runc-v2 runc ctr";
 /// The 9p tag of the checkout's own share (see `Stage::checkout`).
 const CHECKOUT_TAG: &str = "checkout";
 /// TCG is slow, but a kernel that needs longer than this is stuck (the CRI pods' test
@@ -114,8 +118,12 @@ fn file(data: Vec<u8>) -> Entry {
 }
 
 fn init_script(stage: &Stage, modules: &[String]) -> String {
+    let path = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
     let mut env = vec![
-        "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".to_string(),
+        match stage.no_cri {
+            None => format!("PATH={CRI_BIN}:{path}"),
+            Some(_) => format!("PATH={path}"),
+        },
         "HOME=/tmp".into(),
         "TMPDIR=/tmp".into(),
         "RUST_BACKTRACE=1".into(),
@@ -149,7 +157,7 @@ mount -t debugfs debugfs /root/sys/kernel/debug
 # containerd's CRI and the agent's --listen serve on 127.0.0.1.
 ip link set lo up
 echo "vmtest-kernel: $(uname -r) $(uname -m)"
-chroot /root /bin/env -i {env} {test} --test-threads=1 --nocapture
+{cri_bin}chroot /root /bin/env -i {env} {test} --test-threads=1 --nocapture
 echo "vmtest-exit: $?"
 reboot -f
 "#,
@@ -160,6 +168,31 @@ reboot -f
             .map(mount_checkout)
             .unwrap_or_default(),
         test = stage.test_bin,
+        cri_bin = if stage.no_cri.is_none() {
+            copy_cri_binaries()
+        } else {
+            String::new()
+        },
+    )
+}
+
+/// Shell lines that copy containerd, its runc shim and runc (and ctr) from the 9p root to
+/// [`CRI_BIN`] on the guest's tmpfs, which the tests' PATH puts first.
+///
+/// Why: 9p (cache=none) keeps no page of a binary once it exits, so under TCG every start
+/// of the shim or runc read megabytes over 9p again: a pod sandbox's stop took 6 to 55 s
+/// (0.9 to 5.2 s from tmpfs), and on a loaded machine a task delete overran the 10 s
+/// containerd's CRI gives an exit handler, which then retries with a backoff doubling up to
+/// 5 min while StopPodSandbox waits without a deadline (docs/refusals.md).
+fn copy_cri_binaries() -> String {
+    format!("chroot /root /bin/sh -c {}\n", shell_quote(&cri_copy()))
+}
+
+/// The copy itself, run in the guest's root; a binary it lacks is left to the tests to miss.
+fn cri_copy() -> String {
+    format!(
+        "mkdir -p {CRI_BIN} && for b in {CRI_BINARIES}; do \
+         p=$(command -v $b) && cp -L \"$p\" {CRI_BIN}/; done"
     )
 }
 
@@ -400,6 +433,60 @@ mod tests {
         let env = String::from_utf8_lossy(&out.stdout);
         let want = format!("SECCOMP_RECORDER_NO_CRI={why}");
         assert!(env.lines().any(|l| l == want), "{run}\n{env}");
+    }
+
+    /// Where the guest runs containerd's CRI, its binaries are on the guest's tmpfs before
+    /// the tests start, and the tests' PATH finds them there first; elsewhere nothing is
+    /// copied.
+    #[test]
+    fn the_cri_binaries_are_copied_to_tmpfs_and_found_first() {
+        let mut stage = Stage {
+            root: "/".into(),
+            busybox: "/bin/busybox".into(),
+            test_bin: "/t".into(),
+            recorder: String::new(),
+            workloads: String::new(),
+            abis: "x86_64",
+            checkout: None,
+            no_cri: None,
+        };
+        let script = init_script(&stage, &[]);
+        let copy = script
+            .find(&format!("mkdir -p {CRI_BIN} && for b in {CRI_BINARIES}"))
+            .unwrap_or_else(|| panic!("no copy in\n{script}"));
+        let tests = script.find("chroot /root /bin/env").unwrap();
+        assert!(copy < tests, "{script}");
+        assert!(
+            script.contains(&format!(" PATH={CRI_BIN}:/usr/local/bin:")),
+            "{script}"
+        );
+        stage.no_cri = Some("no containerd");
+        let script = init_script(&stage, &[]);
+        assert!(!script.contains(CRI_BIN), "{script}");
+    }
+
+    /// The copy, run in a root of its own, copies what PATH finds, symlinks resolved.
+    #[test]
+    fn the_copy_copies_what_path_finds() {
+        let dir = std::env::temp_dir().join(format!("cri-copy-{}", std::process::id()));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(dir.join("runc.real"), "#!/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("runc.real"), bin.join("runc")).unwrap();
+        let to = dir.join("to");
+        let script = cri_copy()
+            .replace(CRI_BIN, &to.display().to_string())
+            .replace(CRI_BINARIES, "runc");
+        let path = format!("{}:/usr/bin:/bin", bin.display());
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let copied = std::fs::symlink_metadata(to.join("runc"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(copied.unwrap().is_file(), "{script}: {out:?}");
     }
 
     #[test]

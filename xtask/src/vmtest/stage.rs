@@ -77,21 +77,8 @@ fn host_stage(root: &Path, dir: &Path) -> Result<Stage> {
         workloads: workloads.display().to_string(),
         abis: "x86_64,x86,x32",
         checkout: Some(root.to_path_buf()),
-        no_cri: pods_off(),
+        no_cri: None,
     })
-}
-
-/// The pods test (containerd's CRI in the guest) runs only when asked: under emulation it
-/// stalled in a CRI call in 2 of about 7 runs (6.1 and 7.2, on a loaded machine), and a
-/// stall costs the guest's whole time limit.
-fn pods_off() -> Option<&'static str> {
-    match std::env::var_os("SECCOMP_RECORDER_VMTEST_PODS") {
-        Some(_) => None,
-        None => Some(
-            "not run by default (set SECCOMP_RECORDER_VMTEST_PODS=1): containerd's CRI stalled \
-             in the guest in 2 of about 7 runs under emulation",
-        ),
-    }
 }
 
 /// aarch64 guests get a root of their own: Debian's arm64 glibc and busybox, the
