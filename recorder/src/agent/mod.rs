@@ -9,19 +9,9 @@
 //! pod, is kept; everything else (pause containers, pod and QoS cgroups, other services)
 //! is dropped.
 
-/// A log line about one profile: its namespace, workload and container go along as
-/// structured fields, each a key of its own with `--log-format json`.
-macro_rules! log_key {
-    ($level:ident, $key:expr, $($arg:tt)+) => {{
-        let k: &crate::fleet::names::Key = $key;
-        log::$level!(
-            namespace = k.namespace.as_str(),
-            workload = k.workload.as_str(),
-            container = k.container.as_str();
-            $($arg)+
-        )
-    }};
-}
+// First: the modules below use its macro.
+#[macro_use]
+mod log_key;
 
 mod acc;
 mod births;
@@ -221,6 +211,8 @@ impl Agent {
         self.scan_born();
         self.decide_births(true);
         self.adopt_running();
+        // Before turning ready: a reader of /metrics after /healthz sees what is followed.
+        self.show_followed();
         if self.view.answers() {
             self.metrics.set_unhealthy(None);
         }
@@ -242,9 +234,7 @@ impl Agent {
             self.metrics.beat();
             std::thread::sleep(TICK);
             self.scan_born();
-            self.metrics
-                .followed
-                .store(self.follow.followed(), Ordering::Relaxed);
+            self.show_followed();
             let event = self.events.ids.try_iter().count() > 0;
             let every = if self.events.live() {
                 opts.resync_interval
@@ -286,6 +276,12 @@ impl Agent {
 
     /// Takes the cgroups born since the last look: those inside a recorded container are
     /// folded into it, those named after a container wait for the CRI, the rest are dropped.
+    fn show_followed(&self) {
+        self.metrics
+            .followed
+            .store(self.follow.followed(), Ordering::Relaxed);
+    }
+
     fn scan_born(&mut self) {
         let births = &mut self.births;
         let mut decide = |b: follow::Birth<'_>| match id_from_dir_name(b.name()) {
