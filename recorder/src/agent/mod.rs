@@ -274,14 +274,15 @@ impl Agent {
         self.tracer.detach();
     }
 
-    /// Takes the cgroups born since the last look: those inside a recorded container are
-    /// folded into it, those named after a container wait for the CRI, the rest are dropped.
+    /// The followed-cgroups gauge as of now.
     fn show_followed(&self) {
         self.metrics
             .followed
             .store(self.follow.followed(), Ordering::Relaxed);
     }
 
+    /// Takes the cgroups born since the last look: those inside a recorded container are
+    /// folded into it, those named after a container wait for the CRI, the rest are dropped.
     fn scan_born(&mut self) {
         let births = &mut self.births;
         let mut decide = |b: follow::Birth<'_>| match id_from_dir_name(b.name()) {
@@ -374,8 +375,9 @@ impl Agent {
         if self.per_image {
             key.image = image_short(&who.image);
         }
-        // Counted before it is said: whoever reads the log line finds the count.
+        // Counted before it is said: whoever reads the log line finds the counts.
         self.metrics.count(&key, Counted::Container { from_birth });
+        self.show_followed();
         if from_birth {
             log_key!(
                 info,
