@@ -180,7 +180,7 @@ reboot -f
 /// [`CRI_BIN`] on the guest's tmpfs, which the tests' PATH puts first.
 ///
 /// Why: 9p (cache=none) keeps no page of a binary once it exits, so under TCG every start
-/// of the shim or runc read megabytes over 9p again: a pod sandbox's stop took 6 to 55 s
+/// of the shim or runc read megabytes over 9p again: a pod sandbox's stop took 5.7 to 55 s
 /// (0.9 to 5.2 s from tmpfs), and on a loaded machine a task delete overran the 10 s
 /// containerd's CRI gives an exit handler, which then retries with a backoff doubling up to
 /// 5 min while StopPodSandbox waits without a deadline (docs/refusals.md).
