@@ -21,6 +21,19 @@ fn run_trusting(scratch: &Scratch, args: &[&str], var: &str, value: &Path) -> Ou
     cmd.output().unwrap()
 }
 
+/// `push --ca-file CA` of the profile fixture to `reference`.
+fn push_trusting(scratch: &Scratch, ca: &Path, reference: &str) -> Output {
+    let file = fixture("oci/profile.json");
+    let args = [
+        "push",
+        "--ca-file",
+        ca.to_str().unwrap(),
+        file.to_str().unwrap(),
+        reference,
+    ];
+    run(scratch, &args, &[])
+}
+
 /// What skopeo, trusting only the registry's CA (`--cert-dir`, verification on), reads at
 /// `reference`.
 fn skopeo_over_tls(reg: &Registry, reference: &str) -> Vec<u8> {
@@ -55,17 +68,7 @@ fn push_and_pull_over_https_with_a_private_ca() {
     let scratch = Scratch::new("oci-tls");
     let file = fixture("oci/profile.json");
     let reference = reg.reference("team/app-seccomp:v1");
-    let out = run(
-        &scratch,
-        &[
-            "push",
-            "--ca-file",
-            ca.to_str().unwrap(),
-            file.to_str().unwrap(),
-            &reference,
-        ],
-        &[],
-    );
+    let out = push_trusting(&scratch, &ca, &reference);
     assert!(out.status.success(), "{}", stderr(&out));
     let digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
@@ -110,19 +113,8 @@ fn a_certificate_for_another_name_is_named() {
     let reg = Registry::with_tls_for("other-name.example");
     let scratch = Scratch::new("oci-tls-name");
     let ca = reg.ca.clone().unwrap();
-    let file = fixture("oci/profile.json");
     let reference = reg.reference("team/app-seccomp:v1");
-    let o = run(
-        &scratch,
-        &[
-            "push",
-            "--ca-file",
-            ca.to_str().unwrap(),
-            file.to_str().unwrap(),
-            &reference,
-        ],
-        &[],
-    );
+    let o = push_trusting(&scratch, &ca, &reference);
     let msg = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{msg}");
     let host = reg.addr.rsplit_once(':').unwrap().0;
@@ -218,17 +210,7 @@ fn an_untrusted_registry_certificate_is_a_clear_error() {
     let o = run(&scratch, &["push", file.to_str().unwrap(), &reference], &[]);
     check(&o, &["it is signed by a CA that is not among"]);
     let with_other = format!("nor those of --ca-file {}", other.display());
-    let o = run(
-        &scratch,
-        &[
-            "push",
-            "--ca-file",
-            other.to_str().unwrap(),
-            file.to_str().unwrap(),
-            &reference,
-        ],
-        &[],
-    );
+    let o = push_trusting(&scratch, &other, &reference);
     check(&o, &[&with_other]);
     assert_nothing_pushed(&reg);
 
