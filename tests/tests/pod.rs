@@ -7,7 +7,8 @@
 //! probes' port. A third pod renders the containerd overlay with
 //! deploy/components/refusals-audit and adds the publishers (`--push`, `--spo-dir`): the
 //! agent publishes both ways and reports another pod's refusal within 5 s, still under its
-//! own profile.
+//! own profile. A fourth does the same on CRI-O, with the patch docs/kubernetes.md gives for
+//! a registry's private CA, pushing over HTTPS.
 //!
 //! `SECCOMP_RECORDER_AGENT_PROFILE=record` regenerates deploy/agent-seccomp.json instead of
 //! enforcing it: the agent's container runs unconfined while an agent on the host records
@@ -17,6 +18,7 @@
 use seccomp_recorder_tests::cri::{Client, CriRuntime, Pod, PodSpec, RUNC13_HANDLER, images};
 use seccomp_recorder_tests::daemonset::{AgentPod, Node, daemonset, overlay_with_components, strs};
 use seccomp_recorder_tests::image::pushed_for_runtimes;
+use seccomp_recorder_tests::registry::Registry;
 use seccomp_recorder_tests::runc::runc13;
 use seccomp_recorder_tests::{Scratch, allowed, free_port, profile, require_root, workspace};
 use serde_json::Value;
@@ -79,8 +81,11 @@ const SPO_DIR: &str = "seccomp-recorder-spo";
 /// The publishers a user adds to the DaemonSet's agent (its arguments, as
 /// docs/kubernetes.md shows): `--push` to a registry and `--spo-dir`.
 struct Publishers {
-    /// The repository pushed to, in the registry the runtimes pull from.
+    /// The repository pushed to.
     push: String,
+    /// The HTTPS registry of the test's own pushed to, when not the one the runtimes pull
+    /// from.
+    tls: Option<Registry>,
 }
 
 impl Publishers {
@@ -90,7 +95,35 @@ impl Publishers {
         let push = images().reference("profiles");
         Publishers {
             push: push.replacen("127.0.0.1", "localhost", 1),
+            tls: None,
         }
+    }
+
+    /// To a registry serving HTTPS only, by this machine's host name, with a certificate
+    /// from a private CA.
+    fn over_https() -> Publishers {
+        let registry = Registry::with_tls();
+        Publishers {
+            push: registry.reference("profiles"),
+            tls: Some(registry),
+        }
+    }
+
+    /// The tags of the `--push` repository's shares, as an independent client reads them.
+    fn share_tags(&self) -> String {
+        let (registry, repo) = self.push.split_once('/').unwrap();
+        let Some(tls) = &self.tls else {
+            let tags = format!("/v2/{repo}-shares/tags/list");
+            return get_at(registry, &tags).map(|(_, b)| b).unwrap_or_default();
+        };
+        // skopeo trusting only the CA, verification on.
+        let o = Command::new("skopeo")
+            .args(["list-tags", "--tls-verify=true", "--cert-dir"])
+            .arg(tls.cert_dir())
+            .arg(format!("docker://{}-shares", self.push))
+            .output()
+            .expect("skopeo is installed (cargo xtask setup)");
+        String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     fn apply(&self, c: &Value, config: &mut k8s_cri::v1::ContainerConfig) {
@@ -222,6 +255,57 @@ fn node(rt: &CriRuntime, ds: &Value, scratch: &Scratch) -> Node {
         port: free_port("127.0.0.1"),
         image: pushed_for_runtimes().to_string(),
     }
+}
+
+/// [`node`], with the pod's ConfigMap volumes filled in as the kubelet would from the
+/// ConfigMaps docs/kubernetes.md has users create: only `registry-ca`, the CA certificate
+/// of the HTTPS registry pushed to, as `ca.crt`.
+fn node_with_config_maps(
+    rt: &CriRuntime,
+    ds: &Value,
+    scratch: &Scratch,
+    publishers: Option<&Publishers>,
+) -> Node {
+    let mut node = node(rt, ds, scratch);
+    let volumes = ds["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    for v in volumes.iter().filter(|v| v.get("configMap").is_some()) {
+        let name = v["name"].as_str().unwrap();
+        let ca = publishers
+            .and_then(|p| p.tls.as_ref())
+            .and_then(|r| r.ca.as_ref());
+        let ca = match (name, ca) {
+            ("registry-ca", Some(ca)) => ca,
+            _ => panic!("the test has nothing to fill the ConfigMap volume {v} with"),
+        };
+        let dir = scratch.path(&format!("configmap-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(ca, dir.join("ca.crt")).unwrap();
+        node.moved.insert(name.to_string(), dir);
+    }
+    node
+}
+
+/// A user's overlay in `dir`: `base` with `components`, and the patch docs/kubernetes.md
+/// gives for a registry's private CA (its YAML block under "Registries over HTTPS"), taken
+/// from the docs so that they and the test cannot drift.
+fn overlay_with_documented_ca(dir: &Path, base: &Path, components: &[&Path]) -> PathBuf {
+    let dir = overlay_with_components(dir, base, components);
+    let docs = std::fs::read_to_string(workspace().join("docs/kubernetes.md")).unwrap();
+    let section = docs
+        .split_once("### Registries over HTTPS: CA certificates")
+        .expect("docs/kubernetes.md has the CA section")
+        .1;
+    let block = section
+        .split_once("```yaml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a YAML block in the CA section")
+        .0;
+    let file = dir.join("kustomization.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}patches:\n{block}")).unwrap();
+    dir
 }
 
 /// The manifest's probes and metrics port is the one `--listen` binds.
@@ -374,7 +458,7 @@ fn the_daemonset_records_a_pod_from_birth(
     let host = regenerate.then(|| HostAgent::start(rt, &own, scratch.path("host-agent.log")));
     let mut run = Running {
         cri: rt.client(),
-        node: node(rt, &ds, &scratch),
+        node: node_with_config_maps(rt, &ds, &scratch, publishers.as_ref()),
         ds: &ds,
         publishers,
         pod: None,
@@ -457,15 +541,11 @@ fn assert_published(run: &Running<'_>, publishers: &Publishers, ns: &str) {
         .join(SPO_DIR)
         .join(ns)
         .join("web/app.yaml");
-    let (registry, repo) = publishers.push.split_once('/').unwrap();
-    let tags = format!("/v2/{repo}-shares/tags/list");
     let share = format!("\"{ns}_web_app.node-");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let yaml = std::fs::read_to_string(&spo).unwrap_or_default();
-        let listed = get_at(registry, &tags)
-            .map(|(_, body)| body)
-            .unwrap_or_default();
+        let listed = publishers.share_tags();
         if yaml.contains("kind: SeccompProfile")
             && yaml.contains("getpriority")
             && listed.contains(&share)
@@ -474,8 +554,9 @@ fn assert_published(run: &Running<'_>, publishers: &Publishers, ns: &str) {
         }
         assert!(
             Instant::now() < deadline,
-            "{} holds {yaml:?}, {tags} lists {listed:?}; the agent's log:\n{}",
+            "{} holds {yaml:?}, {}-shares lists {listed:?}; the agent's log:\n{}",
             spo.display(),
+            publishers.push,
             run.log()
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -574,6 +655,29 @@ fn the_daemonset_on_crio_records_a_pod_from_birth() {
 /// the publishers a user adds: the agent still runs under its own profile, publishes both
 /// ways, and reports a refusal through the audit path, which the component's host network
 /// and AUDIT_READ open.
+/// On CRI-O: deploy/crio with deploy/components/refusals-audit and the patch
+/// docs/kubernetes.md gives for a registry with a private CA (a ConfigMap mounted, and
+/// `--ca-file` pointing at it), pushing over HTTPS to a registry whose certificate that CA
+/// signed: the agent publishes both ways and reports a refusal through the audit path,
+/// still under its own profile.
+#[test]
+fn on_crio_the_daemonset_pushes_over_https_with_the_documented_ca_and_reports_refusals() {
+    let scratch = Scratch::new("pod-crio-ca");
+    let overlay = overlay_with_documented_ca(
+        &scratch.path("overlay"),
+        &workspace().join("deploy/crio"),
+        &[&workspace().join("deploy/components/refusals-audit")],
+    );
+    let c = &daemonset(&overlay)["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(flag(c, "--ca-file"), "/etc/registry-ca/ca.crt");
+    the_daemonset_records_a_pod_from_birth(
+        CriRuntime::crio(),
+        &overlay,
+        "crio-ca",
+        Some(Publishers::over_https()),
+    );
+}
+
 #[test]
 fn the_daemonset_with_the_refusals_component_and_publishers_runs_under_its_own_profile() {
     let scratch = Scratch::new("pod-overlay");
