@@ -9,7 +9,8 @@
 //! also push images of their own for either runtime to pull.
 
 use crate::engines::{
-    note_host_dirs, remove_cgroup_parent_at_exit, rootfs_tar, run_ok, spawn_containerd, state_dir,
+    kill_pods_at_exit, note_host_dirs, remove_cgroup_parent_at_exit, rootfs_tar, run_ok,
+    spawn_containerd, state_dir,
 };
 use crate::registry::Registry;
 use crate::wait_until;
@@ -502,6 +503,8 @@ impl Client {
     /// RunPodSandbox with the cgroup parent a kubelet would give a BestEffort pod.
     pub fn run_pod(&self, spec: &PodSpec) -> Pod {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let ours = format!("pod{:08x}-", std::process::id());
+        kill_pods_at_exit(&format!("{CGROUP_ROOT}/besteffort"), &ours);
         let uid = format!(
             "{:08x}-{:04x}-4000-8000-{:012x}",
             std::process::id(),

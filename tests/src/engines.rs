@@ -31,7 +31,16 @@ static CLEANUP: Mutex<Vec<(Option<u32>, PathBuf)>> = Mutex::new(Vec::new());
 /// the engines made for us.
 static CGROUPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
+/// Pod cgroups this test binary made, as (parent, name prefix) under each hierarchy's
+/// mount; whatever still runs in them is killed at exit (see [`kill_pods_at_exit`]).
+static PODS: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
 extern "C" fn stop_all() {
+    if let Ok(list) = PODS.lock() {
+        for (parent, prefix) in list.iter() {
+            kill_pods(parent, prefix);
+        }
+    }
     if let Ok(mut list) = CLEANUP.lock() {
         for (pid, dir) in list.drain(..).rev() {
             if let Some(pid) = pid {
@@ -47,6 +56,54 @@ extern "C" fn stop_all() {
         }
     }
     reap_orphans();
+}
+
+/// Kills, at exit, every process left in the cgroups named `<prefix>...` under `parent` in
+/// each cgroup hierarchy. A test that fails leaves its pods running (conmon and the shims
+/// daemonize, and a stopped runtime does not stop them); a container that keeps working
+/// (the map-full test's makes a cgroup every 20 ms) would load the machine and churn
+/// cgroups under every test after it.
+pub(crate) fn kill_pods_at_exit(parent: &str, prefix: &str) {
+    let mut list = PODS.lock().unwrap();
+    let entry = (PathBuf::from(parent), prefix.to_string());
+    if !list.contains(&entry) {
+        list.push(entry);
+    }
+}
+
+fn kill_pods(parent: &Path, prefix: &str) {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts = text
+        .lines()
+        .filter(|l| l.contains(" - cgroup ") || l.contains(" - cgroup2 "))
+        .filter_map(|l| l.split_whitespace().nth(4));
+    for mount in mounts {
+        let Ok(entries) = std::fs::read_dir(Path::new(mount).join(parent)) else {
+            continue;
+        };
+        for pod in entries.filter_map(|e| e.ok()) {
+            if pod.file_name().to_string_lossy().starts_with(prefix) {
+                kill_in(&pod.path());
+            }
+        }
+    }
+}
+
+/// SIGKILL to every process in `cgroup` and the cgroups below it.
+fn kill_in(cgroup: &Path) {
+    let procs = std::fs::read_to_string(cgroup.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        // SAFETY: a signal to a process of a pod this test binary made.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let Ok(entries) = std::fs::read_dir(cgroup) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            kill_in(&e.path());
+        }
+    }
 }
 
 /// Shims and conmon daemonize; as a child subreaper we get them back when they exit, and

@@ -1680,14 +1680,15 @@ const CHILDREN: usize = 1100;
 /// (CAP_SYS_ADMIN, as a container running systemd has it; its /sys/fs/cgroup is read-only):
 /// a call, the children named in its arguments, a call, then one more child every 20 ms
 /// until the test makes `go` (a container that keeps making cgroups takes back at once any
-/// slot the agent frees by dropping another cgroup of the node), then a last call.
+/// slot the agent frees by dropping another cgroup of the node), then a last call. It stops
+/// making them after 6000 (two minutes at least) should nothing ever make `go`.
 const FILL: &str = r#"/bin/busybox mkdir /tmp/cg && /bin/busybox mount -t cgroup2 none /tmp/cg || exit 1
 cd "/tmp/cg$(/bin/busybox sed -n 's/^0:://p' /proc/self/cgroup)" || exit 1
 /bin/probe getpriority
 /bin/busybox mkdir "$@" || exit 1
 /bin/probe getppid
 i=0
-while [ ! -d go ]; do /bin/busybox mkdir "more$i"; i=$((i+1)); sleep 0.02; done
+while [ ! -d go ] && [ $i -lt 6000 ]; do /bin/busybox mkdir "more$i"; i=$((i+1)); sleep 0.02; done
 /bin/probe times
 exec sleep 1000"#;
 
