@@ -382,7 +382,7 @@ async fn push_manifest(
     media_type: &'static str,
 ) -> Result<(), OciError> {
     let content_type = http::HeaderValue::from_static(media_type);
-    s.retry("push", &target.whole(), || {
+    s.retry_manifest(&target.whole(), || {
         s.client
             .push_manifest_raw(target, bytes.to_vec(), content_type.clone())
     })

@@ -87,6 +87,38 @@ impl Session {
         &self,
         what: &str,
         reference: &str,
+        op: F,
+    ) -> Result<T, OciError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        self.retry_if(what, reference, is_transient, op).await
+    }
+
+    /// Puts a manifest whose blobs were just pushed. A registry may not see such a blob
+    /// yet: distribution's filesystem storage rewrites a blob's link in place when another
+    /// client pushes the same blob at once (nodes publishing the same workload share the
+    /// empty config blob), and stores that are eventually consistent lag. So "manifest blob
+    /// unknown" is retried too.
+    pub(crate) async fn retry_manifest<T, F, Fut>(
+        &self,
+        reference: &str,
+        op: F,
+    ) -> Result<T, OciError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        let transient = |e: &OciDistributionError| is_transient(e) || blob_not_seen(e);
+        self.retry_if("push", reference, transient, op).await
+    }
+
+    async fn retry_if<T, F, Fut>(
+        &self,
+        what: &str,
+        reference: &str,
+        transient: impl Fn(&OciDistributionError) -> bool,
         mut op: F,
     ) -> Result<T, OciError>
     where
@@ -97,7 +129,7 @@ impl Session {
         loop {
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(e) if attempt < BACKOFF.len() && is_transient(&e) => {
+                Err(e) if attempt < BACKOFF.len() && transient(&e) => {
                     log::warn!(
                         "{what} {reference}: {} (retrying in {:?})",
                         detail(&e),
@@ -332,6 +364,20 @@ fn is_transient(e: &OciDistributionError) -> bool {
     }
 }
 
+/// The registry refused a manifest for naming a blob it does not know.
+fn blob_not_seen(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|err| err.code == OciErrorCode::ManifestBlobUnknown),
+        OciDistributionError::ServerError { code, message, .. } => {
+            *code == 400 && message.contains("MANIFEST_BLOB_UNKNOWN")
+        }
+        _ => false,
+    }
+}
+
 fn runtime_error(e: impl std::error::Error) -> OciError {
     OciError::Runtime(std::io::Error::other(detail(&e)))
 }
@@ -428,6 +474,28 @@ mod tests {
             &CaFiles::default(),
         )
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_manifest_naming_a_blob_not_seen_yet_is_retried_and_nothing_else_more() {
+        // What docker-registry 2.8 answered a node while another pushed the same config blob.
+        let body = r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#;
+        let server = |code, message: &str| OciDistributionError::ServerError {
+            code,
+            url: "http://reg.example/v2/team/app/manifests/v1".into(),
+            message: message.into(),
+        };
+        assert!(blob_not_seen(&server(400, body)));
+        assert!(blob_not_seen(&envelope(OciErrorCode::ManifestBlobUnknown)));
+        assert!(!is_transient(&server(400, body)));
+        for other in [
+            server(400, r#"{"errors":[{"code":"MANIFEST_INVALID"}]}"#),
+            server(404, body),
+            envelope(OciErrorCode::BlobUnknown),
+            envelope(OciErrorCode::ManifestInvalid),
+        ] {
+            assert!(!blob_not_seen(&other), "{other:?}");
+        }
     }
 
     #[test]
