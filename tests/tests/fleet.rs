@@ -296,3 +296,46 @@ fn a_profile_pushed_without_shares_is_left_as_it_is() {
     assert!(n3.sync(&k, None).unwrap().is_none());
     assert_eq!(repo.head("shop_old_app").unwrap(), Some(before));
 }
+
+/// Eight nodes push the same profile to the same tag at once, round after round: every
+/// push succeeds. They push the same blobs (the empty config every artifact has, and the
+/// profile), and docker-registry's filesystem storage rewrites a blob's link in place while
+/// another push's manifest is checked against it, answering `MANIFEST_BLOB_UNKNOWN`: that
+/// refusal is retried.
+#[test]
+fn eight_nodes_pushing_the_same_blobs_at_once_all_succeed() {
+    const NODES: usize = 8;
+    let registry = Registry::start();
+    let repo = registry.reference("team/seccomp");
+    let barrier = Arc::new(Barrier::new(NODES));
+    let nodes: Vec<_> = (0..NODES)
+        .map(|_| {
+            let (repo, barrier) = (repo.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let r = Repository::open(&repo, &Access::default()).unwrap();
+                let mut digests = Vec::new();
+                for round in 0..15 {
+                    let profile = serde_json::json!({
+                        "defaultAction": "SCMP_ACT_ERRNO",
+                        "architectures": ["SCMP_ARCH_X86_64"],
+                        "syscalls": [{"names": [CALLS[round]], "action": "SCMP_ACT_ALLOW"}]
+                    });
+                    let bytes = serde_json::to_vec(&profile).unwrap();
+                    barrier.wait();
+                    // A failure is kept, not raised: the others wait at the barrier.
+                    let pushed = r.push("shop_same_app", &bytes, &BTreeMap::new());
+                    digests.push(pushed.map_err(|e| format!("round {round}: {e}")));
+                }
+                digests.into_iter().collect::<Result<Vec<String>, String>>()
+            })
+        })
+        .collect();
+    let digests: Vec<Vec<String>> = nodes
+        .into_iter()
+        .map(|n| n.join().unwrap().unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    // The same bytes everywhere, so the same manifest: each round's digest is one.
+    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+    let raw = raw_manifest(&registry.reference("team/seccomp:shop_same_app"));
+    assert_eq!(sha256(&raw), digests[0][14]);
+}
