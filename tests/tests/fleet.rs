@@ -314,11 +314,11 @@ fn eight_nodes_pushing_the_same_blobs_at_once_all_succeed() {
             std::thread::spawn(move || {
                 let r = Repository::open(&repo, &Access::default()).unwrap();
                 let mut digests = Vec::new();
-                for round in 0..15 {
+                for (round, call) in CALLS.iter().enumerate().take(15) {
                     let profile = serde_json::json!({
                         "defaultAction": "SCMP_ACT_ERRNO",
                         "architectures": ["SCMP_ARCH_X86_64"],
-                        "syscalls": [{"names": [CALLS[round]], "action": "SCMP_ACT_ALLOW"}]
+                        "syscalls": [{"names": [call], "action": "SCMP_ACT_ALLOW"}]
                     });
                     let bytes = serde_json::to_vec(&profile).unwrap();
                     barrier.wait();
