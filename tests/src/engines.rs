@@ -72,13 +72,8 @@ pub(crate) fn kill_pods_at_exit(parent: &str, prefix: &str) {
 }
 
 fn kill_pods(parent: &Path, prefix: &str) {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mounts = text
-        .lines()
-        .filter(|l| l.contains(" - cgroup ") || l.contains(" - cgroup2 "))
-        .filter_map(|l| l.split_whitespace().nth(4));
-    for mount in mounts {
-        let Ok(entries) = std::fs::read_dir(Path::new(mount).join(parent)) else {
+    for mount in cgroup_mounts() {
+        let Ok(entries) = std::fs::read_dir(mount.join(parent)) else {
             continue;
         };
         for pod in entries.filter_map(|e| e.ok()) {
@@ -87,6 +82,16 @@ fn kill_pods(parent: &Path, prefix: &str) {
             }
         }
     }
+}
+
+/// Where each cgroup hierarchy (v1 and v2) is mounted.
+fn cgroup_mounts() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains(" - cgroup ") || l.contains(" - cgroup2 "))
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// SIGKILL to every process in `cgroup` and the cgroups below it.
@@ -148,12 +153,10 @@ struct CgroupParents(Vec<PathBuf>);
 
 impl CgroupParents {
     fn note(name: &str) -> CgroupParents {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         CgroupParents(
-            text.lines()
-                .filter(|l| l.contains(" - cgroup ") || l.contains(" - cgroup2 "))
-                .filter_map(|l| l.split_whitespace().nth(4))
-                .map(|m| Path::new(m).join(name))
+            cgroup_mounts()
+                .into_iter()
+                .map(|m| m.join(name))
                 .filter(|p| !p.exists())
                 .collect(),
         )
